@@ -6,11 +6,11 @@ Validation happens once, at the boundary (`suanli.scenario` and `suanli.workload
 
 from suanli.model.accelerators import AcceleratorCatalog, AcceleratorType, Figure
 from suanli.model.jobs import (
+    RESTRICTED_CLASSES,
     Classification,
     DataAsset,
     Job,
     JobKind,
-    RESTRICTED_CLASSES,
     Sector,
     Tenant,
 )

@@ -56,7 +56,9 @@ class AcceleratorCatalog(Mapping[str, AcceleratorType]):
     def __init__(self, types: Mapping[str, AcceleratorType], reference: str) -> None:
         self._types = dict(types)
         if reference not in self._types:
-            raise UnknownNameError("accelerator catalog", f"reference type {reference!r} is not in it")
+            raise UnknownNameError(
+                "accelerator catalog", f"reference type {reference!r} is not in it"
+            )
         self.reference = reference
 
     def __getitem__(self, name: str) -> AcceleratorType:
