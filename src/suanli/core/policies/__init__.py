@@ -1,0 +1,37 @@
+"""Cross-site placement policies, by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from suanli.core.policies.baselines import CheapestPolicy, GreenestPolicy, NearestPolicy
+from suanli.core.policies.suanli import SuanliPolicy
+from suanli.core.scheduler import Policy
+from suanli.errors import UnknownNameError
+
+POLICIES: dict[str, Callable[[], Policy]] = {
+    "nearest": NearestPolicy,
+    "cheapest": CheapestPolicy,
+    "greenest": GreenestPolicy,
+    "suanli": SuanliPolicy,
+}
+
+
+def make_policy(name: str) -> Policy:
+    """A fresh policy by name (``nearest``, ``cheapest``, ``greenest``, ``suanli``)."""
+    try:
+        return POLICIES[name.lower()]()
+    except KeyError:
+        raise UnknownNameError(
+            "--policy", f"unknown policy {name!r}", f"choose from {', '.join(POLICIES)}"
+        ) from None
+
+
+__all__ = [
+    "POLICIES",
+    "CheapestPolicy",
+    "GreenestPolicy",
+    "NearestPolicy",
+    "SuanliPolicy",
+    "make_policy",
+]

@@ -1,0 +1,218 @@
+"""The ``suanli`` policy: joint choice of site, pool and start time within each job's slack.
+
+Online and greedy over a forward plan. When a job arrives (and whenever a planned start
+fails), it is planned against a calendar of free capacity that holds every running job and
+every plan made so far (`Calendar`):
+
+    minimise over options o (site, pool) and start times t in T_j
+        P_o * ∫_t^{t + r_o} (price_s + carbon_price * ci_s)   energy and carbon
+        + transfer_o + latency_o                                 data movement, users' latency
+        + penalty_j * [t + r_o > deadline_j]                     deadline
+    subject to  t >= ready_o  (arrival plus data transfer)
+                calendar_o has a_j free accelerators over [t, t + r_o)
+
+with T_j = {now} ∪ {whole hours up to the latest on-time start, at most ``lookahead_h``
+ahead}. The job with the least slack is planned first. A job planned for now starts now (if
+its nodes have room; otherwise it is re-planned from the next quarter hour); a job planned
+for later keeps its reservation and starts when its hour comes. A job that cannot meet its
+deadline anywhere takes the earliest feasible start. Nothing about future arrivals is used.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+
+import numpy as np
+
+from suanli.core.options import Option
+from suanli.core.policies.calendar import SLOTS_PER_HOUR, Calendar
+from suanli.core.scheduler import CycleContext, PendingJob, Placement, Policy, Scheduler
+
+EPS = 1e-9
+#: a vanishing cost of waiting, so that of two equal plans the earlier start wins
+TIE_YUAN_PER_H = 1e-6
+
+
+class SuanliPolicy(Policy):
+    name = "suanli"
+
+    def __init__(self, lookahead_h: int = 48) -> None:
+        self.lookahead_h = lookahead_h
+
+    def bind(self, scheduler: Scheduler) -> None:
+        super().bind(scheduler)
+        scenario = scheduler.scenario
+        self.pool_index: dict[tuple[int, int], int] = {}
+        caps: list[float] = []
+        for i, sid in enumerate(scenario.site_ids):
+            for k, pool in enumerate(scenario.sites[sid].pools):
+                self.pool_index[(i, k)] = len(caps)
+                caps.append(float(pool.accelerators))
+        self.calendar = Calendar(caps, scheduler.cost.horizon_h)
+        self.planned: dict[str, PendingJob] = {}
+        self.due: list[tuple[float, int, str]] = []
+        self.replan: list[PendingJob] = []
+        self._seq = 0
+
+    # -- events -------------------------------------------------------------------------
+
+    def on_arrival(self, pending: PendingJob, ctx: CycleContext) -> None:
+        self.replan.append(pending)
+
+    def on_finish(self, placement: Placement, ctx: CycleContext) -> None:
+        # the calendar already frees the job's slots at its planned end
+        pass
+
+    def waiting(self) -> int:
+        return len(self.planned) + len(self.replan)
+
+    # -- the cycle ------------------------------------------------------------------------
+
+    def nominate(self, ctx: CycleContext) -> float | None:
+        now = ctx.now
+        while self.due and self.due[0][0] <= now + EPS:
+            _, _, job_id = heapq.heappop(self.due)
+            pending = self.planned.pop(job_id, None)
+            if pending is None:
+                continue
+            if pending.plan is None or not self._start(
+                pending, pending.plan, ctx, "planned start reached"
+            ):
+                self.replan.append(pending)
+        todo, self.replan = self.replan, []
+        todo.sort(key=lambda p: (p.latest_start, p.job.arrival_h, p.job.id))
+        for pending in todo:
+            self._plan(pending, ctx)
+        return self.due[0][0] if self.due else None
+
+    def _start(self, pending: PendingJob, option: Option, ctx: CycleContext, why: str) -> bool:
+        """Start a planned job now; on failure its reservation is dropped."""
+        g = self.pool_index[(option.site_idx, option.pool)]
+        a = pending.job.accelerators
+        start = pending.plan_start
+        self.calendar.release(g, start, start + option.runtime_h, a)
+        self.calendar.reserve(g, ctx.now, ctx.now + option.runtime_h, a)
+        if ctx.try_start(pending, option, why):
+            return True
+        self.calendar.release(g, ctx.now, ctx.now + option.runtime_h, a)
+        pending.plan = None
+        return False
+
+    def _plan(self, pending: PendingJob, ctx: CycleContext) -> None:
+        job = pending.job
+        now = ctx.now
+        blocked: set[tuple[int, int]] = set()
+        while True:
+            choice = self._best(pending, now, blocked)
+            if choice is None:
+                # nothing fits within the look-ahead: try again in an hour
+                self._hold(pending, None, now + 1.0)
+                return
+            option, start, why = choice
+            g = self.pool_index[(option.site_idx, option.pool)]
+            self.calendar.reserve(g, start, start + option.runtime_h, job.accelerators)
+            pending.plan, pending.plan_start = option, start
+            if start > now + EPS:
+                self._hold(pending, option, start)
+                pending.waiting_reason = why
+                return
+            if self._start(pending, option, ctx, why):
+                return
+            # the pool's nodes are too fragmented for it now: try the other options
+            blocked.add((option.site_idx, option.pool))
+
+    def _hold(self, pending: PendingJob, option: Option | None, start: float) -> None:
+        """Keep a job until ``start``: to start on its plan then, or (no plan) to re-plan."""
+        if option is None:
+            start = math.ceil(start * SLOTS_PER_HOUR - EPS) / SLOTS_PER_HOUR
+            pending.plan, pending.plan_start = None, start
+            pending.waiting_reason = "no room within the look-ahead; re-planning"
+        self.planned[pending.job.id] = pending
+        self._seq += 1
+        heapq.heappush(self.due, (start, self._seq, pending.job.id))
+
+    def _best(
+        self, pending: PendingJob, now: float, blocked: set[tuple[int, int]]
+    ) -> tuple[Option, float, str] | None:
+        """The cheapest feasible (option, start), cheapest first, checking room as it goes."""
+        job = pending.job
+        cost = self.scheduler.cost
+        opts = [o for o in pending.options if (o.site_idx, o.pool) not in blocked]
+        if not opts:
+            return None
+        first_hour = math.floor(now) + 1
+        latest = pending.latest_start
+        span = int(min(self.lookahead_h, max(0.0, latest - now))) if latest > now else 0
+        hours = np.arange(first_hour, first_hour + span, dtype=np.float64)
+        ready = np.array([o.ready_h for o in opts])
+        runtime = np.array([o.runtime_h for o in opts])
+        starts = np.maximum(np.concatenate([[now], hours])[None, :], ready[:, None])
+        ends = starts + runtime[:, None]
+        site = np.array([o.site_idx for o in opts])
+        rate = cost.cum_rate
+        h = cost.horizon_h
+        # a plan must end inside the cost model's horizon (beyond it, nothing is priced)
+        beyond = ends >= h
+        ends_c = np.minimum(ends, h)
+        starts_c = np.minimum(starts, h)
+        row = rate[site]
+        e = np.empty_like(starts)
+        grid = cost.grid
+        for i in range(len(opts)):
+            e[i] = np.interp(ends_c[i], grid, row[i]) - np.interp(starts_c[i], grid, row[i])
+        power = np.array([o.power_kw for o in opts])
+        fixed = np.array([o.fixed_yuan for o in opts])
+        total = power[:, None] * e + fixed[:, None]
+        total[beyond] = np.inf
+        late = np.zeros_like(total, dtype=bool)
+        if job.deadline_h is not None:
+            late = ends > job.deadline_h + 1e-6
+            total = total + late * cost.penalty_yuan(job)
+        # equal costs (to rounding) go to the earlier start
+        order = np.argsort(total + TIE_YUAN_PER_H * (starts - now), axis=None, kind="stable")
+        on_time_exists = bool((~late).any())
+        cal = self.calendar
+        for flat in order:
+            i, k = divmod(int(flat), total.shape[1])
+            if on_time_exists and late[i, k]:
+                break
+            o = opts[i]
+            g = self.pool_index[(o.site_idx, o.pool)]
+            t = float(starts[i, k])
+            if beyond[i, k]:
+                break
+            if cal.fits(g, t, t + o.runtime_h, job.accelerators):
+                when = "now" if t <= now + EPS else f"at {t:.2f} h"
+                return o, t, f"least cost within slack: {total[i, k]:.1f} yuan, start {when}"
+        return self._earliest(pending, opts, now)
+
+    def _earliest(
+        self, pending: PendingJob, opts: list[Option], now: float
+    ) -> tuple[Option, float, str] | None:
+        """No on-time plan exists: the earliest start anywhere within the look-ahead."""
+        cal = self.calendar
+        a = pending.job.accelerators
+        best: tuple[float, float, int] | None = None
+        for i, o in enumerate(opts):
+            g = self.pool_index[(o.site_idx, o.pool)]
+            t0 = max(now, o.ready_h)
+            a0, _ = cal.span(t0, t0)
+            need = max(1, math.ceil(o.runtime_h * SLOTS_PER_HOUR))
+            limit = min(cal.slots, a0 + self.lookahead_h * SLOTS_PER_HOUR + need)
+            row = cal.free[g, a0:limit] >= a - 1e-9
+            if len(row) < need:
+                continue
+            # first slot index from which `need` consecutive slots are free
+            run = np.convolve(row.astype(np.int32), np.ones(need, dtype=np.int32), "valid")
+            hits = np.flatnonzero(run >= need)
+            if len(hits) == 0:
+                continue
+            t = t0 if hits[0] == 0 else (a0 + int(hits[0])) / SLOTS_PER_HOUR
+            end = t + o.runtime_h
+            if best is None or (end, t, i) < best:
+                best = (end, t, i)
+        if best is None:
+            return None
+        end, t, i = best
+        return opts[i], t, "cannot meet its deadline anywhere; earliest finish"

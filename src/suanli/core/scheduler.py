@@ -1,0 +1,225 @@
+"""The scheduling cycle, written once for both clocks.
+
+A cycle runs whenever something happened (arrivals, completions, a wake-up the policy asked
+for). Its phases:
+
+1. **intake**   new arrivals get their feasible options (`suanli.core.options`); a job with
+                none is rejected with every site's reason;
+2. **nominate** the policy orders its waiting jobs and nominates (job, option) pairs;
+3. **admit**    each nomination is committed on the live capacity at once (so the next one
+                sees it); one that does not fit stays with the policy, which keeps it waiting;
+4. **requeue**  the policy keeps what did not start and names its next wake-up time.
+
+The scheduler reads time only from the injected clock and does no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from suanli.core.capacity import Grant, NetworkCapacity
+from suanli.core.clock import Clock
+from suanli.core.cost import CostBreakdown, CostModel
+from suanli.core.options import Feasibility, Option, feasibility
+from suanli.errors import SchedulingError
+from suanli.model import Job, Scenario
+
+
+@dataclass(slots=True)
+class PendingJob:
+    """A job waiting to start, with what the policy needs to decide about it."""
+
+    job: Job
+    options: list[Option]
+    excluded: dict[str, str]
+    #: the policy's plan for it: an option and a start time (None: not planned)
+    plan: Option | None = None
+    plan_start: float = 0.0
+    #: why it is still waiting (for explanations and the service's job view)
+    waiting_reason: str = ""
+
+    @property
+    def latest_start(self) -> float:
+        """The last start that still meets the deadline on the fastest option."""
+        if self.job.deadline_h is None:
+            return float("inf")
+        return self.job.deadline_h - min(o.runtime_h for o in self.options)
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why a job went where it went: the policy's reason, the sites it could not use (with
+    each reason) and the options it could; `considered` prices the latter on demand."""
+
+    policy: str
+    reason: str
+    excluded: dict[str, str]
+    options: tuple[Option, ...]
+    decided_h: float
+
+    def considered(self, cost: CostModel, job: Job) -> dict[str, float]:
+        """Estimated total cost (yuan) of the best option per feasible site, had the job
+        started there at the decision time (or when its data arrived)."""
+        best: dict[str, float] = {}
+        for o in self.options:
+            c = cost.breakdown(job, o.site, o.accelerator, max(self.decided_h, o.ready_h))
+            best[o.site] = min(best.get(o.site, float("inf")), round(c.total_yuan, 2))
+        return best
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    job: Job
+    option: Option
+    start_h: float
+    end_h: float
+    cost: CostBreakdown
+    explanation: Explanation
+    grant: Grant
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    job: Job
+    time_h: float
+    reasons: dict[str, str]
+    cost: CostBreakdown
+
+
+@dataclass(slots=True)
+class CycleOutcome:
+    started: list[Placement] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    #: when the policy wants the next cycle even if nothing happens (None: not needed)
+    wake_h: float | None = None
+
+
+class CycleContext:
+    """What a policy sees and may do during one cycle."""
+
+    def __init__(self, scheduler: Scheduler, now: float) -> None:
+        self.now = now
+        self.cost = scheduler.cost
+        self.capacity = scheduler.capacity
+        self._scheduler = scheduler
+
+    def try_start(self, pending: PendingJob, option: Option, reason: str) -> bool:
+        """Phase 3: commit ``pending`` on ``option`` now; False if it does not fit."""
+        return self._scheduler._admit(pending, option, self.now, reason)
+
+
+class Policy:
+    """A cross-site placement policy. Subclasses decide; the scheduler commits."""
+
+    name = "policy"
+
+    def bind(self, scheduler: Scheduler) -> None:
+        """Called once before the first cycle."""
+        self.scheduler = scheduler
+
+    def on_arrival(self, pending: PendingJob, ctx: CycleContext) -> None:
+        raise NotImplementedError
+
+    def on_finish(self, placement: Placement, ctx: CycleContext) -> None:
+        """A job released its capacity."""
+
+    def nominate(self, ctx: CycleContext) -> float | None:
+        """Phases 2-4: start what should start now (via ``ctx.try_start``); return the next
+        wake-up time, if any."""
+        raise NotImplementedError
+
+    def waiting(self) -> int:
+        """How many jobs the policy holds."""
+        raise NotImplementedError
+
+
+class Scheduler:
+    """One scheduler core: the same code in the simulator and in the service."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        policy: Policy,
+        clock: Clock,
+        cost: CostModel | None = None,
+        feasibility_cache: dict[str, Feasibility] | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.clock = clock
+        self.cost = cost or CostModel(scenario)
+        self.capacity = NetworkCapacity(scenario)
+        self.policy = policy
+        #: feasibility is static per job: a driver replaying one workload under several
+        #: policies may share it
+        self._feasibility = feasibility_cache if feasibility_cache is not None else {}
+        self.running: dict[str, Placement] = {}
+        self._arrivals: list[Job] = []
+        self._finished: list[Placement] = []
+        self._outcome = CycleOutcome()
+        self.on_event: Callable[[str, Job, str], None] | None = None
+        policy.bind(self)
+
+    # -- inputs -------------------------------------------------------------------------
+
+    def submit(self, job: Job) -> None:
+        """A job arrived; it is considered in the next cycle."""
+        self._arrivals.append(job)
+
+    def finish(self, job_id: str) -> Placement:
+        """A running job ended; its capacity is released in the next cycle."""
+        try:
+            placement = self.running.pop(job_id)
+        except KeyError:
+            raise SchedulingError(f"job {job_id!r} is not running") from None
+        self.capacity.release(placement.grant)
+        self._finished.append(placement)
+        return placement
+
+    # -- the cycle ----------------------------------------------------------------------
+
+    def cycle(self) -> CycleOutcome:
+        now = self.clock.now()
+        self._outcome = out = CycleOutcome()
+        ctx = CycleContext(self, now)
+        for placement in self._finished:
+            self.policy.on_finish(placement, ctx)
+        self._finished.clear()
+        # 1. intake
+        arrivals, self._arrivals = self._arrivals, []
+        for job in arrivals:
+            f = self._feasibility.get(job.id) or feasibility(job, self.cost)
+            if not f.options:
+                out.rejected.append(Rejection(job, now, dict(f.excluded), self.cost.rejection(job)))
+                continue
+            self.policy.on_arrival(PendingJob(job, f.options, f.excluded), ctx)
+        # 2-4. nominate, admit, requeue
+        out.wake_h = self.policy.nominate(ctx)
+        return out
+
+    def _admit(self, pending: PendingJob, option: Option, now: float, reason: str) -> bool:
+        job = pending.job
+        if option.ready_h > now + 1e-9:
+            raise SchedulingError(
+                f"job {job.id!r} nominated at {now:.3f} h before its data reaches "
+                f"{option.site} at {option.ready_h:.3f} h"
+            )
+        grant = self.capacity.allocate(option.site_idx, option.pool, job)
+        if grant is None:
+            pending.waiting_reason = f"no room now on {option.accelerator} at {option.site}"
+            return False
+        cost = self.cost.breakdown(job, option.site, option.accelerator, now)
+        placement = Placement(
+            job=job,
+            option=option,
+            start_h=now,
+            end_h=now + option.runtime_h,
+            cost=cost,
+            explanation=Explanation(
+                self.policy.name, reason, pending.excluded, tuple(pending.options), now
+            ),
+            grant=grant,
+        )
+        self.running[job.id] = placement
+        self._outcome.started.append(placement)
+        return True

@@ -1,0 +1,1 @@
+"""The digital twin: drives the scheduler core in virtual time."""

@@ -1,0 +1,92 @@
+"""A discrete-event engine: a heap of (time, order, sequence, event).
+
+Events at the same time are taken in a fixed order (finishes release capacity before arrivals
+are considered, wake-ups last) and then by sequence number, so runs are deterministic. After
+all events of one instant are applied, the scheduler runs one cycle.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from suanli.core.clock import ManualClock
+from suanli.core.scheduler import Placement, Rejection, Scheduler
+from suanli.model import Job
+
+#: events closer than this (hours) are the same instant
+SAME_INSTANT_H = 1e-9
+
+
+class Kind(IntEnum):
+    FINISH = 0
+    ARRIVAL = 1
+    WAKE = 2
+
+
+@dataclass(slots=True)
+class Trace:
+    """What happened in one run, in order."""
+
+    placements: list[Placement] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    #: (time, event, job id, site or "") for every start, finish and rejection
+    events: list[tuple[float, str, str, str]] = field(default_factory=list)
+    cycles: int = 0
+
+
+def run(
+    scheduler: Scheduler,
+    clock: ManualClock,
+    jobs: Iterable[Job],
+    on_progress: Callable[[int], None] | None = None,
+    record_events: bool = False,
+) -> Trace:
+    """Replay ``jobs`` through ``scheduler`` until every job has finished or been rejected."""
+    heap: list[tuple[float, int, int, str]] = []
+    seq = 0
+    by_id: dict[str, Job] = {}
+    for job in jobs:
+        by_id[job.id] = job
+        heap.append((job.arrival_h, Kind.ARRIVAL, seq, job.id))
+        seq += 1
+    heapq.heapify(heap)
+    trace = Trace()
+    wakes: set[float] = set()
+    done = 0
+    while heap:
+        t = heap[0][0]
+        clock.set(max(t, clock.now()))
+        while heap and heap[0][0] <= t + SAME_INSTANT_H:
+            _, kind, _, job_id = heapq.heappop(heap)
+            if kind == Kind.FINISH:
+                p = scheduler.finish(job_id)
+                done += 1
+                if record_events:
+                    trace.events.append((t, "finish", job_id, p.option.site))
+            elif kind == Kind.ARRIVAL:
+                scheduler.submit(by_id[job_id])
+            else:
+                wakes.discard(t)
+        out = scheduler.cycle()
+        trace.cycles += 1
+        for p in out.started:
+            trace.placements.append(p)
+            heapq.heappush(heap, (p.end_h, Kind.FINISH, seq, p.job.id))
+            seq += 1
+            if record_events:
+                trace.events.append((p.start_h, "start", p.job.id, p.option.site))
+        for r in out.rejected:
+            trace.rejections.append(r)
+            done += 1
+            if record_events:
+                trace.events.append((r.time_h, "reject", r.job.id, ""))
+        if out.wake_h is not None and out.wake_h > t + SAME_INSTANT_H and out.wake_h not in wakes:
+            wakes.add(out.wake_h)
+            heapq.heappush(heap, (out.wake_h, Kind.WAKE, seq, ""))
+            seq += 1
+        if on_progress is not None and (out.started or out.rejected):
+            on_progress(done)
+    return trace

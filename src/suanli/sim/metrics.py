@@ -1,0 +1,110 @@
+"""Metrics of one run, computed from its trace alone (so they can be checked independently)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from suanli.core.cost import CostModel
+from suanli.core.options import residency_reason
+from suanli.core.timeline import hourly_usage
+from suanli.model import Scenario
+from suanli.sim.engine import Trace
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyMetrics:
+    objective_yuan: float
+    energy_mwh: float
+    energy_cost_yuan: float
+    carbon_t: float
+    carbon_cost_yuan: float
+    transfer_cost_yuan: float
+    latency_cost_yuan: float
+    penalty_yuan: float
+    mean_wait_h: float
+    p95_wait_h: float
+    deadline_miss_rate: float
+    utilization: float
+    data_moved_tb: float
+    jobs_completed: int
+    jobs_rejected: int
+    residency_violations: int
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class SiteSeries:
+    """Hourly series per site over the report window: busy accelerators and facility power."""
+
+    hours: int
+    busy: FloatArray  # (sites, hours) accelerators in use, hour average
+    power_kw: FloatArray  # (sites, hours) facility kW, hour average
+    carbon_t_by_site: FloatArray  # (sites,) tonnes emitted over the whole run
+
+
+def compute_metrics(
+    trace: Trace, scenario: Scenario, cost: CostModel, window_h: float
+) -> tuple[PolicyMetrics, SiteSeries]:
+    """The figures of one run; ``window_h`` is the arrival window used for utilization."""
+    ps = trace.placements
+    rs = trace.rejections
+    n_jobs = len(ps) + len(rs)
+    energy = sum(p.cost.energy_kwh for p in ps)
+    waits = np.array([p.start_h - p.job.arrival_h for p in ps]) if ps else np.zeros(1)
+    with_deadline = [p for p in ps if p.job.deadline_h is not None]
+    misses = sum(1 for p in with_deadline if cost.misses_deadline(p.job, p.end_h))
+    rejected_deadline = sum(1 for r in rs if r.job.deadline_h is not None)
+    denominator = len(with_deadline) + rejected_deadline
+    violations = 0
+    for p in ps:
+        home = scenario.sites[p.job.data.site].jurisdiction
+        if residency_reason(p.job, scenario.sites[p.option.site].jurisdiction, home):
+            violations += 1
+    hours = max(1, math.ceil(window_h))
+    n_sites = len(scenario.sites)
+    if ps:
+        starts = np.array([p.start_h for p in ps])
+        ends = np.array([p.end_h for p in ps])
+        rows = np.array([p.option.site_idx for p in ps], dtype=np.int64)
+        acc = np.array([p.job.accelerators for p in ps])
+        kw = np.array([p.option.power_kw for p in ps])
+        busy = hourly_usage(starts, ends, acc, rows, n_sites, hours)
+        power = hourly_usage(starts, ends, kw, rows, n_sites, hours)
+        carbon_by_site = (
+            np.bincount(rows, weights=np.array([p.cost.carbon_kg for p in ps]), minlength=n_sites)
+            / 1000.0
+        )
+    else:
+        busy = power = np.zeros((n_sites, hours))
+        carbon_by_site = np.zeros(n_sites)
+    total_acc = scenario.accelerators
+    utilization = float(busy.sum() / (total_acc * hours)) if total_acc else 0.0
+    total = sum(p.cost.total_yuan for p in ps) + sum(r.cost.total_yuan for r in rs)
+    metrics = PolicyMetrics(
+        objective_yuan=total,
+        energy_mwh=energy / 1000.0,
+        energy_cost_yuan=sum(p.cost.energy_yuan for p in ps),
+        carbon_t=sum(p.cost.carbon_kg for p in ps) / 1000.0,
+        carbon_cost_yuan=sum(p.cost.carbon_yuan for p in ps),
+        transfer_cost_yuan=sum(p.cost.transfer_yuan for p in ps),
+        latency_cost_yuan=sum(p.cost.latency_yuan for p in ps),
+        penalty_yuan=sum(p.cost.penalty_yuan for p in ps) + sum(r.cost.penalty_yuan for r in rs),
+        mean_wait_h=float(waits.mean()),
+        p95_wait_h=float(np.percentile(waits, 95)),
+        deadline_miss_rate=(misses + rejected_deadline) / denominator if denominator else 0.0,
+        utilization=utilization,
+        data_moved_tb=sum(p.cost.transfer_gb for p in ps) / 1000.0,
+        jobs_completed=len(ps),
+        jobs_rejected=len(rs),
+        residency_violations=violations,
+    )
+    assert n_jobs == metrics.jobs_completed + metrics.jobs_rejected
+    return metrics, SiteSeries(hours, busy, power, carbon_by_site)

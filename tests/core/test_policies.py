@@ -1,0 +1,142 @@
+"""Each policy on a tiny scenario, with the exact trace of events it must produce."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from builders import job, scenario, site
+from suanli.core.clock import ManualClock
+from suanli.core.policies import make_policy
+from suanli.core.scheduler import Scheduler
+from suanli.model import Classification, Job, JobKind, Scenario
+from suanli.sim.engine import run
+
+Event = tuple[float, str, str, str]
+
+
+def trace(s: Scenario, policy: str, jobs: Sequence[Job]) -> list[Event]:
+    clock = ManualClock()
+    sched = Scheduler(s, make_policy(policy), clock)
+    t = run(sched, clock, jobs, record_events=True)
+    return [(round(a, 6), b, c, d) for a, b, c, d in t.events]
+
+
+# a: dear and dirty; b: cheapest; c: greenest. Each has one node of 8 A100.
+THREE = scenario(
+    site("a", price=1.0, carbon=0.9),
+    site("b", price=0.5, carbon=0.8),
+    site("c", price=0.8, carbon=0.1),
+)
+TWO_JOBS = [
+    job("j1", arrival=0.0, gpus=8, duration=2.0),
+    job("j2", arrival=1.0, gpus=4, duration=1.0),
+]
+
+
+def test_nearest_runs_at_the_data_home_first_come_first_served() -> None:
+    assert trace(THREE, "nearest", TWO_JOBS) == [
+        (0.0, "start", "j1", "a"),
+        (2.0, "finish", "j1", "a"),
+        (2.0, "start", "j2", "a"),
+        (3.0, "finish", "j2", "a"),
+    ]
+
+
+def test_cheapest_takes_the_cheapest_site_with_room_now() -> None:
+    assert trace(THREE, "cheapest", TWO_JOBS) == [
+        (0.0, "start", "j1", "b"),
+        (1.0, "start", "j2", "c"),
+        (2.0, "finish", "j1", "b"),
+        (2.0, "finish", "j2", "c"),
+    ]
+
+
+def test_greenest_takes_the_lowest_carbon_site_with_room_now() -> None:
+    assert trace(THREE, "greenest", TWO_JOBS) == [
+        (0.0, "start", "j1", "c"),
+        (1.0, "start", "j2", "b"),
+        (2.0, "finish", "j1", "c"),
+        (2.0, "finish", "j2", "b"),
+    ]
+
+
+def test_baselines_queue_at_their_chosen_site_when_no_site_has_room() -> None:
+    one = scenario(site("a", price=1.0), site("b", price=0.5, pools=()))
+    jobs = [job("j1", gpus=8, duration=1.0), job("j2", arrival=0.5, gpus=8, duration=1.0)]
+    assert trace(one, "cheapest", jobs) == [
+        (0.0, "start", "j1", "a"),
+        (1.0, "finish", "j1", "a"),
+        (1.0, "start", "j2", "a"),
+        (2.0, "finish", "j2", "a"),
+    ]
+
+
+def test_suanli_shifts_work_into_the_cheap_hour_within_its_slack() -> None:
+    # one site; hour 2 is cheap; both jobs fill the node; both must finish by hour 4
+    s = scenario(site("a", price=[2.0, 2.0, 0.5, 2.0, 2.0, 2.0], carbon=0.0), carbon_price=0.0)
+    jobs = [
+        job("j1", gpus=8, duration=1.0, deadline=4.0),
+        job("j2", gpus=8, duration=1.0, deadline=4.0),
+    ]
+    assert trace(s, "suanli", jobs) == [
+        (0.0, "start", "j2", "a"),
+        (1.0, "finish", "j2", "a"),
+        (2.0, "start", "j1", "a"),
+        (3.0, "finish", "j1", "a"),
+    ]
+
+
+def test_suanli_weighs_moving_the_data_against_cheaper_power() -> None:
+    # b's power is cheaper but moving 3,600 GB costs 360 yuan and an hour; a stays cheaper
+    s = scenario(site("a", price=1.0, carbon=0.0), site("b", price=0.5, carbon=0.0))
+    big = job("big", gpus=8, duration=1.0, size_gb=3600.0)
+    # at b: 8*0.4*0.5 = 1.6 yuan + 360 transfer; at a: 3.2 yuan
+    assert trace(s, "suanli", [big]) == [(0.0, "start", "big", "a"), (1.0, "finish", "big", "a")]
+    small = job("small", gpus=8, duration=1.0, size_gb=36.0)  # 3.6 yuan and 36 s to move
+    # at b: 1.6 + 3.6 = 5.2 > 3.2: still a. With a 100-hour job the power saving wins:
+    long = job("long", gpus=8, duration=100.0, size_gb=36.0)
+    assert trace(s, "suanli", [small]) == [
+        (0.0, "start", "small", "a"),
+        (1.0, "finish", "small", "a"),
+    ]
+    assert trace(s, "suanli", [long]) == [
+        (0.01, "start", "long", "b"),
+        (100.01, "finish", "long", "b"),
+    ]
+
+
+def test_suanli_keeps_restricted_data_in_its_jurisdiction() -> None:
+    s = scenario(site("a", price=1.0), site("sg", price=0.1, jurisdiction="SG"))
+    personal = job("p", gpus=1, classification=Classification.PERSONAL)
+    public = job("q", gpus=1, classification=Classification.PUBLIC)
+    assert trace(s, "suanli", [personal]) == [(0.0, "start", "p", "a"), (1.0, "finish", "p", "a")]
+    assert trace(s, "suanli", [public]) == [(0.0, "start", "q", "sg"), (1.0, "finish", "q", "sg")]
+
+
+def test_a_job_no_site_can_take_is_rejected_with_every_sites_reason() -> None:
+    s = scenario(site("a"), site("sg", jurisdiction="SG"))
+    clock = ManualClock()
+    sched = Scheduler(s, make_policy("suanli"), clock)
+    t = run(sched, clock, [job("x", gpus=16, types=("A100",), classification=Classification.CORE)])
+    assert [r.job.id for r in t.rejections] == ["x"]
+    reasons = t.rejections[0].reasons
+    assert set(reasons) == {"a", "sg"}
+    assert reasons["a"].startswith("size:")
+    assert reasons["sg"].startswith("residency:")
+
+
+def test_online_inference_stays_within_its_latency_slo() -> None:
+    s = scenario(site("a", price=1.0), site("b", price=0.1), latency_ms=30.0)
+    j = job("svc", kind=JobKind.ONLINE_INFERENCE, users="a", slo_ms=20.0, deadline=1.0)
+    for policy in ("nearest", "cheapest", "greenest", "suanli"):
+        assert trace(s, policy, [j])[0] == (0.0, "start", "svc", "a"), policy
+
+
+@pytest.mark.parametrize("policy", ["nearest", "cheapest", "greenest", "suanli"])
+def test_a_policy_waits_for_its_data_to_arrive_before_starting(policy: str) -> None:
+    # the only site with room is b; the data (36,000 GB) takes 10 h to get there
+    s = scenario(site("a", pools=()), site("b"))
+    j = job("j", gpus=1, size_gb=36000.0, types=("A100",))
+    assert trace(s, policy, [j]) == [(10.0, "start", "j", "b"), (11.0, "finish", "j", "b")]
