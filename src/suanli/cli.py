@@ -1,8 +1,23 @@
-"""The `suanli` command line: a thin layer over library functions."""
+"""The `suanli` command line: a thin layer over library functions.
+
+Every command turns `suanli.errors.InputError` into a one-line message naming the place and
+the problem, with exit code 2, before anything is written.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from suanli.errors import InputError
 
 app = typer.Typer(
     name="suanli",
@@ -12,10 +27,94 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+err = Console(stderr=True)
+
 
 @app.callback()
 def _root() -> None:
     """Suanli (算力): coordinate AI workloads across a network of compute sites."""
+
+
+def fail(exc: InputError) -> typer.Exit:
+    """Print a bad-input error and return the exit to raise (code 2)."""
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=2)
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
+    """A Rich progress bar on stderr, fed by ``(task, done, total)`` callbacks."""
+    if not enabled:
+        yield lambda _task, _done, _total: None
+        return
+    columns = (
+        TextColumn("{task.description:<20}"),
+        BarColumn(),
+        TextColumn("{task.completed:>7,}/{task.total:<7,}"),
+        TimeElapsedColumn(),
+    )
+    tasks: dict[str, TaskID] = {}
+    with Progress(*columns, console=err, transient=False) as bar:
+
+        def update(task: str, done: int, total: int) -> None:
+            if task not in tasks:
+                tasks[task] = bar.add_task(task, total=total)
+            bar.update(tasks[task], completed=done, total=total)
+
+        yield update
+
+
+@app.command()
+def simulate(
+    scenario: Annotated[
+        str, typer.Option(help="Built-in scenario name or path to a scenario YAML file.")
+    ] = "china-edwc",
+    workload: Annotated[
+        Path | None,
+        typer.Option(help="Workload file (CSV or Parquet job schema, or an openb pod list)."),
+    ] = None,
+    policy: Annotated[
+        list[str] | None,
+        typer.Option(help="Policy to compare (repeatable): nearest, cheapest, greenest, suanli."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the generated workload.")] = 7,
+    days: Annotated[float, typer.Option(help="Days of generated arrivals.")] = 7.0,
+    report: Annotated[Path, typer.Option(help="Where to write the HTML report.")] = Path(
+        "suanli-report.html"
+    ),
+    no_report: Annotated[bool, typer.Option("--no-report", help="Write no report.")] = False,
+    bound: Annotated[
+        bool, typer.Option("--bound/--no-bound", help="Compute the lower bound on the objective.")
+    ] = True,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")
+    ] = False,
+) -> None:
+    """Replay a workload on a scenario under each policy and compare them."""
+    from suanli.report.html import write_report
+    from suanli.report.summary import summary_dict, summary_table
+    from suanli.sim.run import DEFAULT_POLICIES
+    from suanli.simulation import simulate as run_simulation
+
+    try:
+        if days <= 0:
+            raise InputError("--days", f"must be > 0, got {days:g}")
+        names = policy or list(DEFAULT_POLICIES)
+        with progress_bar(sys.stderr.isatty() or not as_json) as update:
+            result = run_simulation(
+                scenario, workload, names, seed=seed, days=days, bound=bound, progress=update
+            )
+    except InputError as exc:
+        raise fail(exc) from None
+    if not no_report:
+        write_report(result, report)
+    if as_json:
+        typer.echo(json.dumps(summary_dict(result), indent=None))
+        return
+    console = Console()
+    console.print(summary_table(result))
+    if not no_report:
+        console.print(f"report: {report}")
 
 
 def main() -> None:

@@ -62,14 +62,16 @@ class SiteQueuePolicy(Policy):
     def waiting(self) -> int:
         return sum(len(q) for q in self.queues)
 
+    def has_room(self, pending: PendingJob, o: Option, ctx: CycleContext) -> bool:
+        """The job would start at once: nobody queued there and its pool has room."""
+        return not self.queues[o.site_idx] and ctx.capacity.fits(o.site_idx, o.pool, pending.job)
 
-def _fits_now(pending: PendingJob, o: Option, ctx: CycleContext) -> bool:
-    return ctx.capacity.fits(o.site_idx, o.pool, pending.job)
 
-
-def _at_site(pending: PendingJob, options: list[Option], ctx: CycleContext) -> Option:
+def _at_site(
+    policy: SiteQueuePolicy, pending: PendingJob, options: list[Option], ctx: CycleContext
+) -> Option:
     """Among options at one site: one with room now if any, then the fastest."""
-    return min(options, key=lambda o: (not _fits_now(pending, o, ctx), o.runtime_h, o.pool))
+    return min(options, key=lambda o: (not policy.has_room(pending, o, ctx), o.runtime_h, o.pool))
 
 
 class NearestPolicy(SiteQueuePolicy):
@@ -79,11 +81,11 @@ class NearestPolicy(SiteQueuePolicy):
         home = pending.job.data.site
         here = [o for o in pending.options if o.site == home]
         if here:
-            return _at_site(pending, here, ctx), f"runs where its data lives ({home})"
+            return _at_site(self, pending, here, ctx), f"runs where its data lives ({home})"
         nearest = min(pending.options, key=lambda o: (o.transfer_gb > 0, o.ready_h, o.site))
         same = [o for o in pending.options if o.site == nearest.site]
         return (
-            _at_site(pending, same, ctx),
+            _at_site(self, pending, same, ctx),
             f"home site {home} cannot take it; {nearest.site} is the nearest that can",
         )
 
@@ -99,10 +101,15 @@ class _NowRankedPolicy(SiteQueuePolicy):
         values = getattr(ctx.cost, self.series)[:, hour]
 
         def key(o: Option) -> tuple[bool, float, float, str]:
-            return (not _fits_now(pending, o, ctx), float(values[o.site_idx]), o.runtime_h, o.site)
+            return (
+                not self.has_room(pending, o, ctx),
+                float(values[o.site_idx]),
+                o.runtime_h,
+                o.site,
+            )
 
         best = min(pending.options, key=key)
-        room = "with room now" if _fits_now(pending, best, ctx) else "none had room; queued"
+        room = "with room now" if self.has_room(pending, best, ctx) else "none had room; queued"
         return best, f"lowest {self.series} now ({values[best.site_idx]:.3f} {self.unit}, {room})"
 
 

@@ -1,0 +1,81 @@
+"""The summary of a simulation: a JSON-able dict and a Rich table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from suanli.sim.run import SimulationResult
+
+
+def summary_dict(result: SimulationResult) -> dict[str, Any]:
+    """The `suanli simulate --json` object."""
+    policies: dict[str, Any] = {}
+    for name, run in result.runs.items():
+        row: dict[str, Any] = {k: _round(v) for k, v in run.metrics.as_dict().items()}
+        row["decisions_per_s"] = round(run.decisions_per_s, 1)
+        gap = result.gap(name)
+        row["gap_to_lower_bound"] = None if gap is None else round(gap, 5)
+        policies[name] = row
+    return {
+        "scenario": result.scenario.name,
+        "jobs": len(result.jobs),
+        "accelerators": result.scenario.accelerators,
+        "window_h": result.window_h,
+        "lower_bound_objective_yuan": None
+        if result.bound is None
+        else round(result.bound.value, 2),
+        "policies": policies,
+    }
+
+
+def _round(v: float | int) -> float | int:
+    return v if isinstance(v, int) else round(float(v), 4)
+
+
+def summary_table(result: SimulationResult) -> Table:
+    """The policies side by side, with the gap to the lower bound."""
+    t = Table(
+        title=f"{result.scenario.name}: {len(result.jobs):,} jobs on "
+        f"{result.scenario.accelerators:,} accelerators",
+        caption=(
+            f"lower bound on the objective: {result.bound.value:,.0f} yuan"
+            if result.bound
+            else "lower bound not computed (--no-bound)"
+        ),
+    )
+    cols = [
+        ("policy", "left"),
+        ("objective (yuan)", "right"),
+        ("gap to bound", "right"),
+        ("energy (MWh)", "right"),
+        ("carbon (t)", "right"),
+        ("mean wait (h)", "right"),
+        ("p95 wait (h)", "right"),
+        ("deadline miss", "right"),
+        ("utilization", "right"),
+        ("data moved (TB)", "right"),
+        ("done/rejected", "right"),
+        ("residency viol.", "right"),
+    ]
+    for name, justify in cols:
+        t.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for name, run in result.runs.items():
+        m = run.metrics
+        gap = result.gap(name)
+        t.add_row(
+            name,
+            f"{m.objective_yuan:,.0f}",
+            "-" if gap is None else f"{gap:.1%}",
+            f"{m.energy_mwh:,.0f}",
+            f"{m.carbon_t:,.0f}",
+            f"{m.mean_wait_h:.2f}",
+            f"{m.p95_wait_h:.2f}",
+            f"{m.deadline_miss_rate:.1%}",
+            f"{m.utilization:.1%}",
+            f"{m.data_moved_tb:,.1f}",
+            f"{m.jobs_completed:,}/{m.jobs_rejected:,}",
+            str(m.residency_violations),
+        )
+    return t
