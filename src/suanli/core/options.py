@@ -1,7 +1,8 @@
 """Where a job may run at all: its feasible (site, pool) options and why every other site is out.
 
-Static feasibility only (it does not change while the job waits): the data-residency rule,
-accelerator types, pool size and the latency SLO. Free capacity is the policies' concern.
+Static feasibility only (it does not change while the job waits): the rules
+(`suanli.core.rules`), accelerator types, pool size and the latency SLO. Free capacity is
+the policies' concern.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from suanli.core.cost import CostModel
-from suanli.model import RESTRICTED_CLASSES, Job
+from suanli.core.rules import INTERIM_RULES, SiteRules, Verdict
+from suanli.model import Job
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,28 +39,18 @@ class Feasibility:
     excluded: dict[str, str]
 
 
-def residency_reason(job: Job, site_jurisdiction: str, home_jurisdiction: str) -> str | None:
-    """The interim data-residency rule: restricted data stays in its own jurisdiction."""
-    if job.data.classification in RESTRICTED_CLASSES and site_jurisdiction != home_jurisdiction:
-        return (
-            f"residency: {job.data.classification.value} data homed in {home_jurisdiction} "
-            f"may not be processed in {site_jurisdiction}"
-        )
-    return None
-
-
-def feasibility(job: Job, model: CostModel) -> Feasibility:
+def feasibility(job: Job, model: CostModel, rules: SiteRules = INTERIM_RULES) -> Feasibility:
     """Every feasible option of ``job`` and a reason for each site it cannot use."""
     scenario = model.scenario
-    home = scenario.site(job.data.site).jurisdiction
+    scenario.site(job.data.site)  # an unknown home site is an error, not an exclusion
     options: list[Option] = []
     excluded: dict[str, str] = {}
     costs = scenario.costs
     for idx, sid in enumerate(model.site_ids):
         site = scenario.sites[sid]
-        reason = residency_reason(job, site.jurisdiction, home)
-        if reason:
-            excluded[sid] = reason
+        verdict = rules.check(job, site, scenario)
+        if verdict.verdict is Verdict.DENY:
+            excluded[sid] = str(verdict)
             continue
         lat = model.latency_ms(job, sid)
         if (

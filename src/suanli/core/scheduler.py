@@ -22,6 +22,7 @@ from suanli.core.capacity import Grant, NetworkCapacity
 from suanli.core.clock import Clock
 from suanli.core.cost import CostBreakdown, CostModel
 from suanli.core.options import Feasibility, Option, feasibility
+from suanli.core.rules import INTERIM_RULES, SiteRules
 from suanli.errors import SchedulingError
 from suanli.model import Job, Scenario
 
@@ -144,12 +145,14 @@ class Scheduler:
         clock: Clock,
         cost: CostModel | None = None,
         feasibility_cache: dict[str, Feasibility] | None = None,
+        rules: SiteRules = INTERIM_RULES,
     ) -> None:
         self.scenario = scenario
         self.clock = clock
         self.cost = cost or CostModel(scenario)
         self.capacity = NetworkCapacity(scenario)
         self.policy = policy
+        self.rules = rules
         #: feasibility is static per job: a driver replaying one workload under several
         #: policies may share it
         self._feasibility = feasibility_cache if feasibility_cache is not None else {}
@@ -188,7 +191,7 @@ class Scheduler:
         # 1. intake
         arrivals, self._arrivals = self._arrivals, []
         for job in arrivals:
-            f = self._feasibility.get(job.id) or feasibility(job, self.cost)
+            f = self._feasibility.get(job.id) or feasibility(job, self.cost, self.rules)
             if not f.options:
                 out.rejected.append(Rejection(job, now, dict(f.excluded), self.cost.rejection(job)))
                 continue

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from suanli.core.cost import CostModel
-from suanli.core.options import residency_reason
+from suanli.core.rules import residency_reason
 from suanli.core.timeline import hourly_usage
 from suanli.model import Scenario
 from suanli.sim.engine import Trace
