@@ -82,7 +82,9 @@ def _first_hours(zone: str, n: int) -> list[list[str]]:
         pytest.param("sg", ["SRC Electricity Maps", "7.08 CNY/USD"], id="partner"),
     ],
 )
-def test_site_notes_keep_the_source_labels(scenario: Scenario, site: str, labels: list[str]) -> None:
+def test_site_notes_keep_the_source_labels(
+    scenario: Scenario, site: str, labels: list[str]
+) -> None:
     for label in labels:
         assert label in scenario.sites[site].notes
 

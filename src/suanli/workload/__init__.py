@@ -7,6 +7,7 @@
 docs/workload.md states which trace statistics each draw uses and the job file schema.
 """
 
+from suanli.workload.files import COLUMNS, load_workload, save_workload
 from suanli.workload.generate import generate_workload
 
-__all__ = ["generate_workload"]
+__all__ = ["COLUMNS", "generate_workload", "load_workload", "save_workload"]
