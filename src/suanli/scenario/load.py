@@ -77,7 +77,7 @@ class _Builder:
         return error(self.path, self.text, loc, problem, hint)
 
     def _known_type(self, name: str, loc: list[int | str]) -> None:
-        if name not in self.catalog:
+        if name not in set(self.catalog):  # Mapping `in` would raise
             raise self.fail(
                 loc,
                 f"unknown accelerator type {name!r}",

@@ -120,25 +120,21 @@ def _read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any
         data = table.to_pydict()
         n = table.num_rows
         return columns, ((i + 2, {c: data[c][i] for c in columns}) for i in range(n))
-    f = path.open(newline="", encoding="utf-8")
-    reader = csv.DictReader(f)
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    if not header:
-        f.close()
-        raise WorkloadError(f"{path.name}: row 1", "the file is empty (no header)")
-    reader.fieldnames = header
-
-    def rows() -> Iterator[tuple[int, dict[str, Any]]]:
-        with f:
-            for values in reader:
-                if None in values:
-                    raise WorkloadError(
-                        f"{path.name}: row {reader.line_num}",
-                        f"more cells than the {len(header)} columns of the header",
-                    )
-                yield reader.line_num, values
-
-    return header, rows()
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        if not header:
+            raise WorkloadError(f"{path.name}: row 1", "the file is empty (no header)")
+        reader.fieldnames = header
+        rows: list[tuple[int, dict[str, Any]]] = []
+        for values in reader:
+            if None in values:
+                raise WorkloadError(
+                    f"{path.name}: row {reader.line_num}",
+                    f"more cells than the {len(header)} columns of the header",
+                )
+            rows.append((reader.line_num, values))
+    return header, iter(rows)
 
 
 class _Cells:
@@ -229,6 +225,8 @@ class _JobRow:
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
         self.any_type = _scenario_types(scenario)
+        # a set: `name in catalog` raises UnknownNameError instead of answering False
+        self.known_types = set(scenario.catalog)
 
     def __call__(self, c: _Cells) -> Job:
         s = self.scenario
@@ -238,7 +236,7 @@ class _JobRow:
         types_text = c.opt_text("types")
         types = tuple(t.strip() for t in types_text.split("|")) if types_text else self.any_type
         for t in types:
-            if t not in s.catalog:
+            if t not in self.known_types:
                 raise c.error(
                     "types",
                     f"unknown accelerator type {t!r}",

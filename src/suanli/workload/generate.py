@@ -287,12 +287,13 @@ def _acceptable_types(
     sites = list(scenario.sites.values())
     juris = sorted({s.jurisdiction for s in sites})
     site_j = np.asarray([juris.index(s.jurisdiction) for s in sites])
+    known = set(scenario.catalog)  # `in catalog` raises for unknown names
     groups: list[tuple[str, ...]] = []
     first: list[int] = []  # index of each kind's first group
     for job_kind in KINDS:
         first.append(len(groups))
         for types, _ in TYPE_GROUPS[job_kind]:
-            groups.append(tuple(x for x in types if x in scenario.catalog))
+            groups.append(tuple(x for x in types if x in known))
     # largest pool of the group's types, per (group, jurisdiction) and over all sites
     cap = np.zeros((len(groups), len(juris)))
     for g, types in enumerate(groups):
