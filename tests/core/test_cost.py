@@ -30,11 +30,12 @@ def test_a_faster_accelerator_runs_shorter_and_draws_its_own_power() -> None:
     assert c.energy_yuan == pytest.approx(2.8)
 
 
-def test_inference_uses_the_inference_throughput() -> None:
+def test_inference_uses_the_inference_throughput_and_a_service_its_lifetime() -> None:
     m = CostModel(scenario(site("a")))
     train = m.runtime_h(job("t", duration=1.0), "T4")
     infer = m.runtime_h(job("i", duration=1.0, kind=JobKind.BATCH_INFERENCE), "T4")
-    assert (train, infer) == (pytest.approx(4.0), pytest.approx(2.0))
+    service = m.runtime_h(job("s", duration=1.0, kind=JobKind.ONLINE_INFERENCE), "T4")
+    assert (train, infer, service) == (pytest.approx(4.0), pytest.approx(2.0), 1.0)
 
 
 def test_moving_data_costs_its_link_price_and_takes_its_transfer_time() -> None:

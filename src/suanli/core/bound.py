@@ -15,8 +15,10 @@ with ``x`` integral in reality. Dropping integrality gives the LP relaxation; it
 lower bound. We solve it in its Lagrangian dual: for multipliers ``λ_gh >= 0`` on the
 capacity rows,
 
-    L(λ) = Σ_j min( penalty_j , min_{o, t >= e_o} c_o(t) + a_j Σ_h λ_gh |[t, t+r_o) ∩ [h, h+1)| )
+    L(λ) = Σ_j min_{o, t >= e_o} ( c_o(t) + a_j Σ_h λ_gh |[t, t+r_o) ∩ [h, h+1)| )
            - Σ_gh λ_gh cap_g
+
+(a job with no option at all is rejected and contributes its penalty)
 
 and every ``L(λ)`` is a valid lower bound (weak duality); its maximum equals the LP's value.
 The inner minimum is exact: between whole hours ``c_o`` and the λ term are linear in ``t``, so
@@ -62,8 +64,19 @@ def _cum_at(flat: F64, base: I64, t: F64, width: int) -> F64:
     return lo + frac * (flat[base + i + 1] - lo)
 
 
+def _ranges(lo: F64, hi: F64) -> tuple[I64, F64]:
+    """For each i, the whole numbers in [lo_i, hi_i]: (owner index, value) flattened."""
+    first = np.ceil(lo - 1e-9)
+    counts = np.maximum(0, np.floor(hi + 1e-9) - first + 1).astype(np.int64)
+    owner = np.repeat(np.arange(len(lo)), counts)
+    offsets = np.cumsum(counts) - counts
+    step = np.arange(int(counts.sum())) - np.repeat(offsets, counts)
+    return owner, first[owner] + step
+
+
 class _Candidates:
-    """Every on-time start candidate of every option of every job, flattened."""
+    """Every on-time start candidate of every option of every job, flattened and grouped by
+    job (the breakpoints of the module docstring)."""
 
     def __init__(
         self,
@@ -73,67 +86,47 @@ class _Candidates:
         pool_of: dict[tuple[int, int], int],
     ) -> None:
         h = cost.horizon_h
-        t_parts: list[F64] = []
-        job_parts: list[I64] = []
-        opt_parts: list[I64] = []
-        r_l: list[float] = []
-        g_l: list[int] = []
-        s_l: list[int] = []
-        p_l: list[float] = []
-        f_l: list[float] = []
-        a_l: list[float] = []
-        self.late = np.full(len(jobs), np.inf)
-        self.penalty = np.array([cost.penalty_yuan(j) for j in jobs])
-        min_rate = cost.rate.min(axis=1)
-        k = 0
-        for jx, (job, opts) in enumerate(zip(jobs, options, strict=True)):
-            for o in opts:
-                r = o.runtime_h
-                e = o.ready_h
-                last = (job.deadline_h - r) if job.deadline_h is not None else h - r
-                last = min(last, h - r)
-                late_cost = self.penalty[jx] + o.power_kw * r * min_rate[o.site_idx] + o.fixed_yuan
-                self.late[jx] = min(self.late[jx], late_cost)
-                if last < e - 1e-9:
-                    continue
-                ints = np.arange(math.ceil(e), math.floor(last) + 1, dtype=np.float64)
-                shifted = (
-                    np.arange(math.ceil(e + r), math.floor(last + r) + 1, dtype=np.float64) - r
-                )
-                t = np.concatenate([[e, last], ints, shifted])
-                t = t[(t >= e - 1e-9) & (t <= last + 1e-9)]
-                t_parts.append(t)
-                job_parts.append(np.full(len(t), jx, dtype=np.int64))
-                opt_parts.append(np.full(len(t), k, dtype=np.int64))
-                r_l.append(r)
-                g_l.append(pool_of[(o.site_idx, o.pool)])
-                s_l.append(o.site_idx)
-                p_l.append(o.power_kw)
-                f_l.append(o.fixed_yuan)
-                a_l.append(job.accelerators)
-                k += 1
         self.n_jobs = len(jobs)
-        if t_parts:
-            self.t = np.concatenate(t_parts)
-            self.job = np.concatenate(job_parts)
-            opt = np.concatenate(opt_parts)
-        else:
-            self.t = np.zeros(0)
-            self.job = np.zeros(0, dtype=np.int64)
-            opt = np.zeros(0, dtype=np.int64)
-        r_a, g_a, s_a = np.array(r_l), np.array(g_l, dtype=np.int64), np.array(s_l, dtype=np.int64)
-        self.r = r_a[opt] if len(opt) else np.zeros(0)
-        self.g = g_a[opt] if len(opt) else np.zeros(0, dtype=np.int64)
-        self.a = np.array(a_l)[opt] if len(opt) else np.zeros(0)
+        self.penalty = np.array([cost.penalty_yuan(j) for j in jobs])
+        flat = [(jx, o) for jx, opts in enumerate(options) for o in opts]
+        owner_job = np.array([jx for jx, _ in flat], dtype=np.int64)
+        r = np.array([o.runtime_h for _, o in flat])
+        e = np.array([o.ready_h for _, o in flat])
+        site = np.array([o.site_idx for _, o in flat], dtype=np.int64)
+        power = np.array([o.power_kw for _, o in flat])
+        fixed = np.array([o.fixed_yuan for _, o in flat])
+        g = np.array([pool_of[(o.site_idx, o.pool)] for _, o in flat], dtype=np.int64)
+        deadline = np.array([j.deadline_h if j.deadline_h is not None else np.inf for j in jobs])
+        acc = np.array([j.accelerators for j in jobs])
+        last = np.minimum(deadline[owner_job] - r, h - r) if len(flat) else np.zeros(0)
+        # every late start costs at least the penalty plus the cheapest energy anywhere
+        late_cost = self.penalty[owner_job] + power * r * cost.rate.min(axis=1)[site] + fixed
+        self.late = np.full(len(jobs), np.inf)
+        np.minimum.at(self.late, owner_job, late_cost)
+        ok = last >= e - 1e-9
+        # candidates: e, last, whole hours, whole hours minus r, all within [e, last]
+        o_int, t_int = _ranges(e, last)
+        o_sh, t_sh = _ranges(e + r, last + r)
+        t_sh = t_sh - r[o_sh]
+        idx = np.flatnonzero(ok)
+        opt = np.concatenate([idx, idx, o_int, o_sh])
+        t = np.concatenate([e[idx], last[idx], t_int, t_sh])
+        keep = (t >= e[opt] - 1e-9) & (t <= last[opt] + 1e-9)
+        opt, t = opt[keep], t[keep]
+        order = np.argsort(owner_job[opt], kind="stable")
+        opt, t = opt[order], t[order]
+        self.t = t
+        self.job = owner_job[opt]
+        self.r = r[opt]
+        self.g = g[opt]
+        self.a = acc[self.job] if len(opt) else np.zeros(0)
         width = h + 1
         flat_rate = cost.cum_rate.ravel()
-        base = s_a[opt] * width if len(opt) else np.zeros(0, dtype=np.int64)
+        base = site[opt] * width
         energy = _cum_at(flat_rate, base, self.t + self.r, width) - _cum_at(
             flat_rate, base, self.t, width
         )
-        self.static = (np.array(p_l)[opt] if len(opt) else np.zeros(0)) * energy + (
-            np.array(f_l)[opt] if len(opt) else np.zeros(0)
-        )
+        self.static = power[opt] * energy + fixed[opt]
         # jobs are contiguous in the flattened arrays; boundaries for reduceat
         self.has = np.zeros(len(jobs), dtype=bool)
         self.has[np.unique(self.job)] = True
@@ -146,7 +139,7 @@ def lower_bound(
     cost: CostModel,
     *,
     target: float | None = None,
-    iterations: int = 8,
+    iterations: int = 12,
 ) -> BoundResult:
     """The Lagrangian (LP) lower bound on the objective; see the module docstring.
 
@@ -175,7 +168,8 @@ def lower_bound(
             _cum_at(cum_lam, base, c.t + c.r, width) - _cum_at(cum_lam, base, c.t, width)
         )
         total = c.static + lam_term
-        per_job = np.minimum(c.penalty, c.late)
+        # a job with no option is rejected and pays its penalty; every other job runs
+        per_job = np.where(np.isfinite(c.late), c.late, c.penalty)
         if len(total):
             mins = np.minimum.reduceat(total, c.starts[c.has])
             per_job[c.has] = np.minimum(per_job[c.has], mins)
@@ -192,13 +186,16 @@ def lower_bound(
         # subgradient: hourly usage of every job's minimising choice minus capacity
         chosen_min = np.full(c.n_jobs, np.inf)
         chosen_min[c.has] = mins
-        on_time = chosen_min <= np.minimum(c.penalty, c.late)
+        on_time = chosen_min <= per_job
         hit = (total <= chosen_min[c.job] + 1e-12) & on_time[c.job]
         idx = np.flatnonzero(hit)
         _, first = np.unique(c.job[idx], return_index=True)
         pick = idx[first]
         usage = hourly_usage(c.t[pick], c.t[pick] + c.r[pick], c.a[pick], c.g[pick], len(caps), h)
         grad = usage - cap[:, None]
+        # the projection keeps λ = 0 where usage is below capacity: those components do not
+        # move λ, so they are left out of the step length (projected subgradient)
+        grad[(lam <= 0) & (grad < 0)] = 0.0
         norm = float((grad**2).sum())
         if norm <= 0 or target <= value:
             break

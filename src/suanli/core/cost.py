@@ -2,7 +2,8 @@
 
 For a job with ``a`` accelerators of type ``k`` at site ``s`` starting at ``t`` (hours):
 
-* run time      ``r = duration / throughput_k``  (inference or training throughput)
+* run time      ``r = duration / throughput_k``  (inference or training throughput); an online
+  inference service runs for its declared lifetime whatever the accelerator: ``r = duration``
 * facility power ``P = a * power_k * PUE_s``  (kW)
 * energy        ``E = P * r``  (kWh); energy cost ``P * ∫_t^{t+r} price_s``  (yuan)
 * carbon        ``C = P * ∫_t^{t+r} ci_s``  (kg); carbon cost ``C / 1000 * carbon_price``
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from suanli.model import Job, Scenario
+from suanli.model import Job, JobKind, Scenario
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -112,6 +113,8 @@ class CostModel:
     # -- per-job quantities ----------------------------------------------------------------
 
     def runtime_h(self, job: Job, accelerator: str) -> float:
+        if job.kind is JobKind.ONLINE_INFERENCE:
+            return job.duration_h
         acc = self.scenario.catalog[accelerator]
         return job.duration_h / acc.throughput(job.kind.inference)
 

@@ -8,6 +8,7 @@ jurisdiction.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -35,7 +36,12 @@ ALLOW = RuleResult(Verdict.ALLOW)
 
 
 class SiteRules(Protocol):
-    """Evaluates whether ``job`` may run at ``site``; the first non-allow result wins."""
+    """Evaluates whether ``job`` may run at ``site``; the first non-allow result wins.
+
+    Rules may also define ``cache_key(job) -> Hashable | None``: the job fields (beyond its
+    data's home and class, types, size, users and SLO) their verdicts depend on, so that
+    verdicts can be reused for jobs with equal keys; ``None`` asks for a fresh evaluation.
+    """
 
     def check(self, job: Job, site: Site, scenario: Scenario) -> RuleResult: ...
 
@@ -52,6 +58,10 @@ def residency_reason(job: Job, site_jurisdiction: str, home_jurisdiction: str) -
 
 class InterimRules:
     """The one rule that holds before a policy set is configured."""
+
+    def cache_key(self, job: Job) -> Hashable:
+        # the verdict depends on the data's home and class only, already in the base key
+        return ()
 
     def check(self, job: Job, site: Site, scenario: Scenario) -> RuleResult:
         home = scenario.site(job.data.site).jurisdiction

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from suanli.core.capacity import Grant, NetworkCapacity
 from suanli.core.clock import Clock
 from suanli.core.cost import CostBreakdown, CostModel
-from suanli.core.options import Feasibility, Option, feasibility
+from suanli.core.options import Feasibility, FeasibilityCheck, Option
 from suanli.core.rules import INTERIM_RULES, SiteRules
 from suanli.errors import SchedulingError
 from suanli.model import Job, Scenario
@@ -153,6 +153,7 @@ class Scheduler:
         self.capacity = NetworkCapacity(scenario)
         self.policy = policy
         self.rules = rules
+        self._check = FeasibilityCheck(self.cost, rules)
         #: feasibility is static per job: a driver replaying one workload under several
         #: policies may share it
         self._feasibility = feasibility_cache if feasibility_cache is not None else {}
@@ -191,7 +192,7 @@ class Scheduler:
         # 1. intake
         arrivals, self._arrivals = self._arrivals, []
         for job in arrivals:
-            f = self._feasibility.get(job.id) or feasibility(job, self.cost, self.rules)
+            f = self._feasibility.get(job.id) or self._check(job)
             if not f.options:
                 out.rejected.append(Rejection(job, now, dict(f.excluded), self.cost.rejection(job)))
                 continue

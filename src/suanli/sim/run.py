@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from suanli.core.bound import BoundResult, lower_bound
 from suanli.core.clock import ManualClock
 from suanli.core.cost import CostModel
-from suanli.core.options import Feasibility, feasibility
+from suanli.core.options import Feasibility, FeasibilityCheck
 from suanli.core.policies import make_policy
 from suanli.core.scheduler import Scheduler
 from suanli.errors import InputError
@@ -87,8 +87,9 @@ def simulate(
     window = window_h if window_h is not None else max(1.0, math.ceil(jobs[-1].arrival_h))
     cost = CostModel(scenario, horizon_for(scenario, jobs))
     feas: dict[str, Feasibility] = {}
+    check = FeasibilityCheck(cost)
     for n, job in enumerate(jobs):
-        feas[job.id] = feasibility(job, cost)
+        feas[job.id] = check(job)
         if progress and n % 2000 == 0:
             progress("feasibility", n, len(jobs))
     if progress:
