@@ -111,10 +111,16 @@ def simulate(
     if as_json:
         typer.echo(json.dumps(summary_dict(result), indent=None))
         return
-    console = Console()
+    # a pipe or a file gets the whole table, not one cut to 80 columns
+    console = Console() if sys.stdout.isatty() else Console(width=200)
     console.print(summary_table(result))
     if not no_report:
         console.print(f"report: {report}")
+
+
+from suanli.frag.cli import frag_command  # noqa: E402
+
+app.command("frag")(frag_command)
 
 
 def main() -> None:
