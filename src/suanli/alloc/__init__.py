@@ -33,5 +33,6 @@ __all__ = [
     "RandomFit",
     "Suanli",
     "TargetWorkload",
+    "TaskShape",
     "make_policy",
 ]

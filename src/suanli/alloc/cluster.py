@@ -21,6 +21,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from suanli.alloc.frag import TargetWorkload
 from suanli.alloc.shapes import MILLI, Allocation, TaskShape
 from suanli.errors import InputError, SchedulingError
 
@@ -51,14 +52,18 @@ class NodeCluster:
     ) -> None:
         n = len(names)
         if not (len(cpu_milli) == len(memory_mib) == len(gpus) == len(gpu_models) == n):
-            raise InputError("NodeCluster", "names, cpu_milli, memory_mib, gpus, gpu_models differ in length")
+            raise InputError(
+                "NodeCluster", "names, cpu_milli, memory_mib, gpus, gpu_models differ in length"
+            )
         if len(set(names)) != n:
             raise InputError("NodeCluster", "node names must be unique")
         self.names: tuple[str, ...] = tuple(names)
         self.cpu_capacity: IntArray = np.asarray(cpu_milli, dtype=np.int64).copy()
         self.mem_capacity: IntArray = np.asarray(memory_mib, dtype=np.int64).copy()
         self.gpu_count: IntArray = np.asarray(gpus, dtype=np.int64).copy()
-        if n and (self.cpu_capacity.min() < 0 or self.mem_capacity.min() < 0 or self.gpu_count.min() < 0):
+        if n and (
+            self.cpu_capacity.min() < 0 or self.mem_capacity.min() < 0 or self.gpu_count.min() < 0
+        ):
             raise InputError("NodeCluster", "capacities must be >= 0")
         models = sorted({m for m in gpu_models})
         self.models: tuple[str, ...] = tuple(models)
@@ -122,19 +127,32 @@ class NodeCluster:
         """Milli-GPU allocated over the whole cluster."""
         return self.total_gpu_milli() - self.free_gpu_milli()
 
+    def fragmentation(self, target_workload: TargetWorkload) -> float:
+        """Cluster fragment in milli-GPU: sum over nodes of F_n for ``target_workload``."""
+        model = target_workload.bind(self.models)
+        return (
+            float(model.scaled(self.cpu_free, self.gpu_free, self.model_index).sum())
+            / model.total_weight
+        )
+
     def snapshot(self) -> tuple[IntArray, IntArray, IntArray, IntArray]:
         """Copies of the mutable state (CPU, memory, GPU milli, affinity) for comparisons."""
-        return (self.cpu_free.copy(), self.mem_free.copy(), self.gpu_free.copy(), self.affinity.copy())
+        return (
+            self.cpu_free.copy(),
+            self.mem_free.copy(),
+            self.gpu_free.copy(),
+            self.affinity.copy(),
+        )
 
     def exclusive_gpus(self, node: int, count: int) -> tuple[int, ...]:
-        """The ``count`` lowest-index fully free GPUs of ``node`` (how whole GPUs are handed out)."""
+        """The ``count`` lowest-index fully free GPUs of ``node`` (whole GPUs are handed out so)."""
         free = np.flatnonzero(self.gpu_free[node] == MILLI)[:count]
         return tuple(int(i) for i in free)
 
     # -- changes ---------------------------------------------------------------------------
 
     def place(self, shape: TaskShape, policy: Policy) -> Allocation | None:
-        """Choose a node and GPUs for ``shape`` with ``policy`` and apply it; None if nothing fits."""
+        """Let ``policy`` choose a node and GPUs for ``shape`` and apply it; None: nothing fits."""
         choice = policy.choose(self, shape)
         if choice is None:
             return None
@@ -168,7 +186,9 @@ class NodeCluster:
             raise SchedulingError(f"task does not fit node {self.names[node]}")
         for i in ids:
             if not (0 <= i < self.gpu_count[node]) or self.gpu_free[node, i] < shape.gpu_milli:
-                raise SchedulingError(f"GPU {i} of node {self.names[node]} cannot take {shape.gpu_milli} milli")
+                raise SchedulingError(
+                    f"GPU {i} of node {self.names[node]} cannot take {shape.gpu_milli} milli"
+                )
         self.cpu_free[node] -= shape.cpu_milli
         self.mem_free[node] -= shape.memory_mib
         for i in ids:

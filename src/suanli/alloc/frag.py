@@ -109,4 +109,4 @@ class FragModel:
             fits = (ge.sum(axis=1) >= self.tn) & (cpu[:, None] >= self.tc) & self.access[model]
             frag = np.where(fits, total[:, None] - usable, total[:, None])
             out = out + frag @ self.tw
-        return out
+        return np.asarray(out, dtype=np.int64)

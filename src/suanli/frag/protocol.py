@@ -56,8 +56,10 @@ def shuffled_cluster(nodes: NodeTable, seed: int) -> NodeCluster:
     return NodeCluster(names, nodes.cpu_milli, nodes.memory_mib, nodes.gpus, nodes.models)
 
 
-def submission_order(pods: PodTable, capacity_milli: int, seed: int, ratio: float = TUNE_RATIO) -> list[TaskShape]:
-    """Shuffle the name-sorted pods with ``seed`` and tune their GPU demand to ``ratio`` x capacity."""
+def submission_order(
+    pods: PodTable, capacity_milli: int, seed: int, ratio: float = TUNE_RATIO
+) -> list[TaskShape]:
+    """Shuffle the name-sorted pods with ``seed``; tune their GPU demand to ``ratio`` x capacity."""
     rng = np.random.default_rng(seed)
     order = [pods.shapes[i] for i in rng.permutation(len(pods.shapes))]
     demand = sum(s.total_gpu_milli for s in order)
@@ -77,7 +79,9 @@ def submission_order(pods: PodTable, capacity_milli: int, seed: int, ratio: floa
     return order
 
 
-def allocation_curve(arrived: np.ndarray, used: np.ndarray, capacity_milli: int) -> tuple[float | None, ...]:
+def allocation_curve(
+    arrived: np.ndarray, used: np.ndarray, capacity_milli: int
+) -> tuple[float | None, ...]:
     """Mean allocation % per rounded arrival % (0..130) over the recorded attempts."""
     x = np.floor(arrived * 100.0 / capacity_milli + 0.5).astype(np.int64)
     keep = x <= CURVE_MAX
@@ -87,7 +91,9 @@ def allocation_curve(arrived: np.ndarray, used: np.ndarray, capacity_milli: int)
     return tuple(float(s / c) if c else None for s, c in zip(sums, counts, strict=True))
 
 
-def run_once(nodes: NodeTable, pods: PodTable, trace: str, policy_name: str, seed: int) -> RunResult:
+def run_once(
+    nodes: NodeTable, pods: PodTable, trace: str, policy_name: str, seed: int
+) -> RunResult:
     """Run the protocol for one policy and seed; the target workload comes from the pod list."""
     cluster = shuffled_cluster(nodes, seed)
     capacity = cluster.total_gpu_milli()
@@ -106,5 +112,10 @@ def run_once(nodes: NodeTable, pods: PodTable, trace: str, policy_name: str, see
         used[i] = u
     seconds = time.perf_counter() - start
     return RunResult(
-        getattr(policy, "name", policy_name), trace, seed, allocation_curve(arrived, used, capacity), len(order), seconds
+        getattr(policy, "name", policy_name),
+        trace,
+        seed,
+        allocation_curve(arrived, used, capacity),
+        len(order),
+        seconds,
     )

@@ -48,18 +48,25 @@ class PodTable:
     shapes: tuple[TaskShape, ...]
 
 
-def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+def read_text(path: Path) -> str:
+    """The text of a plain or gzipped file; WorkloadError naming the file when unreadable."""
     try:
         raw = path.read_bytes()
-        text = gzip.decompress(raw).decode() if raw[:2] == b"\x1f\x8b" else raw.decode()
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        return gzip.decompress(raw).decode() if raw[:2] == b"\x1f\x8b" else raw.decode()
+    except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile) as exc:
         raise WorkloadError(str(path), f"cannot read: {exc}") from exc
+
+
+def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+    text = read_text(path)
     reader = csv.DictReader(io.StringIO(text))
     header = reader.fieldnames or []
     missing = [c for c in required if c not in header]
     if missing:
         raise WorkloadError(
-            f"{path}, line 1", f"missing column(s) {', '.join(missing)}", f"expected {', '.join(required)}"
+            f"{path}, line 1",
+            f"missing column(s) {', '.join(missing)}",
+            f"expected {', '.join(required)}",
         )
     for row in reader:
         yield reader.line_num, row
@@ -104,7 +111,7 @@ def read_nodes(path: str | Path) -> NodeTable:
 
 
 def read_pods(path: str | Path) -> PodTable:
-    """Read a pod list (name, cpu_milli, memory_mib, num_gpu, gpu_milli[, gpu_spec]), sorted by name."""
+    """Read a pod list (name, cpu_milli, memory_mib, num_gpu, gpu_milli[, gpu_spec]) by name."""
     p = Path(path)
     rows: list[tuple[str, TaskShape]] = []
     for line, row in _rows(p, POD_COLUMNS):
@@ -113,16 +120,14 @@ def read_pods(path: str | Path) -> PodTable:
         gpu_milli = _int(p, line, row, "gpu_milli")
         spec = (row.get("gpu_spec") or "").strip()
         types = () if spec.lower() in _NO_MODEL else tuple(t for t in spec.split("|") if t)
+        cpu = _int(p, line, row, "cpu_milli")
+        mem = _int(p, line, row, "memory_mib")
         try:
-            shape = TaskShape(
-                _int(p, line, row, "cpu_milli"),
-                _int(p, line, row, "memory_mib"),
-                num_gpu,
-                gpu_milli if num_gpu else 0,
-                types,
-            )
+            shape = TaskShape(cpu, mem, num_gpu, gpu_milli if num_gpu else 0, types)
         except InputError as exc:
-            raise WorkloadError(f"{p}, line {line}, columns num_gpu/gpu_milli", exc.problem, exc.hint) from None
+            raise WorkloadError(
+                f"{p}, line {line}, columns num_gpu/gpu_milli", exc.problem, exc.hint
+            ) from None
         rows.append((name, shape))
     if not rows:
         raise WorkloadError(str(p), "no pods", "the pod list needs at least one data row")

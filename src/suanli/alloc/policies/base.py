@@ -39,7 +39,7 @@ class _Entry:
 def best_fit_gpu(gpus: IntArray, need: int) -> IntArray:
     """Per row, the GPU with the least milli left that still fits ``need`` (first on ties)."""
     masked = np.where(gpus >= need, gpus, MILLI + 1)
-    return masked.argmin(axis=1).astype(np.int64)
+    return np.asarray(masked.argmin(axis=1), dtype=np.int64)
 
 
 class ScoringPolicy:
@@ -90,7 +90,9 @@ class ScoringPolicy:
         best = int(tied[cluster.name_rank[tied].argmin()]) if tied.size > 1 else int(tied[0])
         return best, self.gpus_for(cluster, shape, best, int(entry.gpu[best]))
 
-    def gpus_for(self, cluster: NodeCluster, shape: TaskShape, node: int, gpu: int) -> tuple[int, ...]:
+    def gpus_for(
+        self, cluster: NodeCluster, shape: TaskShape, node: int, gpu: int
+    ) -> tuple[int, ...]:
         """GPU ids on the chosen node: the scored GPU for sharing tasks, else lowest free ones."""
         if shape.num_gpu == 0:
             return ()

@@ -20,7 +20,13 @@ from __future__ import annotations
 import numpy as np
 
 from suanli.alloc.cluster import NodeCluster
-from suanli.alloc.policies.base import MAX_SPEC_CPU, MAX_SPEC_GPU, IntArray, ScoringPolicy, best_fit_gpu
+from suanli.alloc.policies.base import (
+    MAX_SPEC_CPU,
+    MAX_SPEC_GPU,
+    IntArray,
+    ScoringPolicy,
+    best_fit_gpu,
+)
 from suanli.alloc.shapes import MILLI, TaskShape
 
 
@@ -35,10 +41,14 @@ class DotProd(ScoringPolicy):
 
     name = "DotProd"
 
-    def score(self, cluster: NodeCluster, shape: TaskShape, nodes: IntArray) -> tuple[IntArray, IntArray]:
+    def score(
+        self, cluster: NodeCluster, shape: TaskShape, nodes: IntArray
+    ) -> tuple[IntArray, IntArray]:
         f_cpu = cluster.cpu_free[nodes] / MAX_SPEC_CPU
         f_gpu = cluster.gpu_free[nodes].sum(axis=1) / MAX_SPEC_GPU
-        dot = f_cpu * (shape.cpu_milli / MAX_SPEC_CPU) + f_gpu * (shape.total_gpu_milli / MAX_SPEC_GPU)
+        dot = f_cpu * (shape.cpu_milli / MAX_SPEC_CPU) + f_gpu * (
+            shape.total_gpu_milli / MAX_SPEC_GPU
+        )
         score = np.trunc(100.0 * (1.0 - dot / 2)).astype(np.int64)
         return score, _best_gpu(cluster, shape, nodes)
 
@@ -48,7 +58,9 @@ class GpuClustering(ScoringPolicy):
 
     name = "GpuClustering"
 
-    def score(self, cluster: NodeCluster, shape: TaskShape, nodes: IntArray) -> tuple[IntArray, IntArray]:
+    def score(
+        self, cluster: NodeCluster, shape: TaskShape, nodes: IntArray
+    ) -> tuple[IntArray, IntArray]:
         if shape.num_gpu == 0:
             return np.zeros(nodes.size, np.int64), _best_gpu(cluster, shape, nodes)
         left = cluster.gpu_free[nodes].sum(axis=1)
@@ -65,7 +77,9 @@ class GpuPacking(ScoringPolicy):
 
     name = "GpuPacking"
 
-    def score(self, cluster: NodeCluster, shape: TaskShape, nodes: IntArray) -> tuple[IntArray, IntArray]:
+    def score(
+        self, cluster: NodeCluster, shape: TaskShape, nodes: IntArray
+    ) -> tuple[IntArray, IntArray]:
         gpu = _best_gpu(cluster, shape, nodes)
         if shape.num_gpu == 0:
             return np.zeros(nodes.size, np.int64), gpu
@@ -88,7 +102,9 @@ class BestFit(ScoringPolicy):
 
     name = "BestFit"
 
-    def score(self, cluster: NodeCluster, shape: TaskShape, nodes: IntArray) -> tuple[IntArray, IntArray]:
+    def score(
+        self, cluster: NodeCluster, shape: TaskShape, nodes: IntArray
+    ) -> tuple[IntArray, IntArray]:
         cpu_left = (cluster.cpu_free[nodes] - shape.cpu_milli).astype(np.float64)
         gpu_left = (cluster.gpu_free[nodes].sum(axis=1) - shape.total_gpu_milli).astype(np.float64)
         waste = cpu_left / MAX_SPEC_CPU * 0.5 + gpu_left / MAX_SPEC_GPU * 0.5

@@ -22,13 +22,16 @@ from suanli.alloc.frag import FragModel, TargetWorkload
 from suanli.alloc.policies.base import IntArray, ScoringPolicy
 from suanli.alloc.shapes import MILLI, TaskShape
 
+
 def sigmoid_score(delta_scaled: IntArray, weight: int) -> IntArray:
     """floor(100 * sigmoid(delta / 1000)) for delta = delta_scaled / weight milli-GPU."""
     x = (delta_scaled / weight) / 1000.0
     return np.trunc(1.0 / (1.0 + np.exp(-x)) * 100.0).astype(np.int64)
 
 
-def hypothetical(cluster: NodeCluster, shape: TaskShape, nodes: IntArray) -> tuple[IntArray, IntArray, IntArray]:
+def hypothetical(
+    cluster: NodeCluster, shape: TaskShape, nodes: IntArray
+) -> tuple[IntArray, IntArray, IntArray]:
     """CPU, GPU milli and models of ``nodes`` after a non-sharing task takes its share there."""
     cpu = cluster.cpu_free[nodes] - shape.cpu_milli
     gpus = cluster.gpu_free[nodes].copy()
@@ -105,12 +108,18 @@ class FGD(ScoringPolicy):
         cache = self.frag(cluster)
         before = cache.refresh(cluster)[nodes]
         if shape.is_sharing:
-            after = cache.model.scaled(*sharing_hypotheticals(cluster, shape, nodes)).reshape(nodes.size, -1)
+            after = cache.model.scaled(*sharing_hypotheticals(cluster, shape, nodes)).reshape(
+                nodes.size, -1
+            )
             return before[:, None] - after
         return before - cache.model.scaled(*hypothetical(cluster, shape, nodes))
 
-    def score(self, cluster: NodeCluster, shape: TaskShape, nodes: IntArray) -> tuple[IntArray, IntArray]:
-        scores = sigmoid_score(self.decrease(cluster, shape, nodes), self.frag(cluster).model.total_weight)
+    def score(
+        self, cluster: NodeCluster, shape: TaskShape, nodes: IntArray
+    ) -> tuple[IntArray, IntArray]:
+        scores = sigmoid_score(
+            self.decrease(cluster, shape, nodes), self.frag(cluster).model.total_weight
+        )
         if shape.is_sharing:
             return pick_gpu(scores, cluster.gpu_free[nodes] >= shape.gpu_milli)
         return scores, np.full(nodes.size, -1, np.int64)

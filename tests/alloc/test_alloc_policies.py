@@ -1,0 +1,102 @@
+"""Each policy's choice of node and GPU on small hand-built clusters."""
+
+from __future__ import annotations
+
+import pytest
+
+from suanli.alloc import NodeCluster, TargetWorkload, TaskShape, make_policy
+from suanli.errors import InputError, UnknownNameError
+
+SHARE = TaskShape(2000, 1024, 1, 400)
+WHOLE = TaskShape(4000, 1024, 1, 1000)
+CPU = TaskShape(8000, 1024, 0, 0)
+
+
+def cluster() -> NodeCluster:
+    """idle: 4 free GPUs; used: GPU0 has 500 left, GPU1 600 left, GPU2 free; tight: little CPU."""
+    c = NodeCluster(
+        ["idle", "used", "tight"], [64000, 64000, 9000], [262144] * 3, [4, 3, 2], ["T4", "T4", "T4"]
+    )
+    c.allocate(TaskShape(1000, 0, 1, 500), 1, (0,))
+    c.allocate(TaskShape(1000, 0, 1, 400), 1, (1,))
+    return c
+
+
+TARGET = TargetWorkload.from_shapes([SHARE, SHARE, WHOLE, CPU], coverage=1.0)
+
+
+@pytest.mark.parametrize(
+    ("policy", "shape", "node", "gpus"),
+    [
+        # used node: GPU left 3 free... DotProd prefers the least aligned free vector: node "tight"
+        # (cpu 9000, 2 GPUs) has the smallest dot product with the demand.
+        pytest.param("dotprod", SHARE, "tight", (0,), id="dotprod-share"),
+        pytest.param("dotprod", CPU, "tight", (), id="dotprod-cpu"),
+        # GpuClustering: "used" hosts only shared tasks -> 75 + its fill bonus.
+        pytest.param("gpuclustering", SHARE, "used", (0,), id="clustering-share"),
+        # a whole-GPU task: no node hosts 1-gpu tasks; idle nodes score 25+, "used" 0+ -> "tight"
+        # (2 GPUs, fill 25*6000//8000=18, +25) beats "idle" (25*4000//8000=12, +25).
+        pytest.param("gpuclustering", WHOLE, "tight", (0,), id="clustering-whole"),
+        # CPU-only tasks score 0 everywhere: the smallest name wins.
+        pytest.param("gpuclustering", CPU, "idle", (), id="clustering-cpu-by-name"),
+        # GpuPacking: the sharing task fits GPU0 of "used" (500 left): best-fit GPU, score 100 - 5.
+        pytest.param("gpupacking", SHARE, "used", (0,), id="packing-share"),
+        # whole GPU: "used" must open a free GPU (49) beats idle nodes (<= 33).
+        pytest.param("gpupacking", WHOLE, "used", (2,), id="packing-whole"),
+        # BestFit: least weighted leftover: "tight".
+        pytest.param("bestfit", SHARE, "tight", (0,), id="bestfit-share"),
+        pytest.param("bestfit", WHOLE, "tight", (0,), id="bestfit-whole"),
+    ],
+)
+def test_baseline_choices(policy: str, shape: TaskShape, node: str, gpus: tuple[int, ...]) -> None:
+    c = cluster()
+    choice = make_policy(policy).choose(c, shape)
+    assert choice is not None
+    assert (c.names[choice[0]], choice[1]) == (node, gpus)
+
+
+def test_fgd_fills_the_partial_gpu_that_would_otherwise_be_a_fragment() -> None:
+    c = cluster()
+    # On "used", GPU0 (500 left) is a fragment for WHOLE tasks; placing 400 there leaves 100
+    # instead of breaking a free GPU, so F decreases most on ("used", GPU0).
+    choice = make_policy("fgd", target_workload=TARGET).choose(c, SHARE)
+    assert choice is not None
+    assert (c.names[choice[0]], choice[1]) == ("used", (0,))
+
+
+def test_fgd_breaks_score_ties_by_the_smallest_node_name() -> None:
+    c = NodeCluster(["zeta", "alpha", "mid"], [64000] * 3, [1 << 20] * 3, [8, 8, 8], ["G2"] * 3)
+    choice = make_policy("fgd", target_workload=TARGET).choose(c, WHOLE)
+    assert choice == (1, (0,))
+
+
+def test_random_draws_only_feasible_nodes_and_is_seeded() -> None:
+    c = cluster()
+    picks = {
+        make_policy("random", seed=s).choose(c, TaskShape(1000, 0, 3, 1000)) for s in range(20)
+    }
+    assert {p[0] for p in picks if p} == {0}  # only "idle" has 3 free GPUs
+    a = [make_policy("random", seed=7).choose(cluster(), SHARE) for _ in range(3)]
+    assert a[0] == a[1] == a[2]
+
+
+def test_suanli_places_where_fgd_is_indifferent_by_cpu_balance() -> None:
+    c = cluster()
+    choice = make_policy("suanli", target_workload=TARGET).choose(c, SHARE)
+    assert choice is not None
+    assert c.names[choice[0]] in {"used", "idle", "tight"}
+
+
+@pytest.mark.parametrize("name", ["FGD", "fgd", " BestFit ", "SUANLI", "random"])
+def test_policies_are_made_by_case_insensitive_name(name: str) -> None:
+    assert make_policy(name, target_workload=TARGET).choose(cluster(), SHARE) is not None
+
+
+def test_an_unknown_policy_name_is_an_unknown_name_error() -> None:
+    with pytest.raises(UnknownNameError, match="unknown policy"):
+        make_policy("tetris")
+
+
+def test_fgd_needs_a_target_workload() -> None:
+    with pytest.raises(InputError, match="needs a target workload"):
+        make_policy("fgd")
