@@ -44,6 +44,9 @@ from suanli.core.timeline import hourly_usage
 from suanli.model import Job
 
 F64 = npt.NDArray[np.float64]
+
+#: iterations without a better bound before the subgradient step is halved
+PATIENCE = 3
 I64 = npt.NDArray[np.int64]
 
 
@@ -140,6 +143,7 @@ def lower_bound(
     *,
     target: float | None = None,
     iterations: int = 12,
+    theta: float = 1.0,
 ) -> BoundResult:
     """The Lagrangian (LP) lower bound on the objective; see the module docstring.
 
@@ -159,8 +163,8 @@ def lower_bound(
     lam = np.zeros((len(caps), h))
     best = -math.inf
     history: list[float] = []
+    stalls = 0
     uncapacitated = math.nan
-    theta = 1.0
     for it in range(max(1, iterations)):
         cum_lam = np.hstack([np.zeros((len(caps), 1)), np.cumsum(lam, axis=1)]).ravel()
         base = c.g * width
@@ -179,8 +183,13 @@ def lower_bound(
             uncapacitated = value
         if value > best + 1e-9:
             best = value
+            stalls = 0
         else:
-            theta /= 2
+            # halve the step after a few iterations without progress
+            stalls += 1
+            if stalls >= PATIENCE:
+                theta /= 2
+                stalls = 0
         if it == iterations - 1 or target is None or not len(total):
             break
         # subgradient: hourly usage of every job's minimising choice minus capacity

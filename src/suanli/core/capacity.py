@@ -1,12 +1,34 @@
-"""Free capacity of every pool in the network, as the scheduler commits work to it."""
+"""Free capacity of every pool in the network, node by node.
+
+Each pool is a `suanli.alloc.NodeCluster` (its nodes' CPU, memory and per-GPU free milli), so
+a share of one GPU, whole GPUs and multi-node gangs are placed on real nodes by the
+fragmentation-aware allocator, not counted against a pool total. A job becomes task shapes on
+a pool with ``per_node`` accelerators per node:
+
+* ``a < 1``            one task taking ``a`` of one GPU;
+* ``1 <= a <= per``    one task of ``ceil(a)`` whole GPUs;
+* ``a > per``          ``floor(a / per)`` full-node tasks plus one task for the remainder,
+                        placed all or nothing (a gang).
+
+CPU and memory go with the GPUs in proportion to the node's own ratio.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-from suanli.model import Job, Scenario
+from suanli.alloc import Allocation, NodeCluster, TargetWorkload, TaskShape
+from suanli.alloc import make_policy as make_node_policy
+from suanli.alloc.cluster import Policy as NodePolicy
+from suanli.model import Job, Pool, Scenario
 
 MILLI = 1000
+
+#: prior of job sizes (accelerators: weight) for the allocator's target workload (an
+#: estimate shaped like the PAI and Acme traces: many shares of one GPU and single GPUs,
+#: fewer 2-, 4- and 8-GPU tasks)
+SIZE_PRIOR: dict[float, int] = {0.25: 20, 0.5: 20, 1.0: 25, 2.0: 12, 4.0: 8, 8.0: 15}
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +38,7 @@ class Grant:
     site_idx: int
     pool: int
     milli: int
+    allocations: tuple[Allocation, ...]
 
 
 def job_milli(job: Job) -> int:
@@ -23,27 +46,102 @@ def job_milli(job: Job) -> int:
     return max(1, round(job.accelerators * MILLI))
 
 
-class NetworkCapacity:
-    """Free milli-accelerators per (site, pool)."""
+def task_shapes(accelerators: float, pool: Pool) -> list[TaskShape]:
+    """The node tasks of a job of ``accelerators`` on ``pool`` (see the module docstring)."""
+    per = pool.per_node
+    cpu = pool.cpu_per_node * MILLI // per
+    mem = pool.memory_gb_per_node * 1024 // per
+    if accelerators < 1:
+        milli = max(1, round(accelerators * MILLI))
+        share = milli / MILLI
+        return [TaskShape(math.ceil(cpu * share), math.ceil(mem * share), 1, milli)]
+    whole = math.ceil(accelerators - 1e-9)
+    full, rest = divmod(whole, per)
+    shapes = [TaskShape(cpu * per, mem * per, per, MILLI)] * full
+    if rest:
+        shapes.append(TaskShape(cpu * rest, mem * rest, rest, MILLI))
+    return shapes
 
-    def __init__(self, scenario: Scenario) -> None:
+
+class NetworkCapacity:
+    """Every pool's nodes, with the node-level policy that places tasks on them."""
+
+    def __init__(self, scenario: Scenario, node_policy: str = "fgd") -> None:
         self.site_ids = scenario.site_ids
-        self.total_milli: list[list[int]] = [
-            [p.accelerators * MILLI for p in scenario.sites[s].pools] for s in self.site_ids
-        ]
-        self.free_milli: list[list[int]] = [list(row) for row in self.total_milli]
+        self.clusters: list[list[NodeCluster]] = []
+        self.policies: list[list[NodePolicy]] = []
+        self.pools: list[tuple[Pool, ...]] = []
+        self.free_milli: list[list[int]] = []
+        self.total_milli: list[list[int]] = []
+        self._shapes: dict[tuple[int, int, float], list[TaskShape]] = {}
+        for sid in self.site_ids:
+            site = scenario.sites[sid]
+            clusters, policies = [], []
+            for k, pool in enumerate(site.pools):
+                n = pool.nodes
+                clusters.append(
+                    NodeCluster(
+                        names=[f"{sid}/{k}/{i:05d}" for i in range(n)],
+                        cpu_milli=[pool.cpu_per_node * MILLI] * n,
+                        memory_mib=[pool.memory_gb_per_node * 1024] * n,
+                        gpus=[pool.per_node] * n,
+                        gpu_models=[pool.accelerator] * n,
+                    )
+                )
+                prior = [s for a, w in SIZE_PRIOR.items() for s in task_shapes(a, pool) * w]
+                policies.append(
+                    make_node_policy(node_policy, target_workload=TargetWorkload.from_shapes(prior))
+                )
+            self.clusters.append(clusters)
+            self.policies.append(policies)
+            self.pools.append(site.pools)
+            self.total_milli.append([p.accelerators * MILLI for p in site.pools])
+            self.free_milli.append([p.accelerators * MILLI for p in site.pools])
+
+    def shapes(self, site_idx: int, pool: int, job: Job) -> list[TaskShape]:
+        key = (site_idx, pool, job.accelerators)
+        shapes = self._shapes.get(key)
+        if shapes is None:
+            shapes = self._shapes[key] = task_shapes(job.accelerators, self.pools[site_idx][pool])
+        return shapes
 
     def fits(self, site_idx: int, pool: int, job: Job) -> bool:
-        return self.free_milli[site_idx][pool] >= job_milli(job)
+        """Whether the job's tasks would fit the pool's nodes now (without placing them)."""
+        if self.free_milli[site_idx][pool] < job_milli(job):
+            return False
+        shapes = self.shapes(site_idx, pool, job)
+        cluster = self.clusters[site_idx][pool]
+        first = cluster.feasible(shapes[0])
+        if len(shapes) == 1:
+            return bool(first.any())
+        # full-node tasks need distinct nodes; the remainder may share none of them
+        full = shapes[0]
+        need_full = sum(1 for s in shapes if s == full)
+        n_full = int(first.sum())
+        if n_full < need_full:
+            return False
+        if need_full == len(shapes):
+            return True
+        rest = cluster.feasible(shapes[-1])
+        return int(rest.sum()) > need_full or n_full > need_full
 
     def allocate(self, site_idx: int, pool: int, job: Job) -> Grant | None:
+        """Place the job's tasks on the pool's nodes (all or nothing)."""
         need = job_milli(job)
         if self.free_milli[site_idx][pool] < need:
             return None
-        self.free_milli[site_idx][pool] -= need
-        return Grant(site_idx, pool, need)
+        cluster = self.clusters[site_idx][pool]
+        placed = cluster.place_gang(self.shapes(site_idx, pool, job), self.policies[site_idx][pool])
+        if placed is None:
+            return None
+        taken = sum(a.shape.total_gpu_milli for a in placed)
+        self.free_milli[site_idx][pool] -= taken
+        return Grant(site_idx, pool, taken, tuple(placed))
 
     def release(self, grant: Grant) -> None:
+        cluster = self.clusters[grant.site_idx][grant.pool]
+        for a in reversed(grant.allocations):
+            cluster.release(a)
         self.free_milli[grant.site_idx][grant.pool] += grant.milli
 
     def free(self, site_idx: int, pool: int) -> float:
@@ -51,3 +149,14 @@ class NetworkCapacity:
 
     def total(self, site_idx: int, pool: int) -> float:
         return self.total_milli[site_idx][pool] / MILLI
+
+    def fragmentation(self, site_idx: int) -> tuple[float, float]:
+        """(fragmented, idle) accelerators at a site for its pools' target workloads: idle
+        GPU capacity that the typical task shapes could not use (PROTOCOL.md's measure)."""
+        frag = idle = 0.0
+        for cluster, policy in zip(self.clusters[site_idx], self.policies[site_idx], strict=True):
+            target = getattr(policy, "target_workload", None)
+            idle += cluster.free_gpu_milli() / MILLI
+            if target is not None:
+                frag += cluster.fragmentation(target) / MILLI
+        return frag, idle

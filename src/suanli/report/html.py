@@ -92,6 +92,27 @@ def _carbon_by_site(result: SimulationResult) -> go.Figure:
     return fig
 
 
+def _fragmentation(result: SimulationResult) -> go.Figure:
+    fig = go.Figure()
+    for name, run in result.runs.items():
+        fig.add_trace(
+            go.Bar(
+                name=name,
+                x=list(result.scenario.site_ids),
+                y=100 * run.series.fragmentation_by_site,
+                marker_color=_color(name),
+            )
+        )
+    fig.update_layout(
+        barmode="group",
+        title="Fragmentation per site: share of idle accelerator capacity that the typical task "
+        "shapes cannot use (mean over the run, FGD's measure)",
+        yaxis_title="% of idle capacity",
+        height=420,
+    )
+    return fig
+
+
 def _utilization(result: SimulationResult, name: str) -> go.Figure:
     run = result.runs[name]
     scn = result.scenario
@@ -302,7 +323,13 @@ def render(result: SimulationResult) -> str:
     ]  # fmt: skip
     geo = resources.files("suanli") / "data" / "geo" / "world_110m.json"
     assets = json.dumps({"topojson": {"world_110m": json.loads(geo.read_text())}})
-    figs = [_policies_figure(result), _map(result), _carbon_by_site(result), _curves(result)]
+    figs = [
+        _policies_figure(result),
+        _map(result),
+        _carbon_by_site(result),
+        _curves(result),
+        _fragmentation(result),
+    ]
     figs += [_utilization(result, n) for n in names]
     divs = [_div(f, i == 0) for i, f in enumerate(figs)]
     scn = result.scenario

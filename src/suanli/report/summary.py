@@ -17,6 +17,12 @@ def summary_dict(result: SimulationResult) -> dict[str, Any]:
         row["decisions_per_s"] = round(run.decisions_per_s, 1)
         gap = result.gap(name)
         row["gap_to_lower_bound"] = None if gap is None else round(gap, 5)
+        row["fragmentation_by_site"] = {
+            sid: round(float(v), 4)
+            for sid, v in zip(
+                result.scenario.site_ids, run.series.fragmentation_by_site, strict=True
+            )
+        }
         policies[name] = row
     return {
         "scenario": result.scenario.name,

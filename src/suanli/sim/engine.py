@@ -35,6 +35,8 @@ class Trace:
     #: (time, event, job id, site or "") for every start, finish and rejection
     events: list[tuple[float, str, str, str]] = field(default_factory=list)
     cycles: int = 0
+    #: (time, site index, fragmented accelerators, idle accelerators), sampled periodically
+    fragmentation: list[tuple[float, int, float, float]] = field(default_factory=list)
 
 
 def run(
@@ -43,6 +45,7 @@ def run(
     jobs: Iterable[Job],
     on_progress: Callable[[int], None] | None = None,
     record_events: bool = False,
+    sample_every_h: float = 6.0,
 ) -> Trace:
     """Replay ``jobs`` through ``scheduler`` until every job has finished or been rejected."""
     heap: list[tuple[float, int, int, str]] = []
@@ -56,6 +59,8 @@ def run(
     trace = Trace()
     wakes: set[float] = set()
     done = 0
+    next_sample = 0.0
+    n_sites = len(scheduler.scenario.sites)
     while heap:
         t = heap[0][0]
         clock.set(max(t, clock.now()))
@@ -70,6 +75,11 @@ def run(
                 scheduler.submit(by_id[job_id])
             else:
                 wakes.discard(t)
+        while t >= next_sample:
+            for i in range(n_sites):
+                frag, idle = scheduler.capacity.fragmentation(i)
+                trace.fragmentation.append((next_sample, i, frag, idle))
+            next_sample += sample_every_h
         out = scheduler.cycle()
         trace.cycles += 1
         for p in out.started:

@@ -48,6 +48,8 @@ class SiteSeries:
     busy: FloatArray  # (sites, hours) accelerators in use, hour average
     power_kw: FloatArray  # (sites, hours) facility kW, hour average
     carbon_t_by_site: FloatArray  # (sites,) tonnes emitted over the whole run
+    #: (sites,) mean share of idle accelerator capacity that typical tasks cannot use
+    fragmentation_by_site: FloatArray
 
 
 def compute_metrics(
@@ -107,4 +109,10 @@ def compute_metrics(
         residency_violations=violations,
     )
     assert n_jobs == metrics.jobs_completed + metrics.jobs_rejected
-    return metrics, SiteSeries(hours, busy, power, carbon_by_site)
+    frag = np.zeros(n_sites)
+    idle = np.zeros(n_sites)
+    for _, i, f, d in trace.fragmentation:
+        frag[i] += f
+        idle[i] += d
+    frag_ratio = np.divide(frag, idle, out=np.zeros(n_sites), where=idle > 0)
+    return metrics, SiteSeries(hours, busy, power, carbon_by_site, frag_ratio)
