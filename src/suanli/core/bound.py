@@ -47,6 +47,9 @@ F64 = npt.NDArray[np.float64]
 
 #: iterations without a better bound before the subgradient step is halved
 PATIENCE = 3
+
+#: candidates evaluated at once (bounds the temporary memory of an evaluation)
+CHUNK = 2_000_000
 I64 = npt.NDArray[np.int64]
 
 
@@ -79,7 +82,8 @@ def _ranges(lo: F64, hi: F64) -> tuple[I64, F64]:
 
 class _Candidates:
     """Every on-time start candidate of every option of every job, flattened and grouped by
-    job (the breakpoints of the module docstring)."""
+    job (the breakpoints of the module docstring). Per candidate only its start, its static
+    cost, its job and its option are stored (24 bytes); the rest is looked up per option."""
 
     def __init__(
         self,
@@ -98,7 +102,6 @@ class _Candidates:
         site = np.array([o.site_idx for _, o in flat], dtype=np.int64)
         power = np.array([o.power_kw for _, o in flat])
         fixed = np.array([o.fixed_yuan for _, o in flat])
-        g = np.array([pool_of[(o.site_idx, o.pool)] for _, o in flat], dtype=np.int64)
         deadline = np.array([j.deadline_h if j.deadline_h is not None else np.inf for j in jobs])
         acc = np.array([j.accelerators for j in jobs])
         last = np.minimum(deadline[owner_job] - r, h - r) if len(flat) else np.zeros(0)
@@ -106,34 +109,85 @@ class _Candidates:
         late_cost = self.penalty[owner_job] + power * r * cost.rate.min(axis=1)[site] + fixed
         self.late = np.full(len(jobs), np.inf)
         np.minimum.at(self.late, owner_job, late_cost)
+        # per option: run time, pool row, accelerators
+        self.opt_r = r
+        self.opt_g = np.array([pool_of[(o.site_idx, o.pool)] for _, o in flat], dtype=np.int64)
+        self.opt_a = acc[owner_job] if len(flat) else np.zeros(0)
         ok = last >= e - 1e-9
         # candidates: e, last, whole hours, whole hours minus r, all within [e, last]
         o_int, t_int = _ranges(e, last)
         o_sh, t_sh = _ranges(e + r, last + r)
-        t_sh = t_sh - r[o_sh]
+        t_sh -= r[o_sh]
         idx = np.flatnonzero(ok)
         opt = np.concatenate([idx, idx, o_int, o_sh])
         t = np.concatenate([e[idx], last[idx], t_int, t_sh])
+        del o_int, t_int, o_sh, t_sh
         keep = (t >= e[opt] - 1e-9) & (t <= last[opt] + 1e-9)
         opt, t = opt[keep], t[keep]
         order = np.argsort(owner_job[opt], kind="stable")
-        opt, t = opt[order], t[order]
-        self.t = t
-        self.job = owner_job[opt]
-        self.r = r[opt]
-        self.g = g[opt]
-        self.a = acc[self.job] if len(opt) else np.zeros(0)
+        self.opt = opt[order].astype(np.int32)
+        self.t = t[order]
+        del opt, t, order, keep
+        self.job = owner_job[self.opt].astype(np.int32)
         width = h + 1
         flat_rate = cost.cum_rate.ravel()
-        base = site[opt] * width
-        energy = _cum_at(flat_rate, base, self.t + self.r, width) - _cum_at(
-            flat_rate, base, self.t, width
-        )
-        self.static = power[opt] * energy + fixed[opt]
+        self.static = np.empty(len(self.t))
+        for lo, hi in self.chunks():
+            o = self.opt[lo:hi]
+            tt = self.t[lo:hi]
+            base = site[o] * width
+            energy = _cum_at(flat_rate, base, tt + r[o], width) - _cum_at(
+                flat_rate, base, tt, width
+            )
+            self.static[lo:hi] = power[o] * energy + fixed[o]
         # jobs are contiguous in the flattened arrays; boundaries for reduceat
         self.has = np.zeros(len(jobs), dtype=bool)
         self.has[np.unique(self.job)] = True
         self.starts = np.searchsorted(self.job, np.arange(len(jobs)))
+
+    def chunks(self) -> list[tuple[int, int]]:
+        """Slices of at most CHUNK candidates that never split a job."""
+        n = len(self.t)
+        out: list[tuple[int, int]] = []
+        lo = 0
+        while lo < n:
+            hi = min(n, lo + CHUNK)
+            if hi < n:
+                # move the cut back to the start of the job it falls in
+                hi = int(np.searchsorted(self.job, self.job[hi], side="left"))
+                if hi <= lo:
+                    hi = int(np.searchsorted(self.job, self.job[lo], side="right"))
+            out.append((lo, hi))
+            lo = hi
+        return out
+
+    def evaluate(self, lam: F64, cap: F64, width: int) -> tuple[float, F64, npt.NDArray[np.int64]]:
+        """L(λ), each job's minimum, and the candidate that attains it (-1: none, late)."""
+        cum_lam = np.hstack([np.zeros((lam.shape[0], 1)), np.cumsum(lam, axis=1)]).ravel()
+        # a job with no option is rejected and pays its penalty; every other job runs
+        per_job = np.where(np.isfinite(self.late), self.late, self.penalty)
+        pick = np.full(self.n_jobs, -1, dtype=np.int64)
+        for lo, hi in self.chunks():
+            o = self.opt[lo:hi]
+            tt = self.t[lo:hi]
+            r = self.opt_r[o]
+            base = self.opt_g[o] * width
+            total = self.static[lo:hi] + self.opt_a[o] * (
+                _cum_at(cum_lam, base, tt + r, width) - _cum_at(cum_lam, base, tt, width)
+            )
+            jobs = self.job[lo:hi]
+            first = np.flatnonzero(np.r_[True, jobs[1:] != jobs[:-1]])
+            mins = np.minimum.reduceat(total, first)
+            owners = jobs[first]
+            better = mins < per_job[owners]
+            per_job[owners[better]] = mins[better]
+            # the first candidate of each job that attains its minimum
+            hit = np.flatnonzero(total <= np.repeat(mins, np.diff(np.r_[first, len(total)])))
+            _, firsts = np.unique(jobs[hit], return_index=True)
+            chosen = hit[firsts] + lo
+            pick[owners[better]] = chosen[better]
+        value = float(per_job.sum() - (lam.sum(axis=1) * cap).sum())
+        return value, per_job, pick
 
 
 def lower_bound(
@@ -142,7 +196,7 @@ def lower_bound(
     cost: CostModel,
     *,
     target: float | None = None,
-    iterations: int = 12,
+    iterations: int = 20,
     theta: float = 1.0,
 ) -> BoundResult:
     """The Lagrangian (LP) lower bound on the objective; see the module docstring.
@@ -158,7 +212,6 @@ def lower_bound(
             caps.append(float(pool.accelerators))
     cap = np.array(caps)
     h = cost.horizon_h
-    width = h + 1
     c = _Candidates(jobs, options, cost, pool_of)
     lam = np.zeros((len(caps), h))
     best = -math.inf
@@ -166,18 +219,7 @@ def lower_bound(
     stalls = 0
     uncapacitated = math.nan
     for it in range(max(1, iterations)):
-        cum_lam = np.hstack([np.zeros((len(caps), 1)), np.cumsum(lam, axis=1)]).ravel()
-        base = c.g * width
-        lam_term = c.a * (
-            _cum_at(cum_lam, base, c.t + c.r, width) - _cum_at(cum_lam, base, c.t, width)
-        )
-        total = c.static + lam_term
-        # a job with no option is rejected and pays its penalty; every other job runs
-        per_job = np.where(np.isfinite(c.late), c.late, c.penalty)
-        if len(total):
-            mins = np.minimum.reduceat(total, c.starts[c.has])
-            per_job[c.has] = np.minimum(per_job[c.has], mins)
-        value = float(per_job.sum() - (lam.sum(axis=1) * cap).sum())
+        value, _, pick = c.evaluate(lam, cap, h + 1)
         history.append(value)
         if it == 0:
             uncapacitated = value
@@ -190,24 +232,19 @@ def lower_bound(
             if stalls >= PATIENCE:
                 theta /= 2
                 stalls = 0
-        if it == iterations - 1 or target is None or not len(total):
+        if it == iterations - 1 or target is None or target <= value:
             break
         # subgradient: hourly usage of every job's minimising choice minus capacity
-        chosen_min = np.full(c.n_jobs, np.inf)
-        chosen_min[c.has] = mins
-        on_time = chosen_min <= per_job
-        hit = (total <= chosen_min[c.job] + 1e-12) & on_time[c.job]
-        idx = np.flatnonzero(hit)
-        _, first = np.unique(c.job[idx], return_index=True)
-        pick = idx[first]
-        usage = hourly_usage(c.t[pick], c.t[pick] + c.r[pick], c.a[pick], c.g[pick], len(caps), h)
+        chosen = pick[pick >= 0]
+        o = c.opt[chosen]
+        start = c.t[chosen]
+        usage = hourly_usage(start, start + c.opt_r[o], c.opt_a[o], c.opt_g[o], len(caps), h)
         grad = usage - cap[:, None]
         # the projection keeps λ = 0 where usage is below capacity: those components do not
         # move λ, so they are left out of the step length (projected subgradient)
         grad[(lam <= 0) & (grad < 0)] = 0.0
         norm = float((grad**2).sum())
-        if norm <= 0 or target <= value:
+        if norm <= 0:
             break
-        step = theta * (target - value) / norm
-        lam = np.maximum(0.0, lam + step * grad)
+        lam = np.maximum(0.0, lam + theta * (target - value) / norm * grad)
     return BoundResult(best, uncapacitated, history)

@@ -227,3 +227,31 @@ class Scheduler:
         self.running[job.id] = placement
         self._outcome.started.append(placement)
         return True
+
+    # -- the service's restart path ------------------------------------------------------
+
+    def restore(self, job: Job, option: Option, start_h: float) -> Placement:
+        """Re-register a job that was already running before a restart or a leader change.
+
+        Its capacity is allocated again and it joins `running` with no policy decision; the
+        policy is not told (its plans are rebuilt from what is waiting).
+        """
+        grant = self.capacity.allocate(option.site_idx, option.pool, job)
+        if grant is None:
+            raise SchedulingError(
+                f"job {job.id!r} cannot be restored: no room on {option.accelerator} "
+                f"at {option.site}"
+            )
+        placement = Placement(
+            job=job,
+            option=option,
+            start_h=start_h,
+            end_h=start_h + option.runtime_h,
+            cost=self.cost.breakdown(job, option.site, option.accelerator, start_h),
+            explanation=Explanation(
+                self.policy.name, "restored after a restart", {}, (option,), start_h
+            ),
+            grant=grant,
+        )
+        self.running[job.id] = placement
+        return placement

@@ -28,9 +28,10 @@ class Calendar:
         b = min(self.slots, math.ceil(end_h * SLOTS_PER_HOUR - 1e-9))
         return a, max(b, a + 1)
 
-    def fits(self, pool: int, start_h: float, end_h: float, amount: float) -> bool:
+    def min_free(self, pool: int, start_h: float, end_h: float) -> float:
+        """The fewest free accelerators of ``pool`` in any slot of [start, end)."""
         a, b = self.span(start_h, end_h)
-        return bool(self.free[pool, a:b].min() >= amount - 1e-9)
+        return float(self.free[pool, a:b].min())
 
     def reserve(self, pool: int, start_h: float, end_h: float, amount: float) -> None:
         a, b = self.span(start_h, end_h)

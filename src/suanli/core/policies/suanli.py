@@ -37,8 +37,17 @@ TIE_YUAN_PER_H = 1e-6
 class SuanliPolicy(Policy):
     name = "suanli"
 
-    def __init__(self, lookahead_h: int = 48) -> None:
+    def __init__(
+        self,
+        lookahead_h: int = 168,
+        scarcity_low: float = 0.05,
+        scarcity_high: float = 5.0,
+        max_checks: int = 64,
+    ) -> None:
         self.lookahead_h = lookahead_h
+        self.scarcity_low = scarcity_low
+        self.scarcity_high = scarcity_high
+        self.max_checks = max_checks
 
     def bind(self, scheduler: Scheduler) -> None:
         super().bind(scheduler)
@@ -50,6 +59,7 @@ class SuanliPolicy(Policy):
                 self.pool_index[(i, k)] = len(caps)
                 caps.append(float(pool.accelerators))
         self.calendar = Calendar(caps, scheduler.cost.horizon_h)
+        self.capacity = caps
         self.planned: dict[str, PendingJob] = {}
         self.due: list[tuple[float, int, str]] = []
         self.replan: list[PendingJob] = []
@@ -170,22 +180,48 @@ class SuanliPolicy(Policy):
             late = ends > job.deadline_h + 1e-6
             total = total + late * cost.penalty_yuan(job)
         # equal costs (to rounding) go to the earlier start
-        order = np.argsort(total + TIE_YUAN_PER_H * (starts - now), axis=None, kind="stable")
+        key = total + TIE_YUAN_PER_H * (starts - now)
+        order = np.argsort(key, axis=None, kind="stable")
         on_time_exists = bool((~late).any())
         cal = self.calendar
+        a = job.accelerators
+        best: tuple[float, int, int, float] | None = None  # (adjusted cost, i, k, shadow)
+        checked = 0
         for flat in order:
             i, k = divmod(int(flat), total.shape[1])
-            if on_time_exists and late[i, k]:
+            if (on_time_exists and late[i, k]) or beyond[i, k]:
                 break
+            if best is not None and (key[i, k] >= best[0] or checked >= self.max_checks):
+                break  # shadow costs are >= 0: nothing later can beat the best adjusted cost
             o = opts[i]
             g = self.pool_index[(o.site_idx, o.pool)]
             t = float(starts[i, k])
-            if beyond[i, k]:
-                break
-            if cal.fits(g, t, t + o.runtime_h, job.accelerators):
-                when = "now" if t <= now + EPS else f"at {t:.2f} h"
-                return o, t, f"least cost within slack: {total[i, k]:.1f} yuan, start {when}"
-        return self._earliest(pending, opts, now)
+            free = cal.min_free(g, t, t + o.runtime_h)
+            if free < a - 1e-9:
+                continue
+            checked += 1
+            shadow = self._shadow(g, free - a) * a * o.runtime_h
+            if best is None or key[i, k] + shadow < best[0]:
+                best = (float(key[i, k]) + shadow, i, k, shadow)
+        if best is None:
+            return self._earliest(pending, opts, now)
+        _, i, k, shadow = best
+        t = float(starts[i, k])
+        when = "now" if t <= now + EPS else f"at {t:.2f} h"
+        return (
+            opts[i],
+            t,
+            f"least cost within slack: {total[i, k]:.1f} yuan (+{shadow:.1f} scarcity), "
+            f"start {when}",
+        )
+
+    def _shadow(self, pool: int, free_after: float) -> float:
+        """Scarcity price (yuan per accelerator-hour) of a pool left with ``free_after``."""
+        if self.scarcity_high <= 0:
+            return 0.0
+        z = 1.0 - free_after / self.capacity[pool]
+        low = self.scarcity_low
+        return float(low / math.e * (self.scarcity_high * math.e / low) ** z)
 
     def _earliest(
         self, pending: PendingJob, opts: list[Option], now: float
