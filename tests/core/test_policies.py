@@ -140,3 +140,23 @@ def test_a_policy_waits_for_its_data_to_arrive_before_starting(policy: str) -> N
     s = scenario(site("a", pools=()), site("b"))
     j = job("j", gpus=1, size_gb=36000.0, types=("A100",))
     assert trace(s, policy, [j]) == [(10.0, "start", "j", "b"), (11.0, "finish", "j", "b")]
+
+
+def test_suanli_leaves_the_last_accelerator_of_a_nearly_full_cheap_pool_to_bigger_savers() -> None:
+    # j1 fills 7 of the 8 cheap GPUs; j2 would save only 0.04 yuan by taking the 8th
+    s = scenario(
+        site("cheap", price=0.1, carbon=0.0),
+        site("dear", price=0.2, carbon=0.0),
+        carbon_price=0.0,
+        link_price=0.001,
+    )
+    jobs = [
+        job("j1", gpus=7, duration=10.0, home="cheap", deadline=10.0),
+        job("j2", arrival=0.5, gpus=1, duration=1.0, home="dear", size_gb=1.0, deadline=1.5),
+    ]
+    assert trace(s, "suanli", jobs) == [
+        (0.0, "start", "j1", "cheap"),
+        (0.5, "start", "j2", "dear"),
+        (1.5, "finish", "j2", "dear"),
+        (10.0, "finish", "j1", "cheap"),
+    ]

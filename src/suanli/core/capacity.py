@@ -74,6 +74,7 @@ class NetworkCapacity:
         self.free_milli: list[list[int]] = []
         self.total_milli: list[list[int]] = []
         self._shapes: dict[tuple[int, int, float], list[TaskShape]] = {}
+        self._summaries: dict[tuple[int, int], tuple[int, int, int]] = {}
         for sid in self.site_ids:
             site = scenario.sites[sid]
             clusters, policies = [], []
@@ -105,25 +106,41 @@ class NetworkCapacity:
             shapes = self._shapes[key] = task_shapes(job.accelerators, self.pools[site_idx][pool])
         return shapes
 
+    def _summary(self, site_idx: int, pool: int) -> tuple[int, int, int]:
+        """(most whole free GPUs on one node, most free milli on one GPU, fully free nodes),
+        recomputed only after the pool changed."""
+        key = (site_idx, pool)
+        summary = self._summaries.get(key)
+        if summary is None:
+            free = self.clusters[site_idx][pool].gpu_free
+            whole = (free == MILLI).sum(axis=1)
+            per = self.pools[site_idx][pool].per_node
+            summary = (int(whole.max()), int(free.max()), int((whole == per).sum()))
+            self._summaries[key] = summary
+        return summary
+
     def fits(self, site_idx: int, pool: int, job: Job) -> bool:
-        """Whether the job's tasks would fit the pool's nodes now (without placing them)."""
+        """Whether the job's tasks would fit the pool's nodes now, judged on GPUs alone (CPU
+        and memory go with GPUs in proportion); `allocate` is the exact test."""
         if self.free_milli[site_idx][pool] < job_milli(job):
             return False
+        max_whole, max_share, idle_nodes = self._summary(site_idx, pool)
         shapes = self.shapes(site_idx, pool, job)
-        cluster = self.clusters[site_idx][pool]
-        first = cluster.feasible(shapes[0])
         if len(shapes) == 1:
-            return bool(first.any())
-        # full-node tasks need distinct nodes; the remainder may share none of them
-        full = shapes[0]
-        need_full = sum(1 for s in shapes if s == full)
-        n_full = int(first.sum())
-        if n_full < need_full:
-            return False
-        if need_full == len(shapes):
+            shape = shapes[0]
+            if shape.is_sharing:
+                return max_share >= shape.gpu_milli
+            return max_whole >= shape.num_gpu
+        # a gang: full-node tasks on idle nodes, the remainder on one more node
+        per = self.pools[site_idx][pool].per_node
+        full = sum(1 for s in shapes if s.num_gpu == per)
+        if full == len(shapes) or idle_nodes < full:
+            return idle_nodes >= full
+        if idle_nodes > full:
             return True
-        rest = cluster.feasible(shapes[-1])
-        return int(rest.sum()) > need_full or n_full > need_full
+        rest = shapes[-1].num_gpu
+        free = self.clusters[site_idx][pool].gpu_free
+        return int(((free == MILLI).sum(axis=1) >= rest).sum()) > full
 
     def allocate(self, site_idx: int, pool: int, job: Job) -> Grant | None:
         """Place the job's tasks on the pool's nodes (all or nothing)."""
@@ -134,6 +151,7 @@ class NetworkCapacity:
         placed = cluster.place_gang(self.shapes(site_idx, pool, job), self.policies[site_idx][pool])
         if placed is None:
             return None
+        self._summaries.pop((site_idx, pool), None)
         taken = sum(a.shape.total_gpu_milli for a in placed)
         self.free_milli[site_idx][pool] -= taken
         return Grant(site_idx, pool, taken, tuple(placed))
@@ -142,6 +160,7 @@ class NetworkCapacity:
         cluster = self.clusters[grant.site_idx][grant.pool]
         for a in reversed(grant.allocations):
             cluster.release(a)
+        self._summaries.pop((grant.site_idx, grant.pool), None)
         self.free_milli[grant.site_idx][grant.pool] += grant.milli
 
     def free(self, site_idx: int, pool: int) -> float:
