@@ -123,5 +123,10 @@ from suanli.frag.cli import frag_command  # noqa: E402
 app.command("frag")(frag_command)
 
 
+from suanli.service_cli import register as _register_service  # noqa: E402
+
+_register_service(app)
+
+
 def main() -> None:
     app()

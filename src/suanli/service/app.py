@@ -1,0 +1,276 @@
+"""The control plane's application: a `Service` (storage, writer, scheduling loop, backend)
+behind a FastAPI app whose routes live in `suanli.service.routes`.
+
+    >>> service = Service(ServiceConfig(db_url="sqlite:///suanli.db", backend="fake"))
+    >>> app = create_app(service)          # serve it with uvicorn, or test it in process
+
+Errors are RFC 9457 problem documents (``application/problem+json``) naming the field.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from suanli.errors import SuanliError
+from suanli.model import Scenario
+from suanli.scenario import load_scenario
+from suanli.service.auth import Authenticator, AuthError
+from suanli.service.backends import Backend, FakeBackend, LocalBackend
+from suanli.service.leader import LeaderLease
+from suanli.service.loop import SchedulingLoop
+from suanli.service.metrics import ServiceMetrics
+from suanli.service.schemas import FieldProblem, Problem
+from suanli.service.storage import Store, default_db_url, make_engine, migrate, normalize_url
+from suanli.service.writer import IdempotencyConflict, SubmissionWriter
+
+log = logging.getLogger("suanli.service")
+
+#: bodies larger than this are refused with 413
+MAX_BODY_BYTES = 1 << 20
+PROBLEM = "application/problem+json"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    db_url: str = ""
+    scenario: str = "china-edwc"
+    #: ``local`` (run commands as processes) or ``fake`` (tests and benchmarks)
+    backend: str = "local"
+    #: where the local backend keeps each job's directory (default: next to a SQLite file)
+    workdir: Path | None = None
+    policy: str = "suanli"
+    lease_ttl_s: float = 5.0
+    tick_s: float = 0.1
+    replica: str = ""
+    run_scheduler: bool = True
+    #: the fake backend's wall seconds per run-time hour
+    fake_seconds_per_hour: float = 0.0
+
+
+class ApiProblem(SuanliError):
+    """An error the API answers with a problem document."""
+
+    def __init__(self, status: int, title: str, detail: str = "", field: str | None = None):
+        self.status, self.title, self.detail = status, title, detail
+        self.errors = [FieldProblem(field=field, message=detail)] if field else []
+        super().__init__(f"{status} {title}: {detail}")
+
+
+class Service:
+    """Everything one replica runs."""
+
+    def __init__(self, config: ServiceConfig, backend: Backend | None = None) -> None:
+        self.config = config
+        self.db_url = normalize_url(config.db_url or default_db_url())
+        self.engine = make_engine(self.db_url)
+        migrate(self.engine)
+        self.scenario: Scenario = load_scenario(config.scenario)
+        self.store = Store(self.engine)
+        self.store.seed(self.scenario)
+        self.auth = Authenticator(self.store)
+        self.metrics = ServiceMetrics()
+        self.backend = backend or self._backend()
+        self.replica = config.replica or f"{socket.gethostname()}:{os.getpid()}"
+        self.lease = LeaderLease(self.engine, self.replica, config.lease_ttl_s)
+        self.loop = SchedulingLoop(
+            self.store,
+            self.scenario,
+            self.backend,
+            self.lease,
+            self.metrics,
+            policy=config.policy,
+            tick_s=config.tick_s,
+        )
+        self.writer: SubmissionWriter | None = None
+        self._topology: tuple[float, frozenset[str]] = (0.0, frozenset())
+
+    def _backend(self) -> Backend:
+        if self.config.backend == "fake":
+            return FakeBackend(self.config.fake_seconds_per_hour)
+        if self.config.backend != "local":
+            raise SuanliError(f"unknown backend {self.config.backend!r}: choose local or fake")
+        workdir = self.config.workdir
+        if workdir is None:
+            if self.db_url.startswith("sqlite:///"):
+                workdir = Path(self.db_url.removeprefix("sqlite:///")).parent / "runs"
+            else:
+                workdir = Path.home() / ".local" / "share" / "suanli" / "runs"
+        return LocalBackend(workdir)
+
+    def site_ids(self) -> frozenset[str]:
+        """The registered sites, cached for a second (submissions validate against them)."""
+        at, ids = self._topology
+        if time.monotonic() - at > 1.0:
+            ids = frozenset(r["id"] for r in self.store.sites())
+            self._topology = (time.monotonic(), ids)
+        return ids
+
+    def start(self) -> None:
+        self.writer = SubmissionWriter(self.store)
+        if self.config.run_scheduler:
+            self.loop.start()
+
+    def close(self) -> None:
+        self.loop.stop()
+        if self.writer is not None:
+            self.writer.close()
+        self.engine.dispose()
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str = "",
+    errors: list[FieldProblem] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body = Problem(title=title, status=status, detail=detail, errors=errors or [])
+    return JSONResponse(
+        body.model_dump(mode="json", exclude_none=True),
+        status_code=status,
+        media_type=PROBLEM,
+        headers=dict(headers) if headers else None,
+    )
+
+
+def field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    """``("body", "spec", "accelerators", "count")`` -> ``spec.accelerators.count``."""
+    parts = list(loc)
+    if parts and parts[0] == "body":
+        parts = parts[1:]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "body"
+
+
+class EdgeMiddleware:
+    """Pure ASGI: refuses oversized bodies and times every request for Prometheus."""
+
+    def __init__(self, app: Any, metrics: ServiceMetrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(
+        self,
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
+        send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
+    ) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and (not value.isdigit() or int(value) > MAX_BODY_BYTES):
+                resp = problem_response(
+                    413, "Request body too large", f"bodies are limited to {MAX_BODY_BYTES} bytes"
+                )
+                await resp(scope, receive, send)
+                return
+        started = time.perf_counter()
+        status = [500]
+
+        async def send_status(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        seen = [0]
+
+        async def limited() -> MutableMapping[str, Any]:
+            message = await receive()
+            if message["type"] == "http.request":
+                seen[0] += len(message.get("body", b""))
+                if seen[0] > MAX_BODY_BYTES:
+                    raise ApiProblem(
+                        413,
+                        "Request body too large",
+                        f"bodies are limited to {MAX_BODY_BYTES} bytes",
+                    )
+            return message
+
+        try:
+            await self.app(scope, limited, send_status)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            self.metrics.api_latency.labels(scope["method"], path, str(status[0])).observe(
+                time.perf_counter() - started
+            )
+
+
+def create_app(service: Service) -> FastAPI:
+    """The FastAPI app of one replica; its lifespan starts and stops the service."""
+    from suanli.service.routes import router
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        service.start()
+        try:
+            yield
+        finally:
+            service.close()
+
+    app = FastAPI(
+        title="Suanli control plane",
+        version="1",
+        description="Submit AI jobs to a network of compute sites; see docs/service.md.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.include_router(router)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_r: Request, exc: RequestValidationError) -> JSONResponse:
+        errs = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errs):
+            return problem_response(400, "Malformed JSON body", str(errs[0].get("msg", "")))
+        fields = [
+            FieldProblem(field=field_name(e.get("loc", ())), message=str(e.get("msg")))
+            for e in errs
+        ]
+        detail = "; ".join(f"{f.field}: {f.message}" for f in fields)
+        return problem_response(422, "Invalid request", detail, fields)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_r: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(exc.status_code, str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(AuthError)
+    async def _auth(_r: Request, exc: AuthError) -> JSONResponse:
+        title = "Unauthorized" if exc.status == 401 else "Forbidden"
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return problem_response(exc.status, title, exc.detail, headers=headers)
+
+    @app.exception_handler(ApiProblem)
+    async def _problem(_r: Request, exc: ApiProblem) -> JSONResponse:
+        return problem_response(exc.status, exc.title, exc.detail, exc.errors)
+
+    @app.exception_handler(IdempotencyConflict)
+    async def _conflict(_r: Request, exc: IdempotencyConflict) -> JSONResponse:
+        return problem_response(
+            409,
+            "Idempotency key reused with another body",
+            str(exc),
+            [FieldProblem(field="Idempotency-Key", message=str(exc))],
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_middleware(EdgeMiddleware, metrics=service.metrics)
+    return app

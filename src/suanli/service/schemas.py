@@ -1,0 +1,388 @@
+"""Every wire schema of the control plane's API (``/v1``), in one module.
+
+Inputs forbid unknown fields and bound every number and string, so a bad body is a 4xx that
+names the field (`Problem`, RFC 9457) before anything reaches storage or the scheduler.
+Field names are camelCase on the wire (``durationHours``), snake_case in Python.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+from suanli.model import Classification, JobKind, Sector
+
+#: names of things (sites, tenants, jobs): a letter or digit, then letters, digits, . _ -
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+#: ids the service issues for jobs
+JOB_ID_PATTERN = r"^j-[0-9a-f]{16}$"
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=63)]
+Text = Annotated[str, Field(max_length=1024)]
+
+
+class JobState(StrEnum):
+    """Where a job is; every change is an event with its reason."""
+
+    QUEUED = "queued"  # waiting for the scheduler
+    PENDING_APPROVAL = "pending-approval"  # waiting for a regulator's decision
+    ADMITTED = "admitted"  # placed by the scheduler, capacity held, not yet launched
+    RUNNING = "running"  # launched on a backend
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    PREEMPTED = "preempted"  # stopped by the platform; requeued
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"  # infeasible everywhere, or denied by a regulator
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+
+TERMINAL_STATES = frozenset(
+    {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.REJECTED}
+)
+
+
+class Role(StrEnum):
+    OPERATOR = "operator"
+    TENANT = "tenant"
+    REGULATOR = "regulator"
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+class Wire(BaseModel):
+    """Output models: camelCase on the wire."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class WireIn(BaseModel):
+    """Input models: camelCase, unknown fields rejected."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", str_max_length=4096
+    )
+
+
+# -- problems --------------------------------------------------------------------------
+
+
+class FieldProblem(Wire):
+    field: str
+    message: str
+
+
+class Problem(Wire):
+    """RFC 9457 problem details (``application/problem+json``)."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str = ""
+    instance: str | None = None
+    errors: list[FieldProblem] = []
+
+
+# -- jobs ------------------------------------------------------------------------------
+
+
+class AcceleratorRequest(WireIn):
+    count: float = Field(gt=0, le=100_000, description="Accelerators (a share below 1 is allowed)")
+    types: list[Name] = Field(min_length=1, max_length=16)
+
+    @field_validator("count")
+    @classmethod
+    def _whole_above_one(cls, v: float) -> float:
+        if v > 1 and v != int(v):
+            raise ValueError("must be a whole number when above 1")
+        return v
+
+
+class DataSpec(WireIn):
+    site: Name
+    size_gb: float = Field(default=0.0, ge=0, le=10_000_000, alias="sizeGB")
+    classification: Classification = Classification.GENERAL
+
+
+class JobSpec(WireIn):
+    kind: JobKind
+    accelerators: AcceleratorRequest
+    duration_hours: float = Field(gt=0, le=8760, description="At the reference accelerator")
+    command: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(
+        min_length=1, max_length=256
+    )
+    data: DataSpec
+    deadline: AwareDatetime | None = None
+    latency_slo_ms: float | None = Field(default=None, gt=0, le=10_000)
+    users_site: Name | None = None
+    priority: int = Field(default=0, ge=-1000, le=1000)
+
+    @field_validator("command")
+    @classmethod
+    def _command_has_no_nul(cls, v: list[str]) -> list[str]:
+        for arg in v:
+            _no_nul(arg)
+        return v
+
+
+class JobMetadataIn(WireIn):
+    name: Name
+    #: operators submit on behalf of a tenant; a tenant's token names its own
+    tenant: Name | None = None
+    labels: dict[Name, Annotated[str, Field(max_length=256)]] = Field(
+        default_factory=dict, max_length=32
+    )
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_have_no_nul(cls, v: dict[str, str]) -> dict[str, str]:
+        for value in v.values():
+            _no_nul(value)
+        return v
+
+
+class JobDocument(WireIn):
+    """A job as users write it (YAML for the CLI, JSON for the API)."""
+
+    api_version: Literal["suanli/v1"] = Field(alias="apiVersion")
+    kind: Literal["Job"]
+    metadata: JobMetadataIn
+    spec: JobSpec
+
+
+class JobMetadata(Wire):
+    name: str
+    tenant: str
+    labels: dict[str, str] = {}
+
+
+class JobStatus(Wire):
+    state: JobState
+    reason: str = ""
+    submitted_at: datetime
+    updated_at: datetime
+    site: str | None = None
+    accelerator: str | None = None
+    start_hour: float | None = None
+    planned_end_hour: float | None = None
+    cost_yuan: float | None = None
+    explanation: dict[str, object] | None = None
+
+
+class Job(Wire):
+    id: str
+    api_version: Literal["suanli/v1"] = Field(default="suanli/v1", alias="apiVersion")
+    kind: Literal["Job"] = "Job"
+    metadata: JobMetadata
+    spec: JobSpec
+    status: JobStatus
+
+
+class JobPage(Wire):
+    items: list[Job]
+    #: pass as ``after`` for the next page; null on the last page
+    next: int | None = None
+
+
+class JobEvent(Wire):
+    seq: int
+    at: datetime
+    job_id: str
+    action: str
+    from_state: str | None
+    to_state: str | None
+    reason: str
+    actor: str
+
+
+# -- sites, pools, tenants -------------------------------------------------------------
+
+
+class PoolIn(WireIn):
+    accelerator: Name
+    nodes: int = Field(ge=1, le=100_000)
+    per_node: int = Field(ge=1, le=64)
+
+
+class Pool(Wire):
+    index: int
+    accelerator: str
+    nodes: int
+    per_node: int
+    accelerators: int
+
+
+class SiteIn(WireIn):
+    id: Name
+    name: Annotated[str, Field(min_length=1, max_length=128)]
+    hub: Name
+    operator: Name = "partner"
+    jurisdiction: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+    region: Name = "partner"
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    pue: float = Field(ge=1.0, le=3.0)
+    power_cap_mw: float = Field(default=10.0, gt=0, le=10_000)
+    pools: list[PoolIn] = Field(min_length=1, max_length=32)
+    #: a flat electricity price and grid carbon intensity until series are attached
+    price_yuan_per_kwh: float = Field(ge=0, le=100)
+    carbon_kg_per_kwh: float = Field(ge=0, le=5)
+
+    @field_validator("name")
+    @classmethod
+    def _name_has_no_nul(cls, v: str) -> str:
+        return _no_nul(v)
+
+
+class SiteState(StrEnum):
+    ACTIVE = "active"
+    DRAINING = "draining"  # takes no new work; running work finishes
+
+
+class Site(Wire):
+    id: str
+    name: str
+    hub: str
+    operator: str
+    jurisdiction: str
+    region: str
+    lat: float
+    lon: float
+    pue: float
+    state: SiteState
+    accelerators: int
+    pools: list[Pool]
+
+
+class Quota(WireIn):
+    """Nominal accelerators per accelerator type (flavor)."""
+
+    accelerators: dict[Name, Annotated[int, Field(ge=0, le=10_000_000)]] = Field(max_length=64)
+
+
+class TenantIn(WireIn):
+    id: Name
+    name: Annotated[str, Field(min_length=1, max_length=128)]
+    sector: Sector
+    jurisdiction: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+    weight: float = Field(default=1.0, gt=0, le=1000)
+
+    @field_validator("name")
+    @classmethod
+    def _name_has_no_nul(cls, v: str) -> str:
+        return _no_nul(v)
+
+
+class Tenant(Wire):
+    id: str
+    name: str
+    sector: Sector
+    jurisdiction: str
+    weight: float
+    quota: dict[str, int]
+
+
+# -- policies and approvals ------------------------------------------------------------
+
+
+class PolicySet(Wire):
+    scheduling: str
+    approval_required_for: list[Classification]
+    residency: str
+
+
+class ApprovalPolicyIn(WireIn):
+    approval_required_for: list[Classification] = Field(max_length=5)
+
+
+class Approval(Wire):
+    job_id: str
+    tenant: str
+    name: str
+    classification: Classification
+    data_site: str
+    accelerators: float
+    submitted_at: datetime
+
+
+class ApprovalDecision(WireIn):
+    decision: Literal["approve", "deny"]
+    reason: Annotated[str, Field(min_length=1, max_length=1024)]
+
+    @field_validator("reason")
+    @classmethod
+    def _reason_has_no_nul(cls, v: str) -> str:
+        return _no_nul(v)
+
+
+class DecisionResult(Wire):
+    job_id: str
+    decision: Literal["approve", "deny"]
+    state: JobState
+
+
+# -- audit ledger ----------------------------------------------------------------------
+
+
+class AuditEntry(Wire):
+    """One sealed event: ``hash = sha256(prev_hash || digest)``, ``digest`` of the event."""
+
+    seq: int
+    at: datetime
+    subject: str
+    subject_id: str
+    action: str
+    from_state: str | None
+    to_state: str | None
+    reason: str
+    actor: str
+    digest: str
+    prev_hash: str
+    hash: str
+
+
+class AuditHead(Wire):
+    seq: int
+    hash: str
+
+
+class AuditEntries(Wire):
+    items: list[AuditEntry]
+    next: int | None = None
+
+
+class ProofStep(Wire):
+    seq: int
+    digest: str
+
+
+class AuditProof(Wire):
+    """Recompute the chain from ``entry.hash`` over ``path``; it must end at ``head``."""
+
+    entry: AuditEntry
+    path: list[ProofStep]
+    head: AuditHead
+
+
+# -- health ----------------------------------------------------------------------------
+
+
+class Health(Wire):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(Wire):
+    status: Literal["ready", "not-ready"]
+    database: bool
+    leader: bool
+    replica: str

@@ -1,0 +1,538 @@
+"""The repository: every query the control plane makes, on SQLite and PostgreSQL alike.
+
+Rows come back as mappings; `suanli.service.views` turns them into wire schemas. Writes that
+change a job's state also append an event (the audit ledger's raw material) in the same
+transaction, and change the state only from an expected one, so two writers never both win.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Connection, Engine, RowMapping, Table, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from suanli.model import Classification, Scenario
+from suanli.service.storage.tables import (
+    EventRow,
+    IdempotencyRow,
+    JobRow,
+    LeaseRow,
+    Meta,
+    PoolRow,
+    SiteRow,
+    TenantRow,
+    TokenRow,
+)
+
+JOBS = cast(Table, JobRow.__table__)
+EVENTS = cast(Table, EventRow.__table__)
+SITES = cast(Table, SiteRow.__table__)
+POOLS = cast(Table, PoolRow.__table__)
+TENANTS = cast(Table, TenantRow.__table__)
+TOKENS = cast(Table, TokenRow.__table__)
+IDEM = cast(Table, IdempotencyRow.__table__)
+META = cast(Table, Meta.__table__)
+LEASES = cast(Table, LeaseRow.__table__)
+
+#: classes of data whose jobs wait for a regulator's approval unless the operator changes it
+DEFAULT_APPROVAL = (Classification.CORE.value,)
+GENESIS_HASH = "0" * 64
+SCHEDULER_LEASE = "scheduler"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    subject: str
+    subject_id: str
+    action: str
+    from_state: str | None
+    to_state: str | None
+    reason: str
+    actor: str
+
+    def row(self, at: float) -> dict[str, Any]:
+        return {
+            "at": at,
+            "subject": self.subject,
+            "subject_id": self.subject_id,
+            "action": self.action,
+            "from_state": self.from_state,
+            "to_state": self.to_state,
+            "reason": self.reason,
+            "actor": self.actor,
+        }
+
+
+def job_event(job_id: str, src: str | None, dst: str, reason: str, actor: str) -> Event:
+    return Event("job", job_id, dst, src, dst, reason, actor)
+
+
+def add_events(conn: Connection, events: Sequence[Event], at: float | None = None) -> None:
+    if events:
+        t = time.time() if at is None else at
+        conn.execute(insert(EVENTS), [e.row(t) for e in events])
+
+
+class Store:
+    """The control plane's database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- setup ---------------------------------------------------------------------------
+
+    def seed(self, scenario: Scenario) -> None:
+        """On a new database: the epoch, the scenario's sites and tenants, the lease row."""
+        now = time.time()
+        try:
+            with self.engine.begin() as conn:
+                if conn.execute(select(META.c.value).where(META.c.key == "epoch")).first():
+                    return
+                conn.execute(
+                    insert(META),
+                    [
+                        {"key": "epoch", "value": repr(now)},
+                        {"key": "scenario", "value": scenario.name},
+                        {"key": "approval", "value": json.dumps(list(DEFAULT_APPROVAL))},
+                        {"key": "topology", "value": "1"},
+                    ],
+                )
+                for site in scenario.sites.values():
+                    conn.execute(
+                        insert(SITES),
+                        {
+                            "id": site.id,
+                            "name": site.name,
+                            "hub": site.hub,
+                            "operator": site.operator,
+                            "jurisdiction": site.jurisdiction,
+                            "region": site.region,
+                            "lat": site.lat,
+                            "lon": site.lon,
+                            "pue": site.pue,
+                            "power_cap_mw": site.power_cap_mw,
+                            "state": "active",
+                            "price": None,
+                            "carbon": None,
+                            "created_at": now,
+                        },
+                    )
+                    conn.execute(
+                        insert(POOLS),
+                        [
+                            {
+                                "site_id": site.id,
+                                "idx": k,
+                                "accelerator": p.accelerator,
+                                "nodes": p.nodes,
+                                "per_node": p.per_node,
+                            }
+                            for k, p in enumerate(site.pools)
+                        ],
+                    )
+                for t in scenario.tenants.values():
+                    conn.execute(
+                        insert(TENANTS),
+                        {
+                            "id": t.id,
+                            "name": t.name,
+                            "sector": t.sector.value,
+                            "jurisdiction": t.jurisdiction,
+                            "weight": t.weight,
+                            "quota": dict(t.quota),
+                        },
+                    )
+                conn.execute(
+                    insert(LEASES),
+                    {"name": SCHEDULER_LEASE, "holder": "", "term": 0, "expires_at": 0.0},
+                )
+                add_events(
+                    conn,
+                    [
+                        Event(
+                            "service",
+                            "epoch",
+                            "seeded",
+                            None,
+                            None,
+                            f"database seeded from scenario {scenario.name}",
+                            "system",
+                        )
+                    ],
+                    now,
+                )
+        except IntegrityError:
+            pass  # another replica seeded it first
+
+    def meta(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(META.c.value).where(META.c.key == key)).scalar()
+
+    def epoch(self) -> float:
+        value = self.meta("epoch")
+        if value is None:
+            raise RuntimeError("the database is not seeded")
+        return float(value)
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(select(1))
+            return True
+        except Exception:
+            return False
+
+    # -- tokens --------------------------------------------------------------------------
+
+    def create_token(self, role: str, tenant: str | None, label: str = "") -> str:
+        token = "sl_" + secrets.token_urlsafe(32)
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(TOKENS),
+                {
+                    "hash": token_hash(token),
+                    "role": role,
+                    "tenant": tenant,
+                    "label": label,
+                    "created_at": time.time(),
+                },
+            )
+            add_events(
+                conn,
+                [
+                    Event(
+                        "token",
+                        token_hash(token)[:16],
+                        "token.created",
+                        None,
+                        None,
+                        f"role {role}" + (f" tenant {tenant}" if tenant else ""),
+                        "admin",
+                    )
+                ],
+            )
+        return token
+
+    def token(self, hashed: str) -> RowMapping | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(TOKENS).where(TOKENS.c.hash == hashed)).mappings().first()
+
+    # -- topology ------------------------------------------------------------------------
+
+    def sites(self) -> list[RowMapping]:
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(select(SITES).order_by(SITES.c.created_at, SITES.c.id)).mappings()
+            )
+
+    def site(self, site_id: str) -> RowMapping | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(SITES).where(SITES.c.id == site_id)).mappings().first()
+
+    def pools(self, site_id: str | None = None) -> list[RowMapping]:
+        q = select(POOLS).order_by(POOLS.c.site_id, POOLS.c.idx)
+        if site_id is not None:
+            q = q.where(POOLS.c.site_id == site_id)
+        with self.engine.connect() as conn:
+            return list(conn.execute(q).mappings())
+
+    def _bump_topology(self, conn: Connection) -> None:
+        v = conn.execute(select(META.c.value).where(META.c.key == "topology")).scalar() or "0"
+        conn.execute(update(META).where(META.c.key == "topology").values(value=str(int(v) + 1)))
+
+    def add_site(
+        self, row: Mapping[str, Any], pools: Sequence[Mapping[str, Any]], actor: str
+    ) -> bool:
+        """Register a site with its pools; False if the id is taken."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(SITES), {**row, "state": "active", "created_at": time.time()})
+                conn.execute(
+                    insert(POOLS),
+                    [{**p, "site_id": row["id"], "idx": k} for k, p in enumerate(pools)],
+                )
+                self._bump_topology(conn)
+                add_events(
+                    conn,
+                    [
+                        Event(
+                            "site",
+                            row["id"],
+                            "site.registered",
+                            None,
+                            "active",
+                            f"{len(pools)} pools",
+                            actor,
+                        )
+                    ],
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def add_pool(self, site_id: str, pool: Mapping[str, Any], actor: str) -> int:
+        with self.engine.begin() as conn:
+            n = conn.execute(
+                select(func.count()).select_from(POOLS).where(POOLS.c.site_id == site_id)
+            ).scalar_one()
+            conn.execute(insert(POOLS), {**pool, "site_id": site_id, "idx": n})
+            self._bump_topology(conn)
+            add_events(
+                conn,
+                [
+                    Event(
+                        "site",
+                        site_id,
+                        "pool.added",
+                        None,
+                        None,
+                        f"pool {n}: {pool['nodes']}x{pool['per_node']} {pool['accelerator']}",
+                        actor,
+                    )
+                ],
+            )
+        return int(n)
+
+    def set_site_state(self, site_id: str, state: str, actor: str) -> None:
+        with self.engine.begin() as conn:
+            old = conn.execute(select(SITES.c.state).where(SITES.c.id == site_id)).scalar()
+            conn.execute(update(SITES).where(SITES.c.id == site_id).values(state=state))
+            add_events(
+                conn,
+                [Event("site", site_id, f"site.{state}", old, state, f"set by {actor}", actor)],
+            )
+
+    def tenants(self) -> list[RowMapping]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(TENANTS).order_by(TENANTS.c.id)).mappings())
+
+    def tenant(self, tenant_id: str) -> RowMapping | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(TENANTS).where(TENANTS.c.id == tenant_id)).mappings().first()
+
+    def add_tenant(self, row: Mapping[str, Any], actor: str) -> bool:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(TENANTS), {**row, "quota": {}})
+                add_events(
+                    conn,
+                    [Event("tenant", row["id"], "tenant.created", None, None, row["name"], actor)],
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def set_quota(self, tenant_id: str, quota: dict[str, int], actor: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(TENANTS).where(TENANTS.c.id == tenant_id).values(quota=quota))
+            add_events(
+                conn,
+                [
+                    Event(
+                        "tenant",
+                        tenant_id,
+                        "quota.set",
+                        None,
+                        None,
+                        json.dumps(quota, sort_keys=True),
+                        actor,
+                    )
+                ],
+            )
+
+    # -- policies ------------------------------------------------------------------------
+
+    def approval_classes(self) -> list[str]:
+        value = self.meta("approval")
+        return list(json.loads(value)) if value else list(DEFAULT_APPROVAL)
+
+    def set_approval_classes(self, classes: list[str], actor: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(META).where(META.c.key == "approval").values(value=json.dumps(classes))
+            )
+            add_events(
+                conn,
+                [
+                    Event(
+                        "policy",
+                        "approval",
+                        "policy.set",
+                        None,
+                        None,
+                        f"approval required for: {', '.join(classes) or 'none'}",
+                        actor,
+                    )
+                ],
+            )
+
+    # -- jobs ----------------------------------------------------------------------------
+
+    def job(self, job_id: str) -> RowMapping | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(JOBS).where(JOBS.c.id == job_id)).mappings().first()
+
+    def jobs(
+        self,
+        *,
+        tenant: str | None = None,
+        states: Iterable[str] = (),
+        name: str | None = None,
+        after: int | None = None,
+        limit: int = 100,
+    ) -> list[RowMapping]:
+        q = select(JOBS).order_by(JOBS.c.seq).limit(limit)
+        if tenant is not None:
+            q = q.where(JOBS.c.tenant == tenant)
+        states = list(states)
+        if states:
+            q = q.where(JOBS.c.state.in_(states))
+        if name is not None:
+            q = q.where(JOBS.c.name == name)
+        if after is not None:
+            q = q.where(JOBS.c.seq > after)
+        with self.engine.connect() as conn:
+            return list(conn.execute(q).mappings())
+
+    def job_events(self, job_id: str) -> list[RowMapping]:
+        q = (
+            select(EVENTS)
+            .where(EVENTS.c.subject == "job", EVENTS.c.subject_id == job_id)
+            .order_by(EVENTS.c.seq)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(q).mappings())
+
+    def state_counts(self) -> dict[str, int]:
+        q = select(JOBS.c.state, func.count()).group_by(JOBS.c.state)
+        with self.engine.connect() as conn:
+            return {str(s): int(n) for s, n in conn.execute(q)}
+
+    def request_cancel(self, job_id: str, actor: str) -> str:
+        """Cancel a job: at once if the scheduler has not placed it, else ask the leader.
+
+        Returns the job's state afterwards.
+        """
+        now = time.time()
+        with self.engine.begin() as conn:
+            state = conn.execute(select(JOBS.c.state).where(JOBS.c.id == job_id)).scalar()
+            if state in ("queued", "pending-approval"):
+                done = conn.execute(
+                    update(JOBS)
+                    .where(JOBS.c.id == job_id, JOBS.c.state == state)
+                    .values(state="cancelled", reason=f"cancelled by {actor}", updated_at=now)
+                ).rowcount
+                if done:
+                    add_events(
+                        conn,
+                        [job_event(job_id, state, "cancelled", f"cancelled by {actor}", actor)],
+                        now,
+                    )
+                    return "cancelled"
+                state = conn.execute(select(JOBS.c.state).where(JOBS.c.id == job_id)).scalar()
+            if state in ("admitted", "running"):
+                conn.execute(
+                    update(JOBS)
+                    .where(JOBS.c.id == job_id)
+                    .values(cancel_requested=True, updated_at=now)
+                )
+                add_events(
+                    conn,
+                    [
+                        Event(
+                            "job",
+                            job_id,
+                            "cancel-requested",
+                            state,
+                            state,
+                            f"cancel requested by {actor}",
+                            actor,
+                        )
+                    ],
+                    now,
+                )
+            return str(state)
+
+    def decide(self, job_id: str, approve: bool, reason: str, actor: str) -> bool:
+        """A regulator's decision on a job pending approval; False if it is not pending."""
+        dst = "queued" if approve else "rejected"
+        verb = "approved" if approve else "denied"
+        now = time.time()
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(JOBS)
+                .where(JOBS.c.id == job_id, JOBS.c.state == "pending-approval")
+                .values(state=dst, reason=f"{verb} by {actor}: {reason}", updated_at=now)
+            ).rowcount
+            if done:
+                add_events(
+                    conn,
+                    [
+                        job_event(
+                            job_id, "pending-approval", dst, f"{verb} by {actor}: {reason}", actor
+                        )
+                    ],
+                    now,
+                )
+        return bool(done)
+
+    # -- audit ---------------------------------------------------------------------------
+
+    def audit_head(self) -> tuple[int, str]:
+        q = (
+            select(EVENTS.c.ledger_seq, EVENTS.c.hash)
+            .where(EVENTS.c.ledger_seq.is_not(None))
+            .order_by(EVENTS.c.ledger_seq.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(q).first()
+        return (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
+
+    def audit_entries(self, after: int, limit: int) -> list[RowMapping]:
+        q = (
+            select(EVENTS)
+            .where(EVENTS.c.ledger_seq > after)
+            .order_by(EVENTS.c.ledger_seq)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(q).mappings())
+
+    def audit_entry(self, seq: int) -> RowMapping | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(EVENTS).where(EVENTS.c.ledger_seq == seq)).mappings().first()
+
+
+def event_digest(row: Mapping[Any, Any]) -> str:
+    """The SHA-256 of an event's canonical JSON (what the ledger chains)."""
+    body = {
+        k: row[k]
+        for k in (
+            "seq",
+            "at",
+            "subject",
+            "subject_id",
+            "action",
+            "from_state",
+            "to_state",
+            "reason",
+            "actor",
+        )
+    }
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def chain(prev_hash: str, digest: str) -> str:
+    return hashlib.sha256((prev_hash + digest).encode()).hexdigest()

@@ -1,0 +1,119 @@
+"""Stored rows as wire schemas."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from suanli.service import schemas as w
+
+
+def ts(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def job(row: Mapping[Any, Any]) -> w.Job:
+    doc = row["doc"]
+    meta = doc["metadata"]
+    return w.Job(
+        id=row["id"],
+        metadata=w.JobMetadata(
+            name=meta["name"], tenant=row["tenant"], labels=meta.get("labels") or {}
+        ),
+        spec=w.JobSpec.model_validate(doc["spec"]),
+        status=w.JobStatus(
+            state=w.JobState(row["state"]),
+            reason=row["reason"] or "",
+            submitted_at=ts(row["created_at"]),
+            updated_at=ts(row["updated_at"]),
+            site=row["site"],
+            accelerator=row["accelerator"],
+            start_hour=row["start_h"],
+            planned_end_hour=row["end_h"],
+            cost_yuan=row["cost_yuan"],
+            explanation=row["explanation"],
+        ),
+    )
+
+
+def event(row: Mapping[Any, Any]) -> w.JobEvent:
+    return w.JobEvent(
+        seq=row["seq"],
+        at=ts(row["at"]),
+        job_id=row["subject_id"],
+        action=row["action"],
+        from_state=row["from_state"],
+        to_state=row["to_state"],
+        reason=row["reason"],
+        actor=row["actor"],
+    )
+
+
+def pool(row: Mapping[Any, Any]) -> w.Pool:
+    return w.Pool(
+        index=row["idx"],
+        accelerator=row["accelerator"],
+        nodes=row["nodes"],
+        per_node=row["per_node"],
+        accelerators=row["nodes"] * row["per_node"],
+    )
+
+
+def site(row: Mapping[Any, Any], pools: Sequence[Mapping[Any, Any]]) -> w.Site:
+    ps = [pool(p) for p in pools]
+    return w.Site(
+        id=row["id"],
+        name=row["name"],
+        hub=row["hub"],
+        operator=row["operator"],
+        jurisdiction=row["jurisdiction"],
+        region=row["region"],
+        lat=row["lat"],
+        lon=row["lon"],
+        pue=row["pue"],
+        state=w.SiteState(row["state"]),
+        accelerators=sum(p.accelerators for p in ps),
+        pools=ps,
+    )
+
+
+def tenant(row: Mapping[Any, Any]) -> w.Tenant:
+    return w.Tenant(
+        id=row["id"],
+        name=row["name"],
+        sector=row["sector"],
+        jurisdiction=row["jurisdiction"],
+        weight=row["weight"],
+        quota=dict(row["quota"] or {}),
+    )
+
+
+def audit_entry(row: Mapping[Any, Any], prev_hash: str) -> w.AuditEntry:
+    return w.AuditEntry(
+        seq=row["ledger_seq"],
+        at=ts(row["at"]),
+        subject=row["subject"],
+        subject_id=row["subject_id"],
+        action=row["action"],
+        from_state=row["from_state"],
+        to_state=row["to_state"],
+        reason=row["reason"],
+        actor=row["actor"],
+        digest=row["digest"],
+        prev_hash=prev_hash,
+        hash=row["hash"],
+    )
+
+
+def approval(row: Mapping[Any, Any]) -> w.Approval:
+    spec = row["doc"]["spec"]
+    return w.Approval(
+        job_id=row["id"],
+        tenant=row["tenant"],
+        name=row["name"],
+        classification=spec["data"]["classification"],
+        data_site=spec["data"]["site"],
+        accelerators=spec["accelerators"]["count"],
+        submitted_at=ts(row["created_at"]),
+    )

@@ -1,0 +1,219 @@
+"""The control plane's commands: ``serve`` and ``admin`` run a service; ``submit``, ``jobs``,
+``job``, ``cancel`` and ``sites`` talk to one over HTTP (`suanli.service.client`).
+
+Heavy imports (FastAPI, SQLAlchemy) happen inside the commands, so ``suanli --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from suanli.errors import SuanliError
+
+err = Console(stderr=True)
+admin = typer.Typer(help="Administer a control plane's database.", no_args_is_help=True)
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=2)
+
+
+Url = Annotated[str | None, typer.Option(help="API URL (default: $SUANLI_URL or config file).")]
+Token = Annotated[str | None, typer.Option(help="API token (default: $SUANLI_TOKEN).")]
+Db = Annotated[
+    str | None, typer.Option("--db", help="Database URL or SQLite path (default: $SUANLI_DB).")
+]
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8600,
+    db: Db = None,
+    scenario: Annotated[str, typer.Option(help="Scenario: sites, prices, tenants.")] = (
+        "china-edwc"
+    ),
+    backend: Annotated[str, typer.Option(help="Where jobs run: local or fake.")] = "local",
+    policy: Annotated[str, typer.Option(help="Placement policy.")] = "suanli",
+    lease_ttl: Annotated[float, typer.Option(help="Leader lease, seconds.")] = 5.0,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Job directories of the local backend.")
+    ] = None,
+) -> None:
+    """Run the control plane: REST API under /v1, metrics at /metrics, the scheduler."""
+    import uvicorn
+
+    from suanli.service import Service, ServiceConfig, create_app
+
+    try:
+        service = Service(
+            ServiceConfig(
+                db_url=db or "",
+                scenario=scenario,
+                backend=backend,
+                policy=policy,
+                lease_ttl_s=lease_ttl,
+                workdir=workdir,
+            )
+        )
+    except SuanliError as exc:
+        raise _fail(exc) from None
+    err.print(
+        f"suanli serve: {service.db_url} · backend {service.backend.name} · "
+        f"http://{host}:{port}/docs",
+        highlight=False,
+    )
+    uvicorn.run(create_app(service), host=host, port=port, log_level="warning", access_log=False)
+
+
+@admin.command("create-token")
+def create_token(
+    role: Annotated[str, typer.Option(help="operator, tenant or regulator.")],
+    tenant: Annotated[str | None, typer.Option(help="The tenant (role tenant only).")] = None,
+    label: Annotated[str, typer.Option(help="A note on what the token is for.")] = "",
+    db: Db = None,
+    scenario: Annotated[str, typer.Option(help="Scenario to seed a new database.")] = (
+        "china-edwc"
+    ),
+) -> None:
+    """Print a new API token (only its hash is stored)."""
+    from suanli.scenario import load_scenario
+    from suanli.service.schemas import Role
+    from suanli.service.storage import Store, default_db_url, make_engine, migrate
+
+    try:
+        r = Role(role)
+    except ValueError:
+        raise _fail(
+            SuanliError(f"--role: unknown role {role!r}; choose operator, tenant or regulator")
+        ) from None
+    if (r is Role.TENANT) != (tenant is not None):
+        raise _fail(SuanliError("--tenant: give it with --role tenant, and only then"))
+    engine = make_engine(db or default_db_url())
+    try:
+        migrate(engine)
+        store = Store(engine)
+        store.seed(load_scenario(scenario))
+        if tenant is not None and store.tenant(tenant) is None:
+            known = ", ".join(t["id"] for t in store.tenants())
+            raise _fail(SuanliError(f"--tenant: unknown tenant {tenant!r}; known: {known}"))
+        typer.echo(store.create_token(r.value, tenant, label))
+    finally:
+        engine.dispose()
+
+
+def _client(url: str | None, token: str | None) -> Any:
+    from suanli.service.client import SuanliClient
+
+    return SuanliClient(url, token)
+
+
+def _call(fn: Any, *args: Any, **kw: Any) -> Any:
+    import httpx
+
+    try:
+        return fn(*args, **kw)
+    except (SuanliError, httpx.HTTPError) as exc:
+        raise _fail(exc) from None
+
+
+def submit(
+    file: Annotated[Path, typer.Argument(help="Job document (YAML or JSON).")],
+    idempotency_key: Annotated[str | None, typer.Option(help="Retry-safe submission key.")] = None,
+    url: Url = None,
+    token: Token = None,
+) -> None:
+    """Submit a job; prints its id and state."""
+    try:
+        doc = yaml.safe_load(file.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise _fail(SuanliError(f"{file}: {exc}")) from None
+    with _client(url, token) as c:
+        job = _call(c.submit, doc, idempotency_key)
+    typer.echo(f"{job['id']}  {job['status']['state']}")
+
+
+def jobs(
+    state: Annotated[list[str] | None, typer.Option(help="Only jobs in this state.")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's jobs.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    url: Url = None,
+    token: Token = None,
+) -> None:
+    """List jobs."""
+    with _client(url, token) as c:
+        page = _call(c.jobs, state=state, tenant=tenant, limit=limit)
+    if as_json:
+        typer.echo(json.dumps(page))
+        return
+    table = Table("ID", "NAME", "TENANT", "STATE", "SITE", "ACCELERATOR", "REASON")
+    for j in page["items"]:
+        s = j["status"]
+        table.add_row(
+            j["id"],
+            j["metadata"]["name"],
+            j["metadata"]["tenant"],
+            s["state"],
+            s["site"] or "",
+            s["accelerator"] or "",
+            s["reason"][:60],
+        )
+    Console().print(table)
+
+
+def job(
+    job_id: Annotated[str, typer.Argument(help="Job id.")],
+    url: Url = None,
+    token: Token = None,
+) -> None:
+    """Show a job and its history (YAML)."""
+    with _client(url, token) as c:
+        doc = _call(c.job, job_id)
+        doc["events"] = _call(c.events, job_id)
+    typer.echo(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+
+
+def cancel(
+    job_id: Annotated[str, typer.Argument(help="Job id.")],
+    url: Url = None,
+    token: Token = None,
+) -> None:
+    """Cancel a job."""
+    with _client(url, token) as c:
+        j = _call(c.cancel, job_id)
+    typer.echo(f"{j['id']}  {j['status']['state']}")
+
+
+def sites(url: Url = None, token: Token = None) -> None:
+    """List sites and their pools."""
+    with _client(url, token) as c:
+        rows = _call(c.sites)
+    table = Table("SITE", "NAME", "HUB", "JURISDICTION", "STATE", "ACCELERATORS", "POOLS")
+    for s in rows:
+        pools = ", ".join(f"{p['accelerators']}x{p['accelerator']}" for p in s["pools"])
+        table.add_row(
+            s["id"],
+            s["name"],
+            s["hub"],
+            s["jurisdiction"],
+            s["state"],
+            str(s["accelerators"]),
+            pools,
+        )
+    Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the control plane's commands to the ``suanli`` command line."""
+    app.command()(serve)
+    app.add_typer(admin, name="admin")
+    for fn in (submit, jobs, job, cancel, sites):
+        app.command()(fn)

@@ -1,0 +1,222 @@
+"""The REST API end to end, on SQLite and PostgreSQL: jobs, validation, idempotency,
+approvals, the audit ledger, metrics."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pytest
+from serving import Running, job_doc, wait_for
+
+
+def states(r: Running, job_id: str) -> list[str]:
+    with r.client() as c:
+        return [e["toState"] for e in c.get(f"/v1/jobs/{job_id}/events").json()]
+
+
+def test_a_submitted_job_is_placed_launched_and_succeeds(svc: Running) -> None:
+    with svc.client("tenant") as c:
+        r = c.post("/v1/jobs", json=job_doc())
+        assert r.status_code == 201, r.text
+        job = r.json()
+        assert job["id"].startswith("j-") and job["metadata"]["tenant"] == "fin-bank"
+        assert job["status"]["state"] == "queued"
+        done = wait_for(
+            lambda: c.get(f"/v1/jobs/{job['id']}").json()["status"]["state"] == "succeeded"
+        )
+        assert done
+        final = c.get(f"/v1/jobs/{job['id']}").json()
+    assert final["status"]["site"] and final["status"]["accelerator"] in ("A100", "Ascend910B")
+    assert final["status"]["explanation"]["policy"] == "nearest"
+    assert states(svc, job["id"]) == ["queued", "admitted", "running", "succeeded"]
+
+
+BAD_BODIES = [
+    pytest.param(
+        {"spec": {"accelerators": {"count": -8, "types": ["A100"]}}},
+        422,
+        "spec.accelerators.count",
+        id="negative-count",
+    ),
+    pytest.param({"spec": {"gpus": 8}}, 422, "spec.gpus", id="unknown-field"),
+    pytest.param(
+        {"spec": {"data": {"site": "atlantis", "sizeGB": 1}}},
+        422,
+        "spec.data.site",
+        id="unknown-site",
+    ),
+    pytest.param(
+        {"spec": {"accelerators": {"count": 8, "types": ["TPUv9"]}}},
+        422,
+        "spec.accelerators.types[0]",
+        id="unknown-accelerator",
+    ),
+    pytest.param({"apiVersion": "suanli/v2"}, 422, "apiVersion", id="wrong-api-version"),
+    pytest.param({"spec": {"durationHours": 0}}, 422, "spec.durationHours", id="zero-duration"),
+]
+
+
+def _merge(doc: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    out = dict(doc)
+    for k, v in change.items():
+        out[k] = (
+            _merge(out[k], v)
+            if isinstance(v, dict)
+            and isinstance(out.get(k), dict)
+            and k not in ("accelerators", "data")
+            else v
+        )
+    return out
+
+
+@pytest.mark.parametrize(("change", "status", "field"), BAD_BODIES)
+def test_a_bad_body_is_a_problem_that_names_the_field(
+    svc: Running, change: dict[str, Any], status: int, field: str
+) -> None:
+    with svc.client("tenant") as c:
+        r = c.post("/v1/jobs", json=_merge(job_doc(), change))
+    assert r.status_code == status
+    assert r.headers["content-type"] == "application/problem+json"
+    assert field in [e["field"] for e in r.json()["errors"]], r.json()
+
+
+def test_malformed_and_oversized_bodies_are_refused(svc: Running) -> None:
+    with svc.client("tenant") as c:
+        r = c.post("/v1/jobs", content=b"{not json", headers={"content-type": "application/json"})
+        assert r.status_code == 400 and r.json()["title"] == "Malformed JSON body"
+        big = job_doc(command=["x" * 4096] * 256)
+        r = c.post("/v1/jobs", json=big)
+        assert r.status_code == 413
+        assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_an_idempotency_key_returns_the_same_job_and_refuses_another_body(svc: Running) -> None:
+    with svc.client("tenant") as c:
+        key = {"Idempotency-Key": "order-42"}
+        first = c.post("/v1/jobs", json=job_doc(), headers=key)
+        again = c.post("/v1/jobs", json=job_doc(), headers=key)
+        other = c.post("/v1/jobs", json=job_doc(durationHours=7), headers=key)
+        assert first.status_code == 201
+        assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+        assert other.status_code == 409
+        assert other.json()["errors"][0]["field"] == "Idempotency-Key"
+        listed = c.get("/v1/jobs").json()["items"]
+    assert [j["id"] for j in listed] == [first.json()["id"]]
+
+
+def test_jobs_are_listed_with_filters_and_pages(svc: Running) -> None:
+    with svc.client("operator") as c:
+        ids = [
+            c.post("/v1/jobs", json=job_doc(name=f"j{i}", tenant="fin-bank")).json()["id"]
+            for i in range(5)
+        ]
+        page1 = c.get("/v1/jobs", params={"limit": 2}).json()
+        page2 = c.get("/v1/jobs", params={"limit": 2, "after": page1["next"]}).json()
+        named = c.get("/v1/jobs", params={"name": "j3"}).json()["items"]
+        none = c.get("/v1/jobs", params={"tenant": "mfg-auto"}).json()["items"]
+    assert [j["id"] for j in page1["items"] + page2["items"]] == ids[:4]
+    assert [j["id"] for j in named] == [ids[3]]
+    assert none == []
+
+
+def test_a_waiting_job_is_cancelled_at_once(svc: Running) -> None:
+    svc.service.store.set_approval_classes(["general"], "test")
+    with svc.client("tenant") as c:
+        job = c.post("/v1/jobs", json=job_doc()).json()
+        assert job["status"]["state"] == "pending-approval"
+        r = c.post(f"/v1/jobs/{job['id']}/cancel")
+        assert r.status_code == 200 and r.json()["status"]["state"] == "cancelled"
+        assert c.post(f"/v1/jobs/{job['id']}/cancel").status_code == 409
+
+
+def test_a_running_job_is_cancelled_through_the_scheduler(db_url: str) -> None:
+    from serving import running_service
+
+    with running_service(db_url, fake_seconds_per_hour=3600.0) as r, r.client("tenant") as c:
+        job = c.post("/v1/jobs", json=job_doc()).json()
+        wait_for(lambda: c.get(f"/v1/jobs/{job['id']}").json()["status"]["state"] == "running")
+        c.post(f"/v1/jobs/{job['id']}/cancel")
+        wait_for(lambda: c.get(f"/v1/jobs/{job['id']}").json()["status"]["state"] == "cancelled")
+        assert states(r, job["id"])[-2:] == ["running", "cancelled"]
+
+
+def test_core_data_waits_for_a_regulator_who_approves_or_denies(svc: Running) -> None:
+    core = {"site": "guian", "sizeGB": 1, "classification": "core"}
+    with svc.client("tenant") as c, svc.client("regulator") as reg:
+        a = c.post("/v1/jobs", json=job_doc(data=core, name="a")).json()
+        b = c.post("/v1/jobs", json=job_doc(data=core, name="b")).json()
+        assert a["status"]["state"] == b["status"]["state"] == "pending-approval"
+        assert {x["jobId"] for x in reg.get("/v1/approvals").json()} == {a["id"], b["id"]}
+        ok = reg.post(f"/v1/approvals/{a['id']}", json={"decision": "approve", "reason": "ok"})
+        no = reg.post(f"/v1/approvals/{b['id']}", json={"decision": "deny", "reason": "no"})
+        assert ok.json()["state"] == "queued" and no.json()["state"] == "rejected"
+        wait_for(lambda: c.get(f"/v1/jobs/{a['id']}").json()["status"]["state"] == "succeeded")
+        again = reg.post(f"/v1/approvals/{b['id']}", json={"decision": "approve", "reason": "x"})
+        assert again.status_code == 409
+
+
+def test_the_audit_ledger_is_a_hash_chain_with_proofs(svc: Running) -> None:
+    with svc.client("tenant") as c:
+        job = c.post("/v1/jobs", json=job_doc()).json()
+        wait_for(lambda: c.get(f"/v1/jobs/{job['id']}").json()["status"]["state"] == "succeeded")
+    with svc.client("regulator") as reg:
+        wait_for(lambda: reg.get("/v1/audit/head").json()["seq"] >= 5)
+        entries = reg.get("/v1/audit/entries", params={"limit": 1000}).json()["items"]
+        prev = "0" * 64
+        for e in entries:
+            assert e["prevHash"] == prev
+            assert hashlib.sha256((prev + e["digest"]).encode()).hexdigest() == e["hash"]
+            prev = e["hash"]
+        proof = reg.get(f"/v1/audit/entries/{entries[1]['seq']}/proof").json()
+        h = proof["entry"]["hash"]
+        for step in proof["path"]:
+            h = hashlib.sha256((h + step["digest"]).encode()).hexdigest()
+        assert h == proof["head"]["hash"]
+    assert any(e["subjectId"] == job["id"] and e["toState"] == "succeeded" for e in entries)
+
+
+def test_sites_are_registered_drained_and_resumed_by_operators(svc: Running) -> None:
+    site = {
+        "id": "hk-partner",
+        "name": "Hong Kong partner",
+        "hub": "hk",
+        "jurisdiction": "HK",
+        "lat": 22.3,
+        "lon": 114.2,
+        "pue": 1.3,
+        "pools": [{"accelerator": "H100", "nodes": 2, "perNode": 8}],
+        "priceYuanPerKwh": 0.9,
+        "carbonKgPerKwh": 0.6,
+    }
+    with svc.client("operator") as c:
+        r = c.post("/v1/sites", json=site)
+        assert r.status_code == 201 and r.json()["accelerators"] == 16
+        assert c.post("/v1/sites", json=site).status_code == 409
+        assert c.post("/v1/sites/hk-partner/drain").json()["state"] == "draining"
+        assert c.post("/v1/sites/hk-partner/resume").json()["state"] == "active"
+        job = c.post(
+            "/v1/jobs",
+            json=job_doc(
+                tenant="fin-bank",
+                accelerators={"count": 8, "types": ["H100"]},
+                data={"site": "hk-partner", "sizeGB": 0},
+            ),
+        ).json()
+        wait_for(lambda: c.get(f"/v1/jobs/{job['id']}").json()["status"]["state"] == "succeeded")
+        assert c.get(f"/v1/jobs/{job['id']}").json()["status"]["site"] == "hk-partner"
+
+
+def test_health_readiness_and_metrics_answer(svc: Running) -> None:
+    with svc.client("") as c:
+        assert c.get("/v1/health").json() == {"status": "ok"}
+        wait_for(lambda: c.get("/v1/ready").json()["leader"])
+        text = c.get("/metrics").text
+    for name in (
+        "suanli_jobs",
+        "suanli_api_request_seconds",
+        "suanli_site_utilization",
+        "suanli_admission_seconds",
+        "suanli_decisions_total",
+    ):
+        assert name in text
