@@ -71,16 +71,34 @@ HEADER = (
     "id,tenant,kind,accelerators,types,duration_h,arrival_h,data_site,data_size_gb,classification\n"
 )
 
-BAD_SCENARIO = """apiVersion: suanli/v1
+SCENARIO = """apiVersion: suanli/v1
 kind: Scenario
-metadata: {name: broken}
+metadata: {name: two-sites}
 spec:
   start: 2023-06-05T00:00:00Z
   hours: 24
   sites:
     - id: a
-      pue: 0.8
+      name: Site A
+      hub: test
+      operator: test
+      jurisdiction: CN
+      region: east
+      lat: 30.0
+      lon: 110.0
+      pue: PUE
+      powerCapMw: 1.0
+      price: {timeOfUse: {base: 0.5}}
+      carbon: {modelledAroundMean: {mean: 0.5, profile: flat}}
+      pools:
+        - {accelerator: TYPE, nodes: 2, perNode: 8}
+  tenants:
+    - {id: fin-bank, name: Bank, sector: finance, jurisdiction: CN}
 """
+
+
+def scenario_text(pue: str = "1.2", accelerator: str = "A100") -> str:
+    return SCENARIO.replace("PUE", pue).replace("TYPE", accelerator)
 
 
 @pytest.mark.parametrize(
@@ -96,7 +114,25 @@ spec:
             id="scenario-yaml-syntax",
         ),
         pytest.param(
-            ["--scenario", "s.yaml"], {"s.yaml": BAD_SCENARIO}, "s.yaml", id="scenario-bad-field"
+            ["--scenario", "s.yaml"],
+            {"s.yaml": scenario_text(pue="0.8")},
+            "s.yaml: spec.sites[0].pue",
+            id="scenario-pue-below-one",
+        ),
+        pytest.param(
+            ["--scenario", "s.yaml"],
+            {"s.yaml": scenario_text(accelerator="Z9000")},
+            "Z9000",
+            id="scenario-unknown-accelerator",
+        ),
+        pytest.param(
+            ["--workload", "w.csv"],
+            {
+                "w.csv": HEADER.replace("classification", "classification,deadline_h")
+                + "j1,fin-bank,train,2,A100,1,5,yrd-demo,10,general,4\n"
+            },
+            "deadline",
+            id="workload-deadline-before-arrival",
         ),
         pytest.param(["--workload", "missing.csv"], {}, "missing.csv", id="workload-missing"),
         pytest.param(
