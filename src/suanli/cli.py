@@ -127,6 +127,11 @@ from suanli.service_cli import register as _register_service  # noqa: E402
 
 _register_service(app)
 
+from suanli.audit_cli import audit_app, policy_app  # noqa: E402
+
+app.add_typer(audit_app, name="audit")
+app.add_typer(policy_app, name="policy")
+
 
 def main() -> None:
     app()
