@@ -292,3 +292,15 @@ def test_ledger_round_trips_through_files(
     assert verify_ledger(path).ok
     for i in range(len(data)):
         check_proof(ledger.inclusion_proof(i), ledger.heads[0], KEY.public_key)
+
+
+def test_a_ledger_read_back_continues_where_it_stopped(saved: Path) -> None:
+    from suanli.ledger import load_ledger
+
+    ledger = load_ledger(saved, KEY)
+    assert len(ledger) == N and ledger.root() == build().root()
+    ledger.append("placement", 99.0, {"job": "next"})
+    ledger.sign_head("later")
+    save_ledger(ledger, saved)
+    report = verify_ledger(saved, public_key=KEY.public_key)
+    assert report.ok and report.heads == 3

@@ -8,8 +8,9 @@
 docs/ledger.md says how a third party checks a ledger, a head and a proof.
 """
 
+from suanli.ledger import events
 from suanli.ledger.explain import JobStory, explain
-from suanli.ledger.files import HeadsFile, heads_path, load_heads, save_ledger
+from suanli.ledger.files import HeadsFile, heads_path, load_heads, load_ledger, save_ledger
 from suanli.ledger.keys import SigningKey, verify_signature
 from suanli.ledger.ledger import InclusionProof, Ledger, SignedHead, canonical, check_proof
 from suanli.ledger.merkle import (
@@ -35,10 +36,12 @@ __all__ = [
     "SigningKey",
     "canonical",
     "check_proof",
+    "events",
     "explain",
     "heads_path",
     "leaf_hash",
     "load_heads",
+    "load_ledger",
     "node_hash",
     "save_ledger",
     "verify_consistency",

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from suanli.errors import InputError
+from suanli.ledger.keys import SigningKey
 from suanli.ledger.ledger import Ledger, SignedHead
 
 HEADS_FORMAT = "suanli-ledger-heads/1"
@@ -106,3 +107,15 @@ def read_lines(path: Path) -> tuple[list[bytes], bool]:
     if complete:
         lines.pop()
     return lines, complete
+
+
+def load_ledger(path: Path, key: SigningKey | None = None) -> Ledger:
+    """Read a ledger back to append to it (verify it first: this trusts the file)."""
+    lines, complete = read_lines(path)
+    if not complete:
+        raise InputError(str(path), "the last line has no newline: the file was cut")
+    ledger = Ledger(key)
+    for line in lines:
+        ledger.append_line(line)
+    ledger.heads.extend(load_heads(heads_path(path)).heads)
+    return ledger

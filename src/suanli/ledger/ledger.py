@@ -146,6 +146,14 @@ class Ledger:
         self._prev = h.hex()
         return seq
 
+    def append_line(self, line: bytes) -> int:
+        """Append an entry already serialised (when reading a ledger back)."""
+        h = leaf_hash(line)
+        self.tree.append_hash(h)
+        self.lines.append(line)
+        self._prev = h.hex()
+        return len(self.lines) - 1
+
     def entry(self, seq: int) -> dict[str, Any]:
         obj: dict[str, Any] = json.loads(self.lines[seq])
         return obj
