@@ -34,7 +34,12 @@ def _key(value: str | None) -> bytes | None:
     """A public key given as 64 hex digits or as a file holding them."""
     if value is None:
         return None
-    text = Path(value).read_text(encoding="ascii").strip() if Path(value).is_file() else value
+    text = value
+    if Path(value).is_file():
+        try:
+            text = Path(value).read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError("--key", f"cannot read {value}: {e}") from None
     try:
         key = bytes.fromhex(text)
     except ValueError:
