@@ -46,6 +46,10 @@ def serve(
     workdir: Annotated[
         Path | None, typer.Option(help="Job directories of the local backend.")
     ] = None,
+    fake_seconds_per_hour: Annotated[
+        float, typer.Option(hidden=True, help="Fake backend: wall seconds per run-time hour.")
+    ] = 0.0,
+    tick: Annotated[float, typer.Option(hidden=True, help="Scheduler tick, seconds.")] = 0.1,
 ) -> None:
     """Run the control plane: REST API under /v1, metrics at /metrics, the scheduler."""
     import uvicorn

@@ -128,3 +128,81 @@ def wait_for(predicate: Any, timeout: float = 15.0, every: float = 0.05) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {predicate}")
         time.sleep(every)
+
+
+def prepare_db(url: str) -> dict[str, str]:
+    """Migrate and seed a database; a token per role."""
+    from suanli.scenario import load_scenario
+    from suanli.service.storage import Store, make_engine, migrate
+
+    engine = make_engine(url)
+    try:
+        migrate(engine)
+        store = Store(engine)
+        store.seed(load_scenario("china-edwc"))
+        return {
+            "operator": store.create_token("operator", None),
+            "tenant": store.create_token("tenant", "fin-bank"),
+            "regulator": store.create_token("regulator", None),
+        }
+    finally:
+        engine.dispose()
+
+
+class ServerProcess:
+    """`suanli serve` in a child process, to be killed for real."""
+
+    def __init__(self, db_url: str, *extra: str) -> None:
+        import subprocess
+        import sys
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cmd = [
+            sys.executable,
+            "-c",
+            "from suanli.cli import main; main()",
+            "serve",
+            "--port",
+            str(self.port),
+            "--db",
+            db_url,
+            "--backend",
+            "fake",
+            "--policy",
+            "nearest",
+            "--tick",
+            "0.05",
+            *extra,
+        ]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{self.url}/v1/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                raise RuntimeError(f"suanli serve did not start: {err[-2000:]}")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        import signal
+
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        if self.proc.stderr:
+            self.proc.stderr.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except Exception:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stderr:
+            self.proc.stderr.close()

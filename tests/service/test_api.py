@@ -122,6 +122,7 @@ def test_jobs_are_listed_with_filters_and_pages(svc: Running) -> None:
 
 def test_a_waiting_job_is_cancelled_at_once(svc: Running) -> None:
     svc.service.store.set_approval_classes(["general"], "test")
+    svc.service.forget()
     with svc.client("tenant") as c:
         job = c.post("/v1/jobs", json=job_doc()).json()
         assert job["status"]["state"] == "pending-approval"

@@ -41,6 +41,8 @@ log = logging.getLogger("suanli.service")
 
 #: bodies larger than this are refused with 413
 MAX_BODY_BYTES = 1 << 20
+#: seconds a replica trusts its cached sites, tenants and approval policy
+CACHE_S = 1.0
 PROBLEM = "application/problem+json"
 
 
@@ -96,7 +98,7 @@ class Service:
             tick_s=config.tick_s,
         )
         self.writer: SubmissionWriter | None = None
-        self._topology: tuple[float, frozenset[str]] = (0.0, frozenset())
+        self._cache: dict[str, tuple[float, Any]] = {}
 
     def _backend(self) -> Backend:
         if self.config.backend == "fake":
@@ -111,13 +113,36 @@ class Service:
                 workdir = Path.home() / ".local" / "share" / "suanli" / "runs"
         return LocalBackend(workdir)
 
+    def _cached(self, key: str, load: Callable[[], Any]) -> Any:
+        """What submissions validate against, read from the database at most once a second."""
+        hit = self._cache.get(key)
+        now = time.monotonic()
+        if hit is None or now - hit[0] > CACHE_S:
+            hit = (now, load())
+            self._cache[key] = hit
+        return hit[1]
+
     def site_ids(self) -> frozenset[str]:
-        """The registered sites, cached for a second (submissions validate against them)."""
-        at, ids = self._topology
-        if time.monotonic() - at > 1.0:
-            ids = frozenset(r["id"] for r in self.store.sites())
-            self._topology = (time.monotonic(), ids)
+        ids: frozenset[str] = self._cached(
+            "sites", lambda: frozenset(r["id"] for r in self.store.sites())
+        )
         return ids
+
+    def tenant_ids(self) -> frozenset[str]:
+        ids: frozenset[str] = self._cached(
+            "tenants", lambda: frozenset(r["id"] for r in self.store.tenants())
+        )
+        return ids
+
+    def approval_classes(self) -> frozenset[str]:
+        classes: frozenset[str] = self._cached(
+            "approval", lambda: frozenset(self.store.approval_classes())
+        )
+        return classes
+
+    def forget(self) -> None:
+        """Drop the caches (after this replica changed what they hold)."""
+        self._cache.clear()
 
     def start(self) -> None:
         self.writer = SubmissionWriter(self.store)

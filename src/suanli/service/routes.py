@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Annotated, Any
 
@@ -105,7 +106,7 @@ def _check_document(svc: Service, who: Principal, doc: w.JobDocument) -> str:
                 422, "Invalid request", "an operator must name the tenant", "metadata.tenant"
             )
         tenant = doc.metadata.tenant
-        if svc.store.tenant(tenant) is None:
+        if tenant not in svc.tenant_ids():
             raise ApiProblem(
                 422, "Invalid request", f"unknown tenant {tenant!r}", "metadata.tenant"
             )
@@ -146,10 +147,10 @@ async def submit_job(
 ) -> Any:
     """Submit a job. It is durable before the 201 is sent. With an ``Idempotency-Key``, the same
     key and body return the same job (200); the same key with another body is a 409."""
-    tenant = await run_in_threadpool(_check_document, svc, who, doc)
+    tenant = _check_document(svc, who, doc)
     stored = document_dict(doc)
     stored["metadata"]["tenant"] = tenant
-    needs_approval = doc.spec.data.classification.value in svc.store.approval_classes()
+    needs_approval = doc.spec.data.classification.value in svc.approval_classes()
     now = time.time()
     state = w.JobState.PENDING_APPROVAL if needs_approval else w.JobState.QUEUED
     reason = (
@@ -174,20 +175,10 @@ async def submit_job(
         NewJob(row, reason, who.actor, idempotency_key, body_hash(stored))
     )
     if created:
-        view = views.job(
-            {
-                **row,
-                "site": None,
-                "accelerator": None,
-                "start_h": None,
-                "end_h": None,
-                "cost_yuan": None,
-                "explanation": None,
-            }
-        )
-        return JSONResponse(
-            view.model_dump(mode="json", by_alias=True),
+        return Response(
+            json.dumps(views.new_job_json(row)),
             status_code=201,
+            media_type="application/json",
             headers={"Location": f"/v1/jobs/{job_id}"},
         )
     existing = await run_in_threadpool(svc.store.job, job_id)
@@ -288,6 +279,7 @@ def register_site(body: w.SiteIn, svc: Svc, who: Who) -> w.Site:
     pools = [p.model_dump() for p in body.pools]
     if not svc.store.add_site(row, pools, who.actor):
         raise ApiProblem(409, "Conflict", f"site {body.id!r} exists", "id")
+    svc.forget()
     return _site(svc, body.id)
 
 
@@ -354,6 +346,7 @@ def create_tenant(body: w.TenantIn, svc: Svc, who: Who) -> w.Tenant:
     who.require(OP)
     if not svc.store.add_tenant(body.model_dump(mode="json"), who.actor):
         raise ApiProblem(409, "Conflict", f"tenant {body.id!r} exists", "id")
+    svc.forget()
     return views.tenant(_tenant(svc, who, body.id))
 
 
@@ -399,6 +392,7 @@ def set_approval_policy(body: w.ApprovalPolicyIn, svc: Svc, who: Who) -> w.Polic
     who.require(OP)
     classes = sorted({c.value for c in body.approval_required_for})
     svc.store.set_approval_classes(classes, who.actor)
+    svc.forget()
     return _policies(svc)
 
 

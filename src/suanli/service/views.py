@@ -117,3 +117,32 @@ def approval(row: Mapping[Any, Any]) -> w.Approval:
         accelerators=spec["accelerators"]["count"],
         submitted_at=ts(row["created_at"]),
     )
+
+
+def new_job_json(row: Mapping[Any, Any]) -> dict[str, Any]:
+    """The wire form of a job just submitted, built without re-validating its document."""
+    doc = row["doc"]
+    at = ts(row["created_at"]).isoformat().replace("+00:00", "Z")
+    return {
+        "id": row["id"],
+        "apiVersion": "suanli/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": doc["metadata"]["name"],
+            "tenant": row["tenant"],
+            "labels": doc["metadata"].get("labels") or {},
+        },
+        "spec": doc["spec"],
+        "status": {
+            "state": row["state"],
+            "reason": row["reason"],
+            "submittedAt": at,
+            "updatedAt": at,
+            "site": None,
+            "accelerator": None,
+            "startHour": None,
+            "plannedEndHour": None,
+            "costYuan": None,
+            "explanation": None,
+        },
+    }

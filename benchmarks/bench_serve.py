@@ -1,0 +1,146 @@
+"""Load benchmark of `suanli serve`: job submissions per second and their latency.
+
+Starts `suanli serve` (fake backend, the scheduler running) on a fresh database, then an async
+httpx load generator on loopback keeps ``--concurrency`` submissions in flight for
+``--seconds`` and reports throughput and latency percentiles of the 201s. Results in
+docs/benchmarks.md (section "Control plane").
+
+    .venv/bin/python benchmarks/bench_serve.py                       # SQLite
+    .venv/bin/python benchmarks/bench_serve.py --db postgresql://... # PostgreSQL
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+JOB = {
+    "apiVersion": "suanli/v1",
+    "kind": "Job",
+    "metadata": {"name": "bench"},
+    "spec": {
+        "kind": "finetune",
+        "accelerators": {"count": 1, "types": ["A800", "Ascend910B"]},
+        "durationHours": 0.5,
+        "command": ["python", "train.py"],
+        "data": {"site": "guian", "sizeGB": 0, "classification": "general"},
+    },
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _token(db: str) -> str:
+    from suanli.scenario import load_scenario
+    from suanli.service.storage import Store, make_engine, migrate
+
+    engine = make_engine(db)
+    migrate(engine)
+    store = Store(engine)
+    store.seed(load_scenario("china-edwc"))
+    token = store.create_token("tenant", "fin-bank", "bench")
+    engine.dispose()
+    return token
+
+
+async def _load(url: str, token: str, seconds: float, concurrency: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits) as client:
+        body = json.dumps(JOB).encode()
+        h = {"content-type": "application/json"}
+        for _ in range(50):  # warm-up
+            await client.post("/v1/jobs", content=body, headers=h)
+        end = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal errors
+            while time.perf_counter() < end:
+                t = time.perf_counter()
+                r = await client.post("/v1/jobs", content=body, headers=h)
+                if r.status_code == 201:
+                    latencies.append(time.perf_counter() - t)
+                else:
+                    errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - started
+    latencies.sort()
+    q = statistics.quantiles(latencies, n=100)
+    return {
+        "submissions": len(latencies),
+        "errors": errors,
+        "seconds": round(wall, 2),
+        "per_second": round(len(latencies) / wall, 1),
+        "p50_ms": round(q[49] * 1000, 2),
+        "p99_ms": round(q[98] * 1000, 2),
+        "max_ms": round(latencies[-1] * 1000, 2),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--db", help="database URL (default: a fresh SQLite file)")
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--policy", default="suanli")
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="suanli-bench-")
+    db = args.db or f"sqlite:///{Path(tmp) / 'bench.db'}"
+    token = _token(db)
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-c", "from suanli.cli import main; main()", "serve", "--port",
+         str(port), "--db", db, "--backend", "fake", "--policy", args.policy,
+         "--fake-seconds-per-hour", "2"],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{url}/v1/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        result = asyncio.run(_load(url, token, args.seconds, args.concurrency))
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as c:
+            time.sleep(1.0)
+            metrics = c.get("/metrics").text
+        admitted = sum(float(line.split()[-1]) for line in metrics.splitlines()
+                       if line.startswith('suanli_decisions_total{outcome="admitted"}'))
+        result.update({
+            "database": db.split(":")[0],
+            "concurrency": args.concurrency,
+            "policy": args.policy,
+            "admitted_by_scheduler": int(admitted),
+            "cpus": os.cpu_count(),
+        })
+        print(json.dumps(result, indent=2))
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
