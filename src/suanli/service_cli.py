@@ -50,6 +50,9 @@ def serve(
         float, typer.Option(hidden=True, help="Fake backend: wall seconds per run-time hour.")
     ] = 0.0,
     tick: Annotated[float, typer.Option(hidden=True, help="Scheduler tick, seconds.")] = 0.1,
+    scheduler: Annotated[
+        str, typer.Option(help="Where the scheduling loop runs: process, thread or off.")
+    ] = "process",
 ) -> None:
     """Run the control plane: REST API under /v1, metrics at /metrics, the scheduler."""
     import uvicorn
@@ -65,6 +68,9 @@ def serve(
                 policy=policy,
                 lease_ttl_s=lease_ttl,
                 workdir=workdir,
+                fake_seconds_per_hour=fake_seconds_per_hour,
+                tick_s=tick,
+                scheduler=scheduler,
             )
         )
     except SuanliError as exc:

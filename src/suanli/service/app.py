@@ -10,12 +10,15 @@ Errors are RFC 9457 problem documents (``application/problem+json``) naming the 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
+import shutil
 import socket
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +61,9 @@ class ServiceConfig:
     lease_ttl_s: float = 5.0
     tick_s: float = 0.1
     replica: str = ""
-    run_scheduler: bool = True
+    #: where the scheduling loop runs: ``thread`` (in this process), ``process`` (a child
+    #: process at a lower CPU priority, so it never holds the API's interpreter lock), ``off``
+    scheduler: str = "thread"
     #: the fake backend's wall seconds per run-time hour
     fake_seconds_per_hour: float = 0.0
 
@@ -99,6 +104,9 @@ class Service:
         )
         self.writer: SubmissionWriter | None = None
         self._cache: dict[str, tuple[float, Any]] = {}
+        self._child: multiprocessing.process.BaseProcess | None = None
+        self._metrics_dir: str | None = None
+        self.metrics_file: Path | None = None
 
     def _backend(self) -> Backend:
         if self.config.backend == "fake":
@@ -144,12 +152,57 @@ class Service:
         """Drop the caches (after this replica changed what they hold)."""
         self._cache.clear()
 
+    @property
+    def scheduler_replica(self) -> str:
+        return self.replica + ("/scheduler" if self.config.scheduler == "process" else "")
+
+    def is_leader(self) -> bool:
+        """Whether this replica's scheduling loop holds the scheduler lease."""
+        if self.config.scheduler == "thread":
+            return self.loop.is_leader
+        holder, expires = self.store.lease()
+        return holder == self.scheduler_replica and expires > time.time()
+
     def start(self) -> None:
         self.writer = SubmissionWriter(self.store)
-        if self.config.run_scheduler:
+        if self.config.scheduler == "thread":
             self.loop.start()
+        elif self.config.scheduler == "process":
+            from suanli.service.loop import scheduler_main
+
+            self._metrics_dir = tempfile.mkdtemp(prefix="suanli-metrics-")
+            self.metrics_file = Path(self._metrics_dir) / "scheduler.prom"
+            child = replace(
+                self.config, scheduler="thread", replica=self.scheduler_replica, db_url=self.db_url
+            )
+            self._child = multiprocessing.get_context("spawn").Process(
+                target=scheduler_main,
+                args=(child, os.getpid(), str(self.metrics_file)),
+                name="suanli-scheduler",
+                daemon=True,
+            )
+            self._child.start()
+        elif self.config.scheduler != "off":
+            raise SuanliError(f"unknown scheduler mode {self.config.scheduler!r}")
+
+    def metrics_text(self) -> bytes:
+        """This process's metrics and the scheduling loop's, in Prometheus text format."""
+        out = generate_latest(self.metrics.api)
+        if self.config.scheduler == "thread":
+            return out + generate_latest(self.metrics.registry)
+        if self.metrics_file is not None and self.metrics_file.exists():
+            return out + self.metrics_file.read_bytes()
+        return out
 
     def close(self) -> None:
+        if self._child is not None:
+            self._child.terminate()
+            self._child.join(timeout=15)
+            if self._child.is_alive():
+                self._child.kill()
+            self._child = None
+        if self._metrics_dir is not None:
+            shutil.rmtree(self._metrics_dir, ignore_errors=True)
         self.loop.stop()
         if self.writer is not None:
             self.writer.close()
@@ -295,7 +348,7 @@ def create_app(service: Service) -> FastAPI:
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
-        return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(service.metrics_text(), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(EdgeMiddleware, metrics=service.metrics)
     return app

@@ -22,12 +22,16 @@ job cancelled meanwhile is released rather than started, and no job is admitted 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from prometheus_client import generate_latest
 from sqlalchemy import Connection, bindparam, select, update
 
 from suanli.core.cost import CostModel
@@ -51,6 +55,9 @@ from suanli.service.storage.repo import (
     job_event,
 )
 from suanli.service.topology import ServiceClock, ServiceRules, build_scenario
+
+if TYPE_CHECKING:
+    from suanli.service.app import ServiceConfig
 
 log = logging.getLogger("suanli.service")
 
@@ -107,6 +114,8 @@ class SchedulingLoop:
         self._thread: threading.Thread | None = None
         #: called after each leader tick (tests wait on it)
         self.on_tick: Callable[[], None] | None = None
+        #: where a scheduler process leaves its metrics for the API process to serve
+        self.metrics_file: Path | None = None
 
     # -- thread --------------------------------------------------------------------------
 
@@ -147,6 +156,7 @@ class SchedulingLoop:
         if sweep:
             self._last_sweep = time.monotonic()
             self._gauges()
+            self._export_metrics()
         if not self.lease.acquire():
             self.state = None
             self.metrics.leader.set(0)
@@ -387,55 +397,47 @@ class SchedulingLoop:
     def _commit(self, st: _State, out: CycleOutcome) -> None:
         if out.started:
             admitted: list[Placement] = []
-            stale: list[str] = []
+            by_id = {p.job.id: p for p in out.started}
 
             def admit(conn: Connection) -> None:
-                admitted.clear()
-                stale.clear()
-                now = time.time()
-                events: list[Event] = []
+                rows = []
                 for p in out.started:
                     ex = p.explanation
-                    done = conn.execute(
-                        update(JOBS)
-                        .where(JOBS.c.id == p.job.id, JOBS.c.state == "queued")
-                        .values(
-                            state="admitted",
-                            site=p.option.site,
-                            pool=p.option.pool,
-                            accelerator=p.option.accelerator,
-                            start_h=p.start_h,
-                            end_h=p.end_h,
-                            cost_yuan=round(p.cost.total_yuan, 4),
-                            reason=ex.reason,
-                            updated_at=now,
-                            explanation={
+                    rows.append(
+                        {
+                            "b_id": p.job.id,
+                            "b_why": f"{ex.policy}: {p.option.accelerator} at {p.option.site}: "
+                            f"{ex.reason}",
+                            "b_site": p.option.site,
+                            "b_pool": p.option.pool,
+                            "b_acc": p.option.accelerator,
+                            "b_start": p.start_h,
+                            "b_end": p.end_h,
+                            "b_cost": round(p.cost.total_yuan, 4),
+                            "b_ex": {
                                 "policy": ex.policy,
                                 "reason": ex.reason,
                                 "excluded": ex.excluded,
                                 "options": len(ex.options),
                             },
-                        )
-                    ).rowcount
-                    if done:
-                        admitted.append(p)
-                        events.append(
-                            job_event(
-                                p.job.id,
-                                "queued",
-                                "admitted",
-                                f"{ex.policy}: {p.option.accelerator} at {p.option.site}: "
-                                f"{ex.reason}",
-                                "scheduler",
-                            )
-                        )
-                    else:
-                        stale.append(p.job.id)
-                add_events(conn, events, now)
+                        }
+                    )
+                stmt = update(JOBS).values(
+                    site=bindparam("b_site"),
+                    pool=bindparam("b_pool"),
+                    accelerator=bindparam("b_acc"),
+                    start_h=bindparam("b_start"),
+                    end_h=bindparam("b_end"),
+                    cost_yuan=bindparam("b_cost"),
+                    explanation=bindparam("b_ex", type_=JOBS.c.explanation.type),
+                )
+                done = self._transition(conn, stmt, rows, "queued", "admitted")
+                admitted[:] = [by_id[i] for i in done]
 
             self._write(admit)
-            for job_id in stale:  # cancelled while it waited
-                self._release(st, job_id)
+            for p in out.started:
+                if p not in admitted:  # cancelled while it waited
+                    self._release(st, p.job.id)
             now = time.time()
             for p in admitted:
                 self.metrics.admission.observe(max(0.0, now - st.known.get(p.job.id, now)))
@@ -457,7 +459,7 @@ class SchedulingLoop:
                 self.metrics.decisions.labels("rejected").inc()
 
     def _launch(self, st: _State, placements: Sequence[Placement]) -> None:
-        launched: list[tuple[str, str]] = []
+        rows = []
         for p in placements:
             launch = Launch(
                 p.job.id,
@@ -469,47 +471,63 @@ class SchedulingLoop:
             )
             handle = self.backend.submit(launch)
             st.handles[p.job.id] = handle
-            launched.append((p.job.id, handle))
-        if not launched:
-            return
-
-        def write(conn: Connection) -> None:
-            now = time.time()
-            events = []
-            for job_id, handle in launched:
-                if conn.execute(
-                    update(JOBS)
-                    .where(JOBS.c.id == job_id, JOBS.c.state == "admitted")
-                    .values(state="running", handle=handle, updated_at=now)
-                ).rowcount:
-                    events.append(
-                        job_event(
-                            job_id,
-                            "admitted",
-                            "running",
-                            f"launched on the {self.backend.name} backend",
-                            "scheduler",
-                        )
-                    )
-            add_events(conn, events, now)
-
-        self._write(write)
+            rows.append(
+                {
+                    "b_id": p.job.id,
+                    "b_handle": handle,
+                    "b_why": f"launched on the {self.backend.name} backend",
+                }
+            )
+        if rows:
+            stmt = update(JOBS).values(handle=bindparam("b_handle"))
+            self._write(lambda conn: self._transition(conn, stmt, rows, "admitted", "running"))
 
     def _finish_rows(
         self, conn: Connection, rows: Sequence[tuple[str, str, str]], dst: str
     ) -> None:
-        now = time.time()
-        events = []
+        by_src: dict[str, list[dict[str, Any]]] = {}
         for job_id, src, reason in rows:
-            if conn.execute(
-                update(JOBS)
-                .where(JOBS.c.id == job_id, JOBS.c.state == src)
-                .values(state=dst, reason=reason, updated_at=now)
-            ).rowcount:
-                events.append(job_event(job_id, src, dst, reason, "scheduler"))
-        add_events(conn, events, now)
+            by_src.setdefault(src, []).append({"b_id": job_id, "b_why": reason})
+        for src, params in by_src.items():
+            self._transition(conn, update(JOBS), params, src, dst)
 
-    def _write(self, fn: Callable[[Connection], None]) -> None:
+    @staticmethod
+    def _transition(
+        conn: Connection, stmt: Any, rows: list[dict[str, Any]], src: str, dst: str
+    ) -> set[str]:
+        """Move jobs from ``src`` to ``dst`` in one statement, with their events; returns the
+        ids that moved (a job no longer in ``src``, e.g. cancelled meanwhile, does not)."""
+        if not rows:
+            return set()
+        now = time.time()
+        conn.execute(
+            stmt.where(JOBS.c.id == bindparam("b_id"), JOBS.c.state == src).values(
+                state=dst, reason=bindparam("b_why"), updated_at=now
+            ),
+            rows,
+        )
+        ids = [r["b_id"] for r in rows]
+        done: set[str] = set()
+        for k in range(0, len(ids), 500):
+            chunk = ids[k : k + 500]
+            done.update(
+                r[0]
+                for r in conn.execute(
+                    select(JOBS.c.id).where(JOBS.c.id.in_(chunk), JOBS.c.state == dst)
+                )
+            )
+        add_events(
+            conn,
+            [
+                job_event(r["b_id"], src, dst, r["b_why"], "scheduler")
+                for r in rows
+                if r["b_id"] in done
+            ],
+            now,
+        )
+        return done
+
+    def _write(self, fn: Callable[[Connection], object]) -> None:
         """One transaction of the leader, fenced by its lease."""
         with self.store.engine.begin() as conn:
             self.lease.fence(conn)
@@ -549,6 +567,13 @@ class SchedulingLoop:
 
     # -- metrics -------------------------------------------------------------------------
 
+    def _export_metrics(self) -> None:
+        if self.metrics_file is None:
+            return
+        tmp = self.metrics_file.with_suffix(".tmp")
+        tmp.write_bytes(generate_latest(self.metrics.registry))
+        tmp.replace(self.metrics_file)
+
     def _gauges(self) -> None:
         counts = self.store.state_counts()
         for state in (
@@ -569,3 +594,20 @@ class SchedulingLoop:
             total = sum(cap.total_milli[i])
             used = total - sum(cap.free_milli[i])
             self.metrics.utilization.labels(sid).set(used / total if total else 0.0)
+
+
+def scheduler_main(config: ServiceConfig, parent_pid: int, metrics_file: str) -> None:
+    """The scheduler process of a replica (``--scheduler process``): the loop, at a lower CPU
+    priority than the API, until the API process goes away (it then gives up its lease)."""
+    from suanli.service.app import Service
+
+    os.nice(5)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(SystemExit(0)))
+    service = Service(config)
+    service.loop.metrics_file = Path(metrics_file)
+    service.loop.start()
+    try:
+        while os.getppid() == parent_pid:
+            time.sleep(0.1)
+    finally:
+        service.close()

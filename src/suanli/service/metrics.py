@@ -13,13 +13,16 @@ ADMISSION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 864
 
 class ServiceMetrics:
     def __init__(self) -> None:
+        #: the API process's own metrics
+        self.api = CollectorRegistry()
+        #: the scheduling loop's (in a scheduler process, exported through a file)
         self.registry = r = CollectorRegistry()
         self.api_latency = Histogram(
             "suanli_api_request_seconds",
             "API request latency",
             ["method", "route", "status"],
             buckets=LATENCY_BUCKETS,
-            registry=r,
+            registry=self.api,
         )
         self.jobs = Gauge("suanli_jobs", "Jobs by state (queue depths)", ["state"], registry=r)
         self.admission = Histogram(

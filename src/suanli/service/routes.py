@@ -82,7 +82,7 @@ def ready(svc: Svc, response: Response) -> w.Readiness:
     return w.Readiness(
         status="ready" if db else "not-ready",
         database=db,
-        leader=svc.loop.is_leader,
+        leader=svc.is_leader(),
         replica=svc.replica,
     )
 

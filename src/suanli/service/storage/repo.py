@@ -193,6 +193,13 @@ class Store:
         except Exception:
             return False
 
+    def lease(self) -> tuple[str, float]:
+        """(holder, expiry) of the scheduler lease."""
+        q = select(LEASES.c.holder, LEASES.c.expires_at).where(LEASES.c.name == SCHEDULER_LEASE)
+        with self.engine.connect() as conn:
+            row = conn.execute(q).first()
+        return ("", 0.0) if row is None else (str(row[0]), float(row[1]))
+
     # -- tokens --------------------------------------------------------------------------
 
     def create_token(self, role: str, tenant: str | None, label: str = "") -> str:
