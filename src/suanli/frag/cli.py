@@ -78,7 +78,7 @@ def frag_command(
                     sweep,
                     out,
                     seed_list,
-                    policy if policy != "fgd" else "all",
+                    policy or "all",
                     workers=workers,
                     address=ray_address,
                     use_ray=not no_ray,
@@ -90,7 +90,7 @@ def frag_command(
                 outcome = run_single(
                     nodes,
                     pods,
-                    policy,
+                    policy or "fgd",
                     seed_list,
                     workers=workers,
                     address=ray_address,

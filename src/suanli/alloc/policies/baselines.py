@@ -23,6 +23,7 @@ from suanli.alloc.cluster import NodeCluster
 from suanli.alloc.policies.base import (
     MAX_SPEC_CPU,
     MAX_SPEC_GPU,
+    FloatArray,
     IntArray,
     ScoringPolicy,
     best_fit_gpu,
@@ -43,7 +44,7 @@ class DotProd(ScoringPolicy):
 
     def score(
         self, cluster: NodeCluster, shape: TaskShape, nodes: IntArray
-    ) -> tuple[IntArray, IntArray]:
+    ) -> tuple[IntArray | FloatArray, IntArray]:
         f_cpu = cluster.cpu_free[nodes] / MAX_SPEC_CPU
         f_gpu = cluster.gpu_free[nodes].sum(axis=1) / MAX_SPEC_GPU
         dot = f_cpu * (shape.cpu_milli / MAX_SPEC_CPU) + f_gpu * (
@@ -60,7 +61,7 @@ class GpuClustering(ScoringPolicy):
 
     def score(
         self, cluster: NodeCluster, shape: TaskShape, nodes: IntArray
-    ) -> tuple[IntArray, IntArray]:
+    ) -> tuple[IntArray | FloatArray, IntArray]:
         if shape.num_gpu == 0:
             return np.zeros(nodes.size, np.int64), _best_gpu(cluster, shape, nodes)
         left = cluster.gpu_free[nodes].sum(axis=1)
@@ -79,7 +80,7 @@ class GpuPacking(ScoringPolicy):
 
     def score(
         self, cluster: NodeCluster, shape: TaskShape, nodes: IntArray
-    ) -> tuple[IntArray, IntArray]:
+    ) -> tuple[IntArray | FloatArray, IntArray]:
         gpu = _best_gpu(cluster, shape, nodes)
         if shape.num_gpu == 0:
             return np.zeros(nodes.size, np.int64), gpu
@@ -104,7 +105,7 @@ class BestFit(ScoringPolicy):
 
     def score(
         self, cluster: NodeCluster, shape: TaskShape, nodes: IntArray
-    ) -> tuple[IntArray, IntArray]:
+    ) -> tuple[IntArray | FloatArray, IntArray]:
         cpu_left = (cluster.cpu_free[nodes] - shape.cpu_milli).astype(np.float64)
         gpu_left = (cluster.gpu_free[nodes].sum(axis=1) - shape.total_gpu_milli).astype(np.float64)
         waste = cpu_left / MAX_SPEC_CPU * 0.5 + gpu_left / MAX_SPEC_GPU * 0.5

@@ -19,14 +19,14 @@ import numpy.typing as npt
 
 from suanli.alloc.cluster import NodeCluster
 from suanli.alloc.frag import FragModel, TargetWorkload
-from suanli.alloc.policies.base import IntArray, ScoringPolicy
+from suanli.alloc.policies.base import FloatArray, IntArray, ScoringPolicy
 from suanli.alloc.shapes import MILLI, TaskShape
 
 
-def sigmoid_score(delta_scaled: IntArray, weight: int) -> IntArray:
-    """floor(100 * sigmoid(delta / 1000)) for delta = delta_scaled / weight milli-GPU."""
+def sigmoid_score(delta_scaled: IntArray, weight: int, levels: int = 100) -> IntArray:
+    """floor(levels * sigmoid(delta / 1000)) for delta = delta_scaled / weight milli-GPU."""
     x = (delta_scaled / weight) / 1000.0
-    return np.trunc(1.0 / (1.0 + np.exp(-x)) * 100.0).astype(np.int64)
+    return np.trunc(1.0 / (1.0 + np.exp(-x)) * float(levels)).astype(np.int64)
 
 
 def hypothetical(
@@ -116,7 +116,7 @@ class FGD(ScoringPolicy):
 
     def score(
         self, cluster: NodeCluster, shape: TaskShape, nodes: IntArray
-    ) -> tuple[IntArray, IntArray]:
+    ) -> tuple[IntArray | FloatArray, IntArray]:
         scores = sigmoid_score(
             self.decrease(cluster, shape, nodes), self.frag(cluster).model.total_weight
         )
