@@ -175,7 +175,9 @@ class ServerProcess:
             "0.05",
             *extra,
         ]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -189,9 +191,11 @@ class ServerProcess:
             time.sleep(0.1)
 
     def kill(self) -> None:
+        """SIGKILL to the whole replica: its API process and its scheduler process."""
+        import os
         import signal
 
-        self.proc.send_signal(signal.SIGKILL)
+        os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
         if self.proc.stderr:
             self.proc.stderr.close()
