@@ -1,6 +1,6 @@
 """Group commit of submissions: many concurrent requests, one transaction, then their 201s.
 
-A request hands its new job to the writer and waits; the writer thread takes everything that
+A request hands its new job to the writer and waits; the writer takes everything that
 queued up meanwhile (up to `MAX_BATCH`), writes the jobs, their idempotency keys and their
 first events in one transaction, commits, and only then answers each request. So a job is
 durable before its 201 is sent, at the cost of one commit per batch instead of per request.
@@ -9,10 +9,7 @@ durable before its 201 is sent, at the cost of one commit per batch instead of p
 from __future__ import annotations
 
 import asyncio
-import queue
-import threading
-from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, tuple_
@@ -39,45 +36,40 @@ class NewJob:
     actor: str
     key: str | None = None
     body_hash: str = ""
-    done: Future[tuple[str, bool]] = field(default_factory=Future)
+    done: asyncio.Future[tuple[str, bool]] | None = None
 
 
 class SubmissionWriter:
-    """A thread that commits submissions in batches. ``submit`` answers (job id, created)."""
+    """Commits submissions in batches on the event loop. ``submit`` answers (job id, created).
+
+    A submission is queued and a flush is scheduled for the end of the current turn of the
+    event loop, so every request parsed in that turn joins the same transaction. The commit
+    runs on the loop itself: a thread hand-off per request costs more than it saves here,
+    and requests that arrive during a commit simply form the next batch.
+    """
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._queue: queue.SimpleQueue[NewJob | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="suanli-writer", daemon=True)
-        self._thread.start()
+        self._pending: list[NewJob] = []
+        self._scheduled = False
 
     async def submit(self, job: NewJob) -> tuple[str, bool]:
-        self._queue.put(job)
-        return await asyncio.wrap_future(job.done)
-
-    def submit_sync(self, job: NewJob) -> tuple[str, bool]:
-        self._queue.put(job)
-        return job.done.result()
+        loop = asyncio.get_running_loop()
+        job.done = loop.create_future()
+        self._pending.append(job)
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        return await job.done
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout=10)
+        if self._pending:
+            self._flush()
 
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < MAX_BATCH:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._commit(batch)
-                    return
-                batch.append(item)
+    def _flush(self) -> None:
+        self._scheduled = False
+        while self._pending:
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             self._commit(batch)
 
     def _commit(self, batch: list[NewJob]) -> None:
@@ -93,8 +85,7 @@ class SubmissionWriter:
             results = None
         except Exception as exc:
             for job in batch:
-                if not job.done.done():
-                    job.done.set_exception(exc)
+                _answer(job, exc)
             return
         if results is None:
             # a single job whose key another replica has just stored: answer from it
@@ -102,13 +93,10 @@ class SubmissionWriter:
                 with self.store.engine.begin() as conn:
                     results = self._write(conn, batch)
             except Exception as exc:
-                batch[0].done.set_exception(exc)
+                _answer(batch[0], exc)
                 return
         for job, result in zip(batch, results, strict=True):
-            if isinstance(result, Exception):
-                job.done.set_exception(result)
-            else:
-                job.done.set_result(result)
+            _answer(job, result)
 
     def _write(self, conn: Connection, batch: list[NewJob]) -> list[tuple[str, bool] | Exception]:
         keys = [(j.row["tenant"], j.key) for j in batch if j.key is not None]
@@ -151,3 +139,12 @@ class SubmissionWriter:
         if idem:
             conn.execute(insert(IDEM), idem)
         return results
+
+
+def _answer(job: NewJob, result: tuple[str, bool] | Exception) -> None:
+    if job.done is None or job.done.done():
+        return
+    if isinstance(result, Exception):
+        job.done.set_exception(result)
+    else:
+        job.done.set_result(result)
