@@ -49,7 +49,10 @@ F64 = npt.NDArray[np.float64]
 PATIENCE = 3
 
 #: candidates evaluated at once (bounds the temporary memory of an evaluation)
-CHUNK = 2_000_000
+CHUNK = 1_000_000
+
+#: options whose candidates are built at once
+OPTION_BATCH = 20_000
 I64 = npt.NDArray[np.int64]
 
 
@@ -113,33 +116,45 @@ class _Candidates:
         self.opt_r = r
         self.opt_g = np.array([pool_of[(o.site_idx, o.pool)] for _, o in flat], dtype=np.int64)
         self.opt_a = acc[owner_job] if len(flat) else np.zeros(0)
+        # candidates: e, last, whole hours, whole hours minus r, all within [e, last];
+        # built in batches of options into buffers sized by an upper bound, so the peak
+        # memory is the result plus one batch
         ok = last >= e - 1e-9
-        # candidates: e, last, whole hours, whole hours minus r, all within [e, last]
-        o_int, t_int = _ranges(e, last)
-        o_sh, t_sh = _ranges(e + r, last + r)
-        t_sh -= r[o_sh]
-        idx = np.flatnonzero(ok)
-        opt = np.concatenate([idx, idx, o_int, o_sh])
-        t = np.concatenate([e[idx], last[idx], t_int, t_sh])
-        del o_int, t_int, o_sh, t_sh
-        keep = (t >= e[opt] - 1e-9) & (t <= last[opt] + 1e-9)
-        opt, t = opt[keep], t[keep]
-        order = np.argsort(owner_job[opt], kind="stable")
-        self.opt = opt[order].astype(np.int32)
-        self.t = t[order]
-        del opt, t, order, keep
-        self.job = owner_job[self.opt].astype(np.int32)
+        n_int = np.where(ok, np.floor(last + 1e-9) - np.ceil(e - 1e-9) + 1, 0)
+        n_sh = np.where(ok, np.floor(last + r + 1e-9) - np.ceil(e + r - 1e-9) + 1, 0)
+        bound = int((np.maximum(n_int, 0) + np.maximum(n_sh, 0) + 2 * ok).sum())
+        self.t = np.empty(bound)
+        self.static = np.empty(bound)
+        self.opt = np.empty(bound, dtype=np.int32)
         width = h + 1
         flat_rate = cost.cum_rate.ravel()
-        self.static = np.empty(len(self.t))
-        for lo, hi in self.chunks():
-            o = self.opt[lo:hi]
-            tt = self.t[lo:hi]
-            base = site[o] * width
-            energy = _cum_at(flat_rate, base, tt + r[o], width) - _cum_at(
-                flat_rate, base, tt, width
+        n = 0
+        for lo in range(0, len(flat), OPTION_BATCH):
+            hi = min(len(flat), lo + OPTION_BATCH)
+            sel = lo + np.flatnonzero(ok[lo:hi])
+            o_int, t_int = _ranges(e[sel], last[sel])
+            o_sh, t_sh = _ranges(e[sel] + r[sel], last[sel] + r[sel])
+            t_sh -= r[sel][o_sh]
+            opt = np.concatenate([sel, sel, sel[o_int], sel[o_sh]])
+            t = np.concatenate([e[sel], last[sel], t_int, t_sh])
+            keep = (t >= e[opt] - 1e-9) & (t <= last[opt] + 1e-9)
+            opt, t = opt[keep], t[keep]
+            # options are in job order, so ordering by option keeps every job contiguous
+            order = np.argsort(opt, kind="stable")
+            opt, t = opt[order], t[order]
+            base = site[opt] * width
+            energy = _cum_at(flat_rate, base, t + r[opt], width) - _cum_at(
+                flat_rate, base, t, width
             )
-            self.static[lo:hi] = power[o] * energy + fixed[o]
+            m = len(t)
+            self.t[n : n + m] = t
+            self.static[n : n + m] = power[opt] * energy + fixed[opt]
+            self.opt[n : n + m] = opt
+            n += m
+        self.t = self.t[:n]
+        self.static = self.static[:n]
+        self.opt = self.opt[:n]
+        self.job = owner_job[self.opt].astype(np.int32)
         # jobs are contiguous in the flattened arrays; boundaries for reduceat
         self.has = np.zeros(len(jobs), dtype=bool)
         self.has[np.unique(self.job)] = True
