@@ -366,8 +366,12 @@ reference GPU-hour of a late or rejected job). {html.escape(scn.description)}</p
 {divs[2]}
 <h2>Price and carbon with the load placed on them</h2>
 {divs[3]}
+<h2>Fragmentation per site</h2>
+<p class="note">Inside every site, jobs are placed on nodes by the fragmentation-aware
+allocator (suanli.alloc): shares of one GPU, whole GPUs and multi-node gangs.</p>
+{divs[4]}
 <h2>Utilization per site over time</h2>
-{"".join(divs[4:])}
+{"".join(divs[5:])}
 </body></html>
 """
 
