@@ -56,6 +56,8 @@ class Site:
     carbon: FloatArray
     pools: tuple[Pool, ...]
     notes: str = ""
+    #: province or state; ``region`` is the network's own grouping (east, west, partner)
+    province: str = ""
 
     @property
     def accelerators(self) -> int:

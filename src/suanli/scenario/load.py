@@ -119,6 +119,7 @@ class _Builder:
             operator=s.operator,
             jurisdiction=s.jurisdiction,
             region=s.region,
+            province=s.province,
             lat=s.lat,
             lon=s.lon,
             pue=s.pue,

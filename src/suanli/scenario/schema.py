@@ -136,6 +136,8 @@ class SiteSpec(Strict):
     operator: str
     jurisdiction: str = Field(min_length=2)
     region: str
+    #: province or state (rules such as "healthcare data stays in its province" read it)
+    province: str = ""
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     pue: float = Field(ge=1.0, le=3.0)
