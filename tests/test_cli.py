@@ -55,6 +55,7 @@ def test_simulate_json_prints_one_object_with_every_policy_and_writes_the_report
     text = report.read_text()
     assert text.startswith("<!doctype html>")
     assert "PlotlyGeoAssets" in text and "Where the carbon went" in text
+    assert "Fragmentation per site" in text and "Ascend910B" in text
     # plotly.js and the base map are embedded: no script or data is fetched from elsewhere
     assert '<script src="http' not in text and "<script src='http" not in text
 

@@ -279,6 +279,27 @@ def _sites_table(result: SimulationResult) -> str:
     )
 
 
+def _catalog_table(result: SimulationResult) -> str:
+    """The accelerator catalog, each figure marked sourced (src) or estimated (est)."""
+    cat = result.scenario.catalog
+    rows = [
+        [
+            a.name,
+            a.vendor + (" (domestic)" if a.domestic else ""),
+            str(a.memory_gb),
+            str(a.power_kw),
+            str(a.train),
+            str(a.infer),
+            "; ".join(
+                sorted({f.source for f in (a.memory_gb, a.power_kw, a.train, a.infer) if f.source})
+            ),
+        ]
+        for a in (cat[n] for n in cat)
+    ]
+    header = ["type", "vendor", "memory (GB)", "power (kW)", "train (A100=1)", "infer (A100=1)"]
+    return _table(rows, [*header, "sources"])
+
+
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0 auto;max-width:1200px;
 padding:1rem 1.5rem;color:#222}
@@ -362,6 +383,8 @@ reference GPU-hour of a late or rejected job). {html.escape(scn.description)}</p
 <h2>The network</h2>
 {divs[1]}
 {_sites_table(result)}
+<p class="note">Accelerators (reference: {html.escape(result.scenario.catalog.reference)}):</p>
+{_catalog_table(result)}
 <h2>Where the carbon went</h2>
 {divs[2]}
 <h2>Price and carbon with the load placed on them</h2>
