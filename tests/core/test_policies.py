@@ -10,7 +10,7 @@ from builders import job, scenario, site
 from suanli.core.clock import ManualClock
 from suanli.core.policies import make_policy
 from suanli.core.scheduler import Scheduler
-from suanli.model import Classification, Job, JobKind, Scenario
+from suanli.model import Classification, Job, JobKind, Pool, Scenario
 from suanli.sim.engine import run
 
 Event = tuple[float, str, str, str]
@@ -160,3 +160,25 @@ def test_suanli_leaves_the_last_accelerator_of_a_nearly_full_cheap_pool_to_bigge
         (1.5, "finish", "j2", "dear"),
         (10.0, "finish", "j1", "cheap"),
     ]
+
+
+def test_a_placement_explains_every_site_and_prices_the_chosen_one() -> None:
+    s = scenario(
+        site("a", price=1.0),
+        site("b", price=0.5),
+        site("sg", price=0.1, jurisdiction="SG"),
+        site("c", pools=(Pool("T4", 1, 8),)),
+    )
+    j = job("j", gpus=2, types=("A100",), classification=Classification.PERSONAL)
+    clock = ManualClock()
+    sched = Scheduler(s, make_policy("suanli"), clock)
+    (p,) = run(sched, clock, [j]).placements
+    e = p.explanation
+    considered = e.considered(sched.cost, j)
+    assert set(considered) | set(e.excluded) == {"a", "b", "sg", "c"}
+    assert set(considered) == {"a", "b"} and p.option.site == "b"
+    assert e.excluded["sg"].startswith("residency:")
+    assert e.excluded["c"].startswith("accelerators:")
+    assert considered["b"] == pytest.approx(p.cost.total_yuan, abs=0.01)
+    assert considered["a"] > considered["b"]
+    assert "least cost" in e.reason
