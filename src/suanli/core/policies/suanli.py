@@ -12,10 +12,17 @@ every plan made so far (`Calendar`):
                 calendar_o has a_j free accelerators over [t, t + r_o)
 
 with T_j = {now} ∪ {whole hours up to the latest on-time start, at most ``lookahead_h``
-ahead}. The job with the least slack is planned first. A job planned for now starts now (if
-its nodes have room; otherwise it is re-planned from the next quarter hour); a job planned
-for later keeps its reservation and starts when its hour comes. A job that cannot meet its
-deadline anywhere takes the earliest feasible start. Nothing about future arrivals is used.
+ahead}. Candidates are ranked by that cost plus a scarcity price for the accelerator-hours
+they take, ``a_j * r_o * ψ(z)``, where ``z`` is how full the pool's calendar would be over
+the run and ``ψ(z) = (L / e) (U e / L)^z`` (the threshold function of online knapsack
+algorithms, L = ``scarcity_low``, U = ``scarcity_high`` yuan per accelerator-hour): the last
+free accelerators of a cheap pool go to jobs that save more than the price there. The price
+only steers the choice; the cost charged is the real one.
+
+The job with the least slack is planned first. A job planned for now starts now (if its nodes
+have room; otherwise the other options are tried); a job planned for later keeps its
+reservation and starts when its hour comes. A job that cannot meet its deadline anywhere
+takes the earliest feasible finish. Nothing about future arrivals is used.
 """
 
 from __future__ import annotations
