@@ -3,11 +3,12 @@ approvals, the audit ledger, metrics."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import pytest
 from serving import Running, job_doc, wait_for
+
+from suanli.ledger.merkle import MerkleTree, verify_consistency, verify_inclusion
 
 
 def states(r: Running, job_id: str) -> list[str]:
@@ -157,23 +158,36 @@ def test_core_data_waits_for_a_regulator_who_approves_or_denies(svc: Running) ->
         assert again.status_code == 409
 
 
-def test_the_audit_ledger_is_a_hash_chain_with_proofs(svc: Running) -> None:
+def test_the_audit_ledger_is_a_merkle_tree_with_inclusion_and_consistency_proofs(
+    svc: Running,
+) -> None:
     with svc.client("tenant") as c:
         job = c.post("/v1/jobs", json=job_doc()).json()
         wait_for(lambda: c.get(f"/v1/jobs/{job['id']}").json()["status"]["state"] == "succeeded")
     with svc.client("regulator") as reg:
-        wait_for(lambda: reg.get("/v1/audit/head").json()["seq"] >= 5)
+        wait_for(lambda: reg.get("/v1/audit/head").json()["treeSize"] >= 5)
         entries = reg.get("/v1/audit/entries", params={"limit": 1000}).json()["items"]
-        prev = "0" * 64
+        head = reg.get("/v1/audit/head").json()
+        tree = MerkleTree([bytes.fromhex(e["leafHash"]) for e in entries[: head["treeSize"]]])
+        assert tree.root().hex() == head["root"]
         for e in entries:
-            assert e["prevHash"] == prev
-            assert hashlib.sha256((prev + e["digest"]).encode()).hexdigest() == e["hash"]
-            prev = e["hash"]
+            assert tree.root(e["seq"]).hex() == e["treeRoot"]
         proof = reg.get(f"/v1/audit/entries/{entries[1]['seq']}/proof").json()
-        h = proof["entry"]["hash"]
-        for step in proof["path"]:
-            h = hashlib.sha256((h + step["digest"]).encode()).hexdigest()
-        assert h == proof["head"]["hash"]
+        verify_inclusion(
+            proof["leafIndex"],
+            proof["treeSize"],
+            bytes.fromhex(proof["entry"]["leafHash"]),
+            [bytes.fromhex(h) for h in proof["path"]],
+            bytes.fromhex(proof["root"]),
+        )
+        cons = reg.get("/v1/audit/consistency", params={"old": 2}).json()
+        verify_consistency(
+            cons["oldSize"],
+            cons["newSize"],
+            bytes.fromhex(cons["oldRoot"]),
+            bytes.fromhex(cons["newRoot"]),
+            [bytes.fromhex(h) for h in cons["path"]],
+        )
     assert any(e["subjectId"] == job["id"] and e["toState"] == "succeeded" for e in entries)
 
 

@@ -96,6 +96,7 @@ MATRIX = [
     rule("GET", "/v1/audit/head", OP, REG),
     rule("GET", "/v1/audit/entries", OP, REG),
     rule("GET", "/v1/audit/entries/{seq}/proof", OP, REG),
+    rule("GET", "/v1/audit/consistency", OP, REG),
 ]
 
 

@@ -15,6 +15,7 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import asynccontextmanager
@@ -29,6 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from suanli.errors import SuanliError
+from suanli.ledger.merkle import MerkleTree
 from suanli.model import Scenario
 from suanli.scenario import load_scenario
 from suanli.service.auth import Authenticator, AuthError
@@ -107,6 +109,8 @@ class Service:
         self._child: multiprocessing.process.BaseProcess | None = None
         self._metrics_dir: str | None = None
         self.metrics_file: Path | None = None
+        self._ledger = MerkleTree()
+        self._ledger_lock = threading.Lock()
 
     def _backend(self) -> Backend:
         if self.config.backend == "fake":
@@ -147,6 +151,18 @@ class Service:
             "approval", lambda: frozenset(self.store.approval_classes())
         )
         return classes
+
+    def ledger(self) -> MerkleTree:
+        """The audit ledger's Merkle tree as sealed so far (kept in step with the database)."""
+        with self._ledger_lock:
+            tree = self._ledger
+            head, _ = self.store.audit_head()
+            if head < len(tree):  # a different database: start over
+                tree = self._ledger = MerkleTree()
+            while len(tree) < head:
+                for leaf in self.store.leaf_hashes(len(tree)):
+                    tree.append_hash(leaf)
+            return tree
 
     def forget(self) -> None:
         """Drop the caches (after this replica changed what they hold)."""

@@ -13,7 +13,8 @@ schedules. Each tick of the leader:
 6. **commit**   placements become ``admitted`` then ``running`` (launched on the backend),
                 infeasible jobs ``rejected``; every change is fenced by the lease and carries
                 an event with its reason;
-7. **seal**     new events are chained into the audit ledger.
+7. **seal**     new events become leaves of the audit ledger's Merkle tree (RFC 6962,
+                `suanli.ledger.merkle`); each stores its leaf hash and the tree head after it.
 
 A state only changes from the state the loop expects (``... WHERE state = 'queued'``), so a
 job cancelled meanwhile is released rather than started, and no job is admitted twice.
@@ -39,6 +40,7 @@ from suanli.core.options import feasibility
 from suanli.core.policies import make_policy
 from suanli.core.scheduler import CycleOutcome, Placement, Scheduler
 from suanli.errors import SchedulingError
+from suanli.ledger.merkle import MerkleTree
 from suanli.model import Scenario
 from suanli.service.backends.base import Backend, Launch, RunState
 from suanli.service.jobs import to_model_job
@@ -50,8 +52,7 @@ from suanli.service.storage.repo import (
     Event,
     Store,
     add_events,
-    chain,
-    event_digest,
+    event_leaf,
     job_event,
 )
 from suanli.service.topology import ServiceClock, ServiceRules, build_scenario
@@ -116,6 +117,8 @@ class SchedulingLoop:
         self.on_tick: Callable[[], None] | None = None
         #: where a scheduler process leaves its metrics for the API process to serve
         self.metrics_file: Path | None = None
+        #: the ledger's Merkle tree as sealed so far (rebuilt from the database when unsure)
+        self._tree: MerkleTree | None = None
 
     # -- thread --------------------------------------------------------------------------
 
@@ -547,13 +550,14 @@ class SchedulingLoop:
             )
         if not rows:
             return
-        seq, prev = self.store.audit_head()
+        tree = self._tree
+        if tree is None or len(tree) != self.store.audit_head()[0]:
+            tree = self._tree = MerkleTree(self.store.leaf_hashes(0, limit=10**12))
         params = []
         for row in rows:
-            seq += 1
-            digest = event_digest(row)
-            prev = chain(prev, digest)
-            params.append({"k": row["seq"], "ls": seq, "d": digest, "h": prev})
+            leaf = event_leaf(row)
+            seq = tree.append_hash(leaf) + 1
+            params.append({"k": row["seq"], "ls": seq, "d": leaf.hex(), "h": tree.root().hex()})
 
         def write(conn: Connection) -> None:
             conn.execute(
@@ -563,7 +567,11 @@ class SchedulingLoop:
                 params,
             )
 
-        self._write(write)
+        try:
+            self._write(write)
+        except Exception:
+            self._tree = None  # rebuilt from what was committed
+            raise
 
     # -- metrics -------------------------------------------------------------------------
 

@@ -42,17 +42,30 @@ SiteId = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63)]
 TenantId = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63)]
 
 
-def service(request: Request) -> Service:
+async def service(request: Request) -> Service:
     svc: Service = request.app.state.service
     return svc
 
 
-def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    return service(request).auth(authorization)
+async def principal(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> Principal:
+    svc: Service = request.app.state.service
+    return svc.auth(authorization)
 
 
 Svc = Annotated[Service, Depends(service)]
 Who = Annotated[Principal, Depends(principal)]
+
+
+def allow(*roles: Role) -> Any:
+    """A route dependency: the caller has one of ``roles``. Dependencies run before the
+    parameters and body are validated, so a caller without the role learns nothing more."""
+
+    async def check(who: Who) -> None:
+        who.require(*roles)
+
+    return check
 
 
 def not_found(what: str, name: str) -> ApiProblem:
@@ -136,6 +149,7 @@ def _check_document(svc: Service, who: Principal, doc: w.JobDocument) -> str:
     response_model=w.Job,
     tags=["jobs"],
     responses={200: {"model": w.Job, "description": "Replay of an idempotent submit"}},
+    dependencies=[Depends(allow(OP, TEN))],
 )
 async def submit_job(
     doc: w.JobDocument,
@@ -198,7 +212,9 @@ def _own_job(svc: Service, who: Principal, job_id: str) -> Any:
     return row
 
 
-@router.get("/jobs", response_model=w.JobPage, tags=["jobs"])
+@router.get(
+    "/jobs", response_model=w.JobPage, tags=["jobs"], dependencies=[Depends(allow(OP, TEN))]
+)
 def list_jobs(
     svc: Svc,
     who: Who,
@@ -221,12 +237,19 @@ def list_jobs(
     return w.JobPage(items=[views.job(r) for r in rows], next=nxt)
 
 
-@router.get("/jobs/{job_id}", response_model=w.Job, tags=["jobs"])
+@router.get(
+    "/jobs/{job_id}", response_model=w.Job, tags=["jobs"], dependencies=[Depends(allow(OP, TEN))]
+)
 def get_job(job_id: JobId, svc: Svc, who: Who) -> w.Job:
     return views.job(_own_job(svc, who, job_id))
 
 
-@router.post("/jobs/{job_id}/cancel", response_model=w.Job, tags=["jobs"])
+@router.post(
+    "/jobs/{job_id}/cancel",
+    response_model=w.Job,
+    tags=["jobs"],
+    dependencies=[Depends(allow(OP, TEN))],
+)
 def cancel_job(job_id: JobId, svc: Svc, who: Who) -> w.Job:
     """Cancel a job: at once while it waits; a placed job is stopped by the scheduler."""
     row = _own_job(svc, who, job_id)
@@ -236,7 +259,12 @@ def cancel_job(job_id: JobId, svc: Svc, who: Who) -> w.Job:
     return views.job(svc.store.job(job_id) or row)
 
 
-@router.get("/jobs/{job_id}/events", response_model=list[w.JobEvent], tags=["jobs"])
+@router.get(
+    "/jobs/{job_id}/events",
+    response_model=list[w.JobEvent],
+    tags=["jobs"],
+    dependencies=[Depends(allow(OP, TEN))],
+)
 def job_events(job_id: JobId, svc: Svc, who: Who) -> list[w.JobEvent]:
     """Every change of the job's state, with its reason and who caused it."""
     _own_job(svc, who, job_id)
@@ -253,7 +281,9 @@ def _site(svc: Service, site_id: str) -> w.Site:
     return views.site(row, svc.store.pools(site_id))
 
 
-@router.get("/sites", response_model=list[w.Site], tags=["sites"])
+@router.get(
+    "/sites", response_model=list[w.Site], tags=["sites"], dependencies=[Depends(allow(OP, TEN))]
+)
 def list_sites(svc: Svc, who: Who) -> list[w.Site]:
     who.require(OP, TEN)
     pools: dict[str, list[Any]] = {}
@@ -262,7 +292,13 @@ def list_sites(svc: Svc, who: Who) -> list[w.Site]:
     return [views.site(r, pools.get(r["id"], [])) for r in svc.store.sites()]
 
 
-@router.post("/sites", status_code=201, response_model=w.Site, tags=["sites"])
+@router.post(
+    "/sites",
+    status_code=201,
+    response_model=w.Site,
+    tags=["sites"],
+    dependencies=[Depends(allow(OP))],
+)
 def register_site(body: w.SiteIn, svc: Svc, who: Who) -> w.Site:
     """Register a site with its pools (flat price and carbon until series are attached)."""
     who.require(OP)
@@ -283,19 +319,35 @@ def register_site(body: w.SiteIn, svc: Svc, who: Who) -> w.Site:
     return _site(svc, body.id)
 
 
-@router.get("/sites/{site_id}", response_model=w.Site, tags=["sites"])
+@router.get(
+    "/sites/{site_id}",
+    response_model=w.Site,
+    tags=["sites"],
+    dependencies=[Depends(allow(OP, TEN))],
+)
 def get_site(site_id: SiteId, svc: Svc, who: Who) -> w.Site:
     who.require(OP, TEN)
     return _site(svc, site_id)
 
 
-@router.get("/sites/{site_id}/pools", response_model=list[w.Pool], tags=["sites"])
+@router.get(
+    "/sites/{site_id}/pools",
+    response_model=list[w.Pool],
+    tags=["sites"],
+    dependencies=[Depends(allow(OP, TEN))],
+)
 def list_pools(site_id: SiteId, svc: Svc, who: Who) -> list[w.Pool]:
     who.require(OP, TEN)
     return _site(svc, site_id).pools
 
 
-@router.post("/sites/{site_id}/pools", status_code=201, response_model=w.Pool, tags=["sites"])
+@router.post(
+    "/sites/{site_id}/pools",
+    status_code=201,
+    response_model=w.Pool,
+    tags=["sites"],
+    dependencies=[Depends(allow(OP))],
+)
 def add_pool(site_id: SiteId, body: w.PoolIn, svc: Svc, who: Who) -> w.Pool:
     who.require(OP)
     _site(svc, site_id)
@@ -307,7 +359,12 @@ def add_pool(site_id: SiteId, body: w.PoolIn, svc: Svc, who: Who) -> w.Pool:
     return _site(svc, site_id).pools[idx]
 
 
-@router.post("/sites/{site_id}/drain", response_model=w.Site, tags=["sites"])
+@router.post(
+    "/sites/{site_id}/drain",
+    response_model=w.Site,
+    tags=["sites"],
+    dependencies=[Depends(allow(OP))],
+)
 def drain_site(site_id: SiteId, svc: Svc, who: Who) -> w.Site:
     """Take no new work at the site; running work finishes."""
     who.require(OP)
@@ -316,7 +373,12 @@ def drain_site(site_id: SiteId, svc: Svc, who: Who) -> w.Site:
     return _site(svc, site_id)
 
 
-@router.post("/sites/{site_id}/resume", response_model=w.Site, tags=["sites"])
+@router.post(
+    "/sites/{site_id}/resume",
+    response_model=w.Site,
+    tags=["sites"],
+    dependencies=[Depends(allow(OP))],
+)
 def resume_site(site_id: SiteId, svc: Svc, who: Who) -> w.Site:
     who.require(OP)
     _site(svc, site_id)
@@ -335,13 +397,21 @@ def _tenant(svc: Service, who: Principal, tenant_id: str) -> Any:
     return row
 
 
-@router.get("/tenants", response_model=list[w.Tenant], tags=["tenants"])
+@router.get(
+    "/tenants", response_model=list[w.Tenant], tags=["tenants"], dependencies=[Depends(allow(OP))]
+)
 def list_tenants(svc: Svc, who: Who) -> list[w.Tenant]:
     who.require(OP)
     return [views.tenant(r) for r in svc.store.tenants()]
 
 
-@router.post("/tenants", status_code=201, response_model=w.Tenant, tags=["tenants"])
+@router.post(
+    "/tenants",
+    status_code=201,
+    response_model=w.Tenant,
+    tags=["tenants"],
+    dependencies=[Depends(allow(OP))],
+)
 def create_tenant(body: w.TenantIn, svc: Svc, who: Who) -> w.Tenant:
     who.require(OP)
     if not svc.store.add_tenant(body.model_dump(mode="json"), who.actor):
@@ -350,17 +420,32 @@ def create_tenant(body: w.TenantIn, svc: Svc, who: Who) -> w.Tenant:
     return views.tenant(_tenant(svc, who, body.id))
 
 
-@router.get("/tenants/{tenant_id}", response_model=w.Tenant, tags=["tenants"])
+@router.get(
+    "/tenants/{tenant_id}",
+    response_model=w.Tenant,
+    tags=["tenants"],
+    dependencies=[Depends(allow(OP, TEN))],
+)
 def get_tenant(tenant_id: TenantId, svc: Svc, who: Who) -> w.Tenant:
     return views.tenant(_tenant(svc, who, tenant_id))
 
 
-@router.get("/tenants/{tenant_id}/quota", response_model=w.Quota, tags=["tenants"])
+@router.get(
+    "/tenants/{tenant_id}/quota",
+    response_model=w.Quota,
+    tags=["tenants"],
+    dependencies=[Depends(allow(OP, TEN))],
+)
 def get_quota(tenant_id: TenantId, svc: Svc, who: Who) -> w.Quota:
     return w.Quota(accelerators=dict(_tenant(svc, who, tenant_id)["quota"] or {}))
 
 
-@router.put("/tenants/{tenant_id}/quota", response_model=w.Quota, tags=["tenants"])
+@router.put(
+    "/tenants/{tenant_id}/quota",
+    response_model=w.Quota,
+    tags=["tenants"],
+    dependencies=[Depends(allow(OP))],
+)
 def set_quota(tenant_id: TenantId, body: w.Quota, svc: Svc, who: Who) -> w.Quota:
     """Nominal accelerators per type (enforcement belongs to the queueing work)."""
     who.require(OP)
@@ -380,13 +465,23 @@ def _policies(svc: Service) -> w.PolicySet:
     )
 
 
-@router.get("/policies", response_model=w.PolicySet, tags=["policies"])
+@router.get(
+    "/policies",
+    response_model=w.PolicySet,
+    tags=["policies"],
+    dependencies=[Depends(allow(OP, TEN))],
+)
 def get_policies(svc: Svc, who: Who) -> w.PolicySet:
     who.require(OP, TEN)
     return _policies(svc)
 
 
-@router.put("/policies/approval", response_model=w.PolicySet, tags=["policies"])
+@router.put(
+    "/policies/approval",
+    response_model=w.PolicySet,
+    tags=["policies"],
+    dependencies=[Depends(allow(OP))],
+)
 def set_approval_policy(body: w.ApprovalPolicyIn, svc: Svc, who: Who) -> w.PolicySet:
     """Which data classes need a regulator's approval before scheduling."""
     who.require(OP)
@@ -396,7 +491,12 @@ def set_approval_policy(body: w.ApprovalPolicyIn, svc: Svc, who: Who) -> w.Polic
     return _policies(svc)
 
 
-@router.get("/approvals", response_model=list[w.Approval], tags=["approvals"])
+@router.get(
+    "/approvals",
+    response_model=list[w.Approval],
+    tags=["approvals"],
+    dependencies=[Depends(allow(REG, OP))],
+)
 def list_approvals(
     svc: Svc, who: Who, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[w.Approval]:
@@ -405,7 +505,12 @@ def list_approvals(
     return [views.approval(r) for r in svc.store.jobs(states=["pending-approval"], limit=limit)]
 
 
-@router.post("/approvals/{job_id}", response_model=w.DecisionResult, tags=["approvals"])
+@router.post(
+    "/approvals/{job_id}",
+    response_model=w.DecisionResult,
+    tags=["approvals"],
+    dependencies=[Depends(allow(REG))],
+)
 def decide(job_id: JobId, body: w.ApprovalDecision, svc: Svc, who: Who) -> w.DecisionResult:
     """Approve (the job is queued) or deny (it is rejected), with a reason."""
     who.require(REG)
@@ -422,46 +527,91 @@ def decide(job_id: JobId, body: w.ApprovalDecision, svc: Svc, who: Who) -> w.Dec
 # -- audit ledger ----------------------------------------------------------------------
 
 
-@router.get("/audit/head", response_model=w.AuditHead, tags=["audit"])
+@router.get(
+    "/audit/head",
+    response_model=w.AuditHead,
+    tags=["audit"],
+    dependencies=[Depends(allow(REG, OP))],
+)
 def audit_head(svc: Svc, who: Who) -> w.AuditHead:
-    """The newest sealed entry of the hash-chained ledger."""
+    """The newest tree head of the audit ledger (a Merkle tree, RFC 6962)."""
     who.require(REG, OP)
-    seq, h = svc.store.audit_head()
-    return w.AuditHead(seq=seq, hash=h)
+    size, root = svc.store.audit_head()
+    return w.AuditHead(tree_size=size, root=root)
 
 
-@router.get("/audit/entries", response_model=w.AuditEntries, tags=["audit"])
+@router.get(
+    "/audit/entries",
+    response_model=w.AuditEntries,
+    tags=["audit"],
+    dependencies=[Depends(allow(REG, OP))],
+)
 def audit_entries(
     svc: Svc,
     who: Who,
     after: Annotated[int, Query(ge=0, le=INT32)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> w.AuditEntries:
+    """Sealed entries in ledger order, after ``after``."""
     who.require(REG, OP)
-    rows = svc.store.audit_entries(after, limit)
-    prev = svc.store.audit_entry(after)
-    prev_hash = prev["hash"] if prev is not None else "0" * 64
-    items = []
-    for r in rows:
-        items.append(views.audit_entry(r, prev_hash))
-        prev_hash = r["hash"]
+    items = [views.audit_entry(r) for r in svc.store.audit_entries(after, limit)]
     return w.AuditEntries(items=items, next=items[-1].seq if len(items) == limit else None)
 
 
-@router.get("/audit/entries/{seq}/proof", response_model=w.AuditProof, tags=["audit"])
-def audit_proof(seq: Annotated[int, Path(ge=1, le=INT32)], svc: Svc, who: Who) -> w.AuditProof:
-    """The entry and the digests after it, up to the head (at most 1,000 steps): folding
-    ``hash = sha256(hash || digest)`` from the entry's hash over the path gives the head."""
+@router.get(
+    "/audit/entries/{seq}/proof",
+    response_model=w.AuditProof,
+    tags=["audit"],
+    dependencies=[Depends(allow(REG, OP))],
+)
+def audit_proof(
+    seq: Annotated[int, Path(ge=1, le=INT32)],
+    svc: Svc,
+    who: Who,
+    tree_size: Annotated[int | None, Query(ge=1, le=INT32, alias="treeSize")] = None,
+) -> w.AuditProof:
+    """The inclusion proof of entry ``seq`` in the tree of ``treeSize`` (default: the head)."""
     who.require(REG, OP)
     row = svc.store.audit_entry(seq)
     if row is None:
         raise not_found("ledger entry", str(seq))
-    prev = svc.store.audit_entry(seq - 1)
-    entry = views.audit_entry(row, prev["hash"] if prev is not None else "0" * 64)
-    rest = svc.store.audit_entries(seq, 1000)
-    head = rest[-1] if rest else row
+    tree = svc.ledger()
+    size = len(tree) if tree_size is None else tree_size
+    if not seq <= size <= len(tree):
+        raise ApiProblem(
+            422, "Invalid request", f"treeSize must be in {seq}..{len(tree)}", "treeSize"
+        )
     return w.AuditProof(
-        entry=entry,
-        path=[w.ProofStep(seq=r["ledger_seq"], digest=r["digest"]) for r in rest],
-        head=w.AuditHead(seq=head["ledger_seq"], hash=head["hash"]),
+        entry=views.audit_entry(row),
+        leaf_index=seq - 1,
+        tree_size=size,
+        root=tree.root(size).hex(),
+        path=[h.hex() for h in tree.inclusion_proof(seq - 1, size)],
+    )
+
+
+@router.get(
+    "/audit/consistency",
+    response_model=w.ConsistencyProof,
+    tags=["audit"],
+    dependencies=[Depends(allow(REG, OP))],
+)
+def audit_consistency(
+    svc: Svc,
+    who: Who,
+    old: Annotated[int, Query(ge=0, le=INT32)],
+    new: Annotated[int | None, Query(ge=0, le=INT32)] = None,
+) -> w.ConsistencyProof:
+    """Proof that the tree of size ``new`` (default: the head) extends the one of ``old``."""
+    who.require(REG, OP)
+    tree = svc.ledger()
+    size = len(tree) if new is None else new
+    if not old <= size <= len(tree):
+        raise ApiProblem(422, "Invalid request", f"need old <= new <= {len(tree)}", "old")
+    return w.ConsistencyProof(
+        old_size=old,
+        new_size=size,
+        old_root=tree.root(old).hex(),
+        new_root=tree.root(size).hex(),
+        path=[h.hex() for h in tree.consistency_proof(old, size)],
     )

@@ -335,7 +335,7 @@ class DecisionResult(Wire):
 
 
 class AuditEntry(Wire):
-    """One sealed event: ``hash = sha256(prev_hash || digest)``, ``digest`` of the event."""
+    """One sealed event: leaf ``seq - 1`` of the ledger's Merkle tree (RFC 6962)."""
 
     seq: int
     at: datetime
@@ -346,14 +346,15 @@ class AuditEntry(Wire):
     to_state: str | None
     reason: str
     actor: str
-    digest: str
-    prev_hash: str
-    hash: str
+    #: SHA-256(0x00 || canonical JSON of the event), hex
+    leaf_hash: str
+    #: the tree head once this entry was added (tree size ``seq``), hex
+    tree_root: str
 
 
 class AuditHead(Wire):
-    seq: int
-    hash: str
+    tree_size: int
+    root: str
 
 
 class AuditEntries(Wire):
@@ -361,17 +362,25 @@ class AuditEntries(Wire):
     next: int | None = None
 
 
-class ProofStep(Wire):
-    seq: int
-    digest: str
-
-
 class AuditProof(Wire):
-    """Recompute the chain from ``entry.hash`` over ``path``; it must end at ``head``."""
+    """An inclusion proof: ``suanli.ledger.merkle.verify_inclusion(leaf_index, tree_size,
+    leaf_hash, path, root)`` accepts it (RFC 9162 section 2.1.3.2)."""
 
     entry: AuditEntry
-    path: list[ProofStep]
-    head: AuditHead
+    leaf_index: int
+    tree_size: int
+    root: str
+    path: list[str]
+
+
+class ConsistencyProof(Wire):
+    """The tree of ``new_size`` extends the one of ``old_size`` (RFC 9162 section 2.1.4.2)."""
+
+    old_size: int
+    new_size: int
+    old_root: str
+    new_root: str
+    path: list[str]
 
 
 # -- health ----------------------------------------------------------------------------

@@ -89,7 +89,7 @@ def tenant(row: Mapping[Any, Any]) -> w.Tenant:
     )
 
 
-def audit_entry(row: Mapping[Any, Any], prev_hash: str) -> w.AuditEntry:
+def audit_entry(row: Mapping[Any, Any]) -> w.AuditEntry:
     return w.AuditEntry(
         seq=row["ledger_seq"],
         at=ts(row["at"]),
@@ -100,9 +100,8 @@ def audit_entry(row: Mapping[Any, Any], prev_hash: str) -> w.AuditEntry:
         to_state=row["to_state"],
         reason=row["reason"],
         actor=row["actor"],
-        digest=row["digest"],
-        prev_hash=prev_hash,
-        hash=row["hash"],
+        leaf_hash=row["digest"],
+        tree_root=row["hash"],
     )
 
 

@@ -18,6 +18,8 @@ from typing import Any, cast
 from sqlalchemy import Connection, Engine, RowMapping, Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from suanli.ledger.ledger import canonical
+from suanli.ledger.merkle import EMPTY_ROOT, leaf_hash
 from suanli.model import Classification, Scenario
 from suanli.service.storage.tables import (
     EventRow,
@@ -43,7 +45,7 @@ LEASES = cast(Table, LeaseRow.__table__)
 
 #: classes of data whose jobs wait for a regulator's approval unless the operator changes it
 DEFAULT_APPROVAL = (Classification.CORE.value,)
-GENESIS_HASH = "0" * 64
+GENESIS_HASH = EMPTY_ROOT.hex()
 SCHEDULER_LEASE = "scheduler"
 
 
@@ -517,13 +519,24 @@ class Store:
         with self.engine.connect() as conn:
             return list(conn.execute(q).mappings())
 
+    def leaf_hashes(self, after: int, limit: int = 100_000) -> list[bytes]:
+        """Leaf hashes of sealed entries after ``after``, in ledger order."""
+        q = (
+            select(EVENTS.c.digest)
+            .where(EVENTS.c.ledger_seq > after)
+            .order_by(EVENTS.c.ledger_seq)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [bytes.fromhex(r[0]) for r in conn.execute(q)]
+
     def audit_entry(self, seq: int) -> RowMapping | None:
         with self.engine.connect() as conn:
             return conn.execute(select(EVENTS).where(EVENTS.c.ledger_seq == seq)).mappings().first()
 
 
-def event_digest(row: Mapping[Any, Any]) -> str:
-    """The SHA-256 of an event's canonical JSON (what the ledger chains)."""
+def event_leaf(row: Mapping[Any, Any]) -> bytes:
+    """The ledger leaf hash of an event: RFC 6962 ``SHA-256(0x00 || canonical JSON)``."""
     body = {
         k: row[k]
         for k in (
@@ -538,8 +551,4 @@ def event_digest(row: Mapping[Any, Any]) -> str:
             "actor",
         )
     }
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-
-
-def chain(prev_hash: str, digest: str) -> str:
-    return hashlib.sha256((prev_hash + digest).encode()).hexdigest()
+    return leaf_hash(canonical(body))
