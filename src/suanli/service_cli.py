@@ -6,6 +6,7 @@ Heavy imports (FastAPI, SQLAlchemy) happen inside the commands, so ``suanli --he
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -80,7 +81,13 @@ def serve(
         f"http://{host}:{port}/docs",
         highlight=False,
     )
-    uvicorn.run(create_app(service), host=host, port=port, log_level="warning", access_log=False)
+    app = create_app(service)
+    gc.collect()
+    gc.freeze()  # the long-lived objects of start-up stay out of every later collection
+    app = create_app(service)
+    gc.collect()
+    gc.freeze()  # the long-lived objects of start-up stay out of every later collection
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 
 @admin.command("create-token")

@@ -39,66 +39,68 @@ class NewJob:
     done: asyncio.Future[tuple[str, bool]] | None = None
 
 
-class SubmissionWriter:
-    """Commits submissions in batches on the event loop. ``submit`` answers (job id, created).
+Result = tuple[str, bool] | Exception
 
-    A submission is queued and a flush is scheduled for the end of the current turn of the
-    event loop, so every request parsed in that turn joins the same transaction. The commit
-    runs on the loop itself: a thread hand-off per request costs more than it saves here,
-    and requests that arrive during a commit simply form the next batch.
+
+class SubmissionWriter:
+    """Commits submissions in batches. ``submit`` answers (job id, created).
+
+    One commit is in flight at a time, in a worker thread, so the event loop keeps parsing
+    requests while the database works (or waits for a lock the scheduler holds); whatever
+    arrives meanwhile forms the next batch.
     """
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self._pending: list[NewJob] = []
-        self._scheduled = False
+        self._busy = False
 
     async def submit(self, job: NewJob) -> tuple[str, bool]:
         loop = asyncio.get_running_loop()
         job.done = loop.create_future()
         self._pending.append(job)
-        if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._flush)
+        if not self._busy:
+            self._busy = True
+            loop.call_soon(self._flush, loop)
         return await job.done
 
     def close(self) -> None:
-        if self._pending:
-            self._flush()
-
-    def _flush(self) -> None:
-        self._scheduled = False
         while self._pending:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-            self._commit(batch)
+            for job, result in zip(batch, self._commit(batch), strict=True):
+                _answer(job, result)
 
-    def _commit(self, batch: list[NewJob]) -> None:
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        if not self._pending:
+            self._busy = False
+            return
+        batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+        fut = loop.run_in_executor(None, self._commit, batch)
+
+        def done(f: asyncio.Future[list[Result]]) -> None:
+            exc = f.exception()
+            results: list[Result] = [exc] * len(batch) if exc else f.result()  # type: ignore[list-item]
+            for job, result in zip(batch, results, strict=True):
+                _answer(job, result)
+            self._flush(loop)
+
+        fut.add_done_callback(done)
+
+    def _commit(self, batch: list[NewJob]) -> list[Result]:
         try:
             with self.store.engine.begin() as conn:
-                results = self._write(conn, batch)
+                return self._write(conn, batch)
         except IntegrityError:
-            # a key raced with another replica: fall back to one transaction per job
-            if len(batch) > 1:
-                for job in batch:
-                    self._commit([job])
-                return
-            results = None
-        except Exception as exc:
-            for job in batch:
-                _answer(job, exc)
-            return
-        if results is None:
-            # a single job whose key another replica has just stored: answer from it
-            try:
+            if len(batch) == 1:
+                # its key was stored by another replica just now: answer from that
                 with self.store.engine.begin() as conn:
-                    results = self._write(conn, batch)
-            except Exception as exc:
-                _answer(batch[0], exc)
-                return
-        for job, result in zip(batch, results, strict=True):
-            _answer(job, result)
+                    return self._write(conn, batch)
+            # a key raced with another replica: one transaction per job
+            return [r for job in batch for r in self._commit([job])]
+        except Exception as exc:
+            return [exc] * len(batch)
 
-    def _write(self, conn: Connection, batch: list[NewJob]) -> list[tuple[str, bool] | Exception]:
+    def _write(self, conn: Connection, batch: list[NewJob]) -> list[Result]:
         keys = [(j.row["tenant"], j.key) for j in batch if j.key is not None]
         known: dict[tuple[str, str], tuple[str, str]] = {}
         if keys:
@@ -107,7 +109,7 @@ class SubmissionWriter:
             )
             for tenant, key, h, job_id in conn.execute(q):
                 known[(tenant, key)] = (h, job_id)
-        results: list[tuple[str, bool] | Exception] = []
+        results: list[Result] = []
         rows, idem, events = [], [], []
         for job in batch:
             if job.key is not None:
@@ -141,7 +143,7 @@ class SubmissionWriter:
         return results
 
 
-def _answer(job: NewJob, result: tuple[str, bool] | Exception) -> None:
+def _answer(job: NewJob, result: Result) -> None:
     if job.done is None or job.done.done():
         return
     if isinstance(result, Exception):
