@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,8 @@ JOB = {
         "durationHours": 0.5,
         "command": ["python", "train.py"],
         "data": {"site": "guian", "sizeGB": 0, "classification": "general"},
+        # within the hour: the suanli policy starts it now rather than at a cheaper hour
+        "deadline": "",
     },
 }
 
@@ -65,8 +68,10 @@ async def _load(url: str, token: str, seconds: float, concurrency: int) -> dict[
     errors = 0
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     headers = {"Authorization": f"Bearer {token}"}
+    deadline = datetime.now(UTC) + timedelta(minutes=45)
+    job = {**JOB, "spec": {**JOB["spec"], "deadline": deadline.strftime("%Y-%m-%dT%H:%M:%SZ")}}
     async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits) as client:
-        body = json.dumps(JOB).encode()
+        body = json.dumps(job).encode()
         h = {"content-type": "application/json"}
         for _ in range(50):  # warm-up
             await client.post("/v1/jobs", content=body, headers=h)
@@ -110,9 +115,22 @@ def main() -> None:
     token = _token(db)
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-c", "from suanli.cli import main; main()", "serve", "--port",
-         str(port), "--db", db, "--backend", "fake", "--policy", args.policy,
-         "--fake-seconds-per-hour", "2"],
+        [
+            sys.executable,
+            "-c",
+            "from suanli.cli import main; main()",
+            "serve",
+            "--port",
+            str(port),
+            "--db",
+            db,
+            "--backend",
+            "fake",
+            "--policy",
+            args.policy,
+            "--fake-seconds-per-hour",
+            "2",
+        ],
         stdout=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
@@ -124,18 +142,32 @@ def main() -> None:
             except httpx.HTTPError:
                 time.sleep(0.1)
         result = asyncio.run(_load(url, token, args.seconds, args.concurrency))
+        ended = time.perf_counter()
+        drained = None
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as c:
-            time.sleep(1.0)
+            while time.perf_counter() - ended < 120:
+                q = c.get("/v1/jobs", params={"state": "queued", "limit": 1}).json()["items"]
+                if not q:
+                    drained = round(time.perf_counter() - ended, 1)
+                    break
+                time.sleep(0.5)
+            time.sleep(2.5)  # the scheduler process exports its metrics every 2 s
             metrics = c.get("/metrics").text
-        admitted = sum(float(line.split()[-1]) for line in metrics.splitlines()
-                       if line.startswith('suanli_decisions_total{outcome="admitted"}'))
-        result.update({
-            "database": db.split(":")[0],
-            "concurrency": args.concurrency,
-            "policy": args.policy,
-            "admitted_by_scheduler": int(admitted),
-            "cpus": os.cpu_count(),
-        })
+        admitted = sum(
+            float(line.split()[-1])
+            for line in metrics.splitlines()
+            if line.startswith('suanli_decisions_total{outcome="admitted"}')
+        )
+        result.update(
+            {
+                "database": db.split(":")[0],
+                "concurrency": args.concurrency,
+                "policy": args.policy,
+                "admitted_by_scheduler": int(admitted),
+                "queue_drained_after_load_s": drained,
+                "cpus": os.cpu_count(),
+            }
+        )
         print(json.dumps(result, indent=2))
     finally:
         server.send_signal(signal.SIGTERM)

@@ -90,6 +90,9 @@ def test_malformed_and_oversized_bodies_are_refused(svc: Running) -> None:
         r = c.post("/v1/jobs", json=big)
         assert r.status_code == 413
         assert r.headers["content-type"] == "application/problem+json"
+        chunks = (b"x" * 8192 for _ in range(200))  # no Content-Length: counted as it streams
+        r = c.post("/v1/jobs", content=chunks, headers={"content-type": "application/json"})
+        assert r.status_code == 413
 
 
 def test_an_idempotency_key_returns_the_same_job_and_refuses_another_body(svc: Running) -> None:

@@ -33,6 +33,7 @@ from suanli.errors import SuanliError
 from suanli.ledger.merkle import MerkleTree
 from suanli.model import Scenario
 from suanli.scenario import load_scenario
+from suanli.service import fastpath
 from suanli.service.auth import Authenticator, AuthError
 from suanli.service.backends import Backend, FakeBackend, LocalBackend
 from suanli.service.leader import LeaderLease
@@ -255,8 +256,8 @@ def field_name(loc: tuple[Any, ...] | list[Any]) -> str:
 class EdgeMiddleware:
     """Pure ASGI: refuses oversized bodies and times every request for Prometheus."""
 
-    def __init__(self, app: Any, metrics: ServiceMetrics) -> None:
-        self.app, self.metrics = app, metrics
+    def __init__(self, app: Any, metrics: ServiceMetrics, service: Service) -> None:
+        self.app, self.metrics, self.service = app, metrics, service
 
     async def __call__(
         self,
@@ -296,11 +297,15 @@ class EdgeMiddleware:
                     )
             return message
 
+        fast = fastpath.is_submission(scope)
         try:
-            await self.app(scope, limited, send_status)
+            if fast:
+                await fastpath.submit(self.service, self.app, scope, limited, send_status)
+            else:
+                await self.app(scope, limited, send_status)
         finally:
             route = scope.get("route")
-            path = getattr(route, "path", "unmatched")
+            path = "/v1/jobs" if fast else getattr(route, "path", "unmatched")
             self.metrics.api_latency.labels(scope["method"], path, str(status[0])).observe(
                 time.perf_counter() - started
             )
@@ -366,5 +371,5 @@ def create_app(service: Service) -> FastAPI:
     def metrics() -> Response:
         return Response(service.metrics_text(), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_middleware(EdgeMiddleware, metrics=service.metrics)
+    app.add_middleware(EdgeMiddleware, metrics=service.metrics, service=service)
     return app

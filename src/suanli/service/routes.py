@@ -76,7 +76,7 @@ def not_found(what: str, name: str) -> ApiProblem:
 
 
 @router.get("/health", response_model=w.Health, tags=["health"])
-def health() -> w.Health:
+async def health() -> w.Health:
     """Liveness: the process answers."""
     return w.Health()
 
@@ -161,6 +161,13 @@ async def submit_job(
 ) -> Any:
     """Submit a job. It is durable before the 201 is sent. With an ``Idempotency-Key``, the same
     key and body return the same job (200); the same key with another body is a 409."""
+    return await accept_job(svc, who, doc, idempotency_key)
+
+
+async def accept_job(
+    svc: Service, who: Principal, doc: w.JobDocument, idempotency_key: str | None
+) -> Response:
+    """Check, store and answer one submission (the route and `suanli.service.fastpath`)."""
     tenant = _check_document(svc, who, doc)
     stored = document_dict(doc)
     stored["metadata"]["tenant"] = tenant
