@@ -103,12 +103,27 @@ async def _load(url: str, token: str, seconds: float, concurrency: int) -> dict[
     }
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (Linux /proc), in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:  # fields[1]: parent pid
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--db", help="database URL (default: a fresh SQLite file)")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--policy", default="suanli")
+    ap.add_argument("--scheduler", default="process", help="process (default), thread or off")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="suanli-bench-")
     db = args.db or f"sqlite:///{Path(tmp) / 'bench.db'}"
@@ -130,6 +145,8 @@ def main() -> None:
             args.policy,
             "--fake-seconds-per-hour",
             "2",
+            "--scheduler",
+            args.scheduler,
         ],
         stdout=subprocess.DEVNULL,
     )
@@ -141,11 +158,19 @@ def main() -> None:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
+        server_cpu = _cpu_seconds(server.pid)
+        client_cpu = sum(os.times()[:2])
         result = asyncio.run(_load(url, token, args.seconds, args.concurrency))
+        n = max(1, result["submissions"])
+        result["server_cpu_us_per_submission"] = round(
+            (_cpu_seconds(server.pid) - server_cpu) / n * 1e6
+        )
+        result["client_cpu_us_per_submission"] = round((sum(os.times()[:2]) - client_cpu) / n * 1e6)
+        result["load_average_1m"] = os.getloadavg()[0]
         ended = time.perf_counter()
         drained = None
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as c:
-            while time.perf_counter() - ended < 120:
+            while args.scheduler != "off" and time.perf_counter() - ended < 120:
                 q = c.get("/v1/jobs", params={"state": "queued", "limit": 1}).json()["items"]
                 if not q:
                     drained = round(time.perf_counter() - ended, 1)
@@ -163,6 +188,7 @@ def main() -> None:
                 "database": db.split(":")[0],
                 "concurrency": args.concurrency,
                 "policy": args.policy,
+                "scheduler": args.scheduler,
                 "admitted_by_scheduler": int(admitted),
                 "queue_drained_after_load_s": drained,
                 "cpus": os.cpu_count(),
