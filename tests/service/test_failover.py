@@ -100,3 +100,42 @@ def test_killing_the_leader_hands_scheduling_to_the_other_replica_within_ten_sec
     finally:
         for r in replicas:
             r.stop()
+
+
+def _children(pid: int) -> list[int]:
+    """The scheduler processes of a replica (its spawned children, not the resource tracker)."""
+    from pathlib import Path
+
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            spawned = b"spawn_main" in (stat.parent / "cmdline").read_bytes()
+            if parent == pid and spawned:
+                out.append(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+@pytest.mark.slow
+def test_a_dead_scheduler_process_is_restarted_and_scheduling_resumes(sqlite_url: str) -> None:
+    import os
+    import signal
+
+    tokens = prepare_db(sqlite_url)
+    server = ServerProcess(sqlite_url, "--lease-ttl", "1")
+    try:
+        wait_for(lambda: _leader(server.url), timeout=20)
+        (child,) = _children(server.proc.pid)
+        os.kill(child, signal.SIGKILL)
+        wait_for(lambda: _children(server.proc.pid) not in ([], [child]), timeout=10)
+        headers = {"Authorization": f"Bearer {tokens['tenant']}"}
+        with httpx.Client(base_url=server.url, headers=headers, timeout=10) as c:
+            job = c.post("/v1/jobs", json=_doc(1)).json()
+            wait_for(
+                lambda: c.get(f"/v1/jobs/{job['id']}").json()["status"]["state"] == "succeeded",
+                timeout=15,
+            )
+    finally:
+        server.stop()

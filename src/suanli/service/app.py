@@ -112,6 +112,7 @@ class Service:
         self.metrics_file: Path | None = None
         self._ledger = MerkleTree()
         self._ledger_lock = threading.Lock()
+        self._closing = threading.Event()
 
     def _backend(self) -> Backend:
         if self.config.backend == "fake":
@@ -185,22 +186,34 @@ class Service:
         if self.config.scheduler == "thread":
             self.loop.start()
         elif self.config.scheduler == "process":
-            from suanli.service.loop import scheduler_main
-
             self._metrics_dir = tempfile.mkdtemp(prefix="suanli-metrics-")
             self.metrics_file = Path(self._metrics_dir) / "scheduler.prom"
-            child = replace(
-                self.config, scheduler="thread", replica=self.scheduler_replica, db_url=self.db_url
-            )
-            self._child = multiprocessing.get_context("spawn").Process(
-                target=scheduler_main,
-                args=(child, os.getpid(), str(self.metrics_file)),
-                name="suanli-scheduler",
-                daemon=True,
-            )
-            self._child.start()
+            self._start_child()
+            threading.Thread(target=self._supervise, name="suanli-supervisor", daemon=True).start()
         elif self.config.scheduler != "off":
             raise SuanliError(f"unknown scheduler mode {self.config.scheduler!r}")
+
+    def _start_child(self) -> None:
+        from suanli.service.loop import scheduler_main
+
+        child = replace(
+            self.config, scheduler="thread", replica=self.scheduler_replica, db_url=self.db_url
+        )
+        self._child = multiprocessing.get_context("spawn").Process(
+            target=scheduler_main,
+            args=(child, os.getpid(), str(self.metrics_file)),
+            name="suanli-scheduler",
+            daemon=True,
+        )
+        self._child.start()
+
+    def _supervise(self) -> None:
+        """Restart the scheduler process if it dies while the API runs."""
+        while not self._closing.wait(1.0):
+            child = self._child
+            if child is not None and not child.is_alive() and not self._closing.is_set():
+                log.error("the scheduler process died (exit %s); restarting it", child.exitcode)
+                self._start_child()
 
     def metrics_text(self) -> bytes:
         """This process's metrics and the scheduling loop's, in Prometheus text format."""
@@ -212,6 +225,7 @@ class Service:
         return out
 
     def close(self) -> None:
+        self._closing.set()
         if self._child is not None:
             self._child.terminate()
             self._child.join(timeout=15)
