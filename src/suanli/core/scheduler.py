@@ -4,10 +4,17 @@ A cycle runs whenever something happened (arrivals, completions, a wake-up the p
 for). Its phases:
 
 1. **intake**   new arrivals get their feasible options (`suanli.core.options`); a job with
-                none is rejected with every site's reason;
+                none is rejected with every site's reason. A job whose only options need a
+                regulator's approval (rules with ``approvals_needed``) is held in
+                `pending_approval` until `approve` (it is taken in again, its feasibility
+                recomputed) or `deny` (rejected: every site's reason); where some sites are
+                plain allow, the approval-needing ones are dropped;
 2. **nominate** the policy orders its waiting jobs and nominates (job, option) pairs;
 3. **admit**    each nomination is committed on the live capacity at once (so the next one
-                sees it); one that does not fit stays with the policy, which keeps it waiting;
+                sees it); one that does not fit stays with the policy, which keeps it waiting.
+                A job whose verdicts depend on state (``rules.cache_key(job) is None``, e.g.
+                cumulative export volumes) is re-checked against the rules for the chosen
+                site first, and every start is reported to ``rules.record_placement``;
 4. **requeue**  the policy keeps what did not start and names its next wake-up time.
 
 The scheduler reads time only from the injected clock and does no I/O.
@@ -15,14 +22,15 @@ The scheduler reads time only from the injected clock and does no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from suanli.core.capacity import Grant, NetworkCapacity
 from suanli.core.clock import Clock
 from suanli.core.cost import CostBreakdown, CostModel
 from suanli.core.options import Feasibility, FeasibilityCheck, Option
-from suanli.core.rules import INTERIM_RULES, SiteRules
+from suanli.core.rules import INTERIM_RULES, RuleResult, SiteRules, Verdict
 from suanli.errors import SchedulingError
 from suanli.model import Job, Scenario
 
@@ -39,6 +47,8 @@ class PendingJob:
     plan_start: float = 0.0
     #: why it is still waiting (for explanations and the service's job view)
     waiting_reason: str = ""
+    #: its rule verdicts depend on state: re-check the chosen site at admission
+    recheck: bool = False
 
     @property
     def latest_start(self) -> float:
@@ -89,9 +99,25 @@ class Rejection:
 
 
 @dataclass(slots=True)
+class PendingApproval:
+    """A job every feasible site of which needs a regulator's approval: held until decided."""
+
+    job: Job
+    #: site id -> why it needs approval ("rule: message")
+    reasons: dict[str, str]
+    #: the rule ids asking for approval
+    rules: tuple[str, ...]
+    #: sites the job may not use at all, with each reason
+    excluded: dict[str, str]
+    since_h: float
+
+
+@dataclass(slots=True)
 class CycleOutcome:
     started: list[Placement] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
+    #: jobs held for approval in this cycle
+    held: list[PendingApproval] = field(default_factory=list)
     #: when the policy wants the next cycle even if nothing happens (None: not needed)
     wake_h: float | None = None
 
@@ -158,7 +184,18 @@ class Scheduler:
         #: policies may share it
         self._feasibility = feasibility_cache if feasibility_cache is not None else {}
         self.running: dict[str, Placement] = {}
+        #: jobs waiting for a regulator's decision, by job id
+        self.pending_approval: dict[str, PendingApproval] = {}
+        self._key_of: Callable[[Job], object] | None = getattr(rules, "cache_key", None)
+        self._approvals_needed: Callable[[Job], Mapping[str, RuleResult]] | None = getattr(
+            rules, "approvals_needed", None
+        )
+        self._record: Callable[[Job, str], None] | None = getattr(rules, "record_placement", None)
+        self._decide: Callable[..., Any] | None = getattr(rules, "decide", None)
         self._arrivals: list[Job] = []
+        #: ids of jobs taken in again after an approval: their feasibility is recomputed
+        self._fresh: set[str] = set()
+        self._denied: list[Rejection] = []
         self._finished: list[Placement] = []
         self._outcome = CycleOutcome()
         self.on_event: Callable[[str, Job, str], None] | None = None
@@ -180,6 +217,33 @@ class Scheduler:
         self._finished.append(placement)
         return placement
 
+    def approve(self, job_id: str, evidence: str) -> None:
+        """A regulator approved the held job (``evidence``: the reference); it is taken in
+        again in the next cycle with its feasibility recomputed."""
+        held = self._take_held(job_id)
+        if self._decide is not None:
+            self._decide(job_id, True, evidence, self.clock.now())
+        self._fresh.add(job_id)
+        self._arrivals.append(held.job)
+
+    def deny(self, job_id: str, reason: str) -> None:
+        """A regulator denied the held job: it is rejected in the next cycle, with every
+        site's reason."""
+        held = self._take_held(job_id)
+        now = self.clock.now()
+        if self._decide is not None:
+            self._decide(job_id, False, reason, now)
+        reasons = dict(held.excluded)
+        for site, why in held.reasons.items():
+            reasons[site] = f"{why}; approval denied: {reason}"
+        self._denied.append(Rejection(held.job, now, reasons, self.cost.rejection(held.job)))
+
+    def _take_held(self, job_id: str) -> PendingApproval:
+        try:
+            return self.pending_approval.pop(job_id)
+        except KeyError:
+            raise SchedulingError(f"job {job_id!r} is not waiting for an approval") from None
+
     # -- the cycle ----------------------------------------------------------------------
 
     def cycle(self) -> CycleOutcome:
@@ -190,16 +254,44 @@ class Scheduler:
             self.policy.on_finish(placement, ctx)
         self._finished.clear()
         # 1. intake
+        out.rejected.extend(self._denied)
+        self._denied.clear()
         arrivals, self._arrivals = self._arrivals, []
         for job in arrivals:
-            f = self._feasibility.get(job.id) or self._check(job)
-            if not f.options:
-                out.rejected.append(Rejection(job, now, dict(f.excluded), self.cost.rejection(job)))
-                continue
-            self.policy.on_arrival(PendingJob(job, f.options, f.excluded), ctx)
+            pending = self._intake(job, now, out)
+            if pending is not None:
+                self.policy.on_arrival(pending, ctx)
         # 2-4. nominate, admit, requeue
         out.wake_h = self.policy.nominate(ctx)
         return out
+
+    def _intake(self, job: Job, now: float, out: CycleOutcome) -> PendingJob | None:
+        """Phase 1 for one job: its options, or a rejection, or a hold for approval."""
+        fresh = job.id in self._fresh
+        if fresh:
+            self._fresh.discard(job.id)
+        f = (None if fresh else self._feasibility.get(job.id)) or self._check(job)
+        if not f.options:
+            out.rejected.append(Rejection(job, now, dict(f.excluded), self.cost.rejection(job)))
+            return None
+        recheck = self._key_of is not None and self._key_of(job) is None
+        options, excluded = f.options, f.excluded
+        need = self._approvals_needed(job) if self._approvals_needed is not None else {}
+        if need:
+            feasible = {o.site for o in options}
+            asking = {s: str(r) for s, r in need.items() if s in feasible}
+            allowed = [o for o in options if o.site not in asking]
+            if not allowed:
+                rules = tuple(dict.fromkeys(r.rule_id for r in need.values()))
+                held = PendingApproval(job, asking, rules, dict(excluded), now)
+                self.pending_approval[job.id] = held
+                out.held.append(held)
+                return None
+            options = allowed
+            excluded = dict(excluded)
+            for site, why in asking.items():
+                excluded[site] = f"{why} (not requested: other sites need no approval)"
+        return PendingJob(job, options, excluded, recheck=recheck)
 
     def _admit(self, pending: PendingJob, option: Option, now: float, reason: str) -> bool:
         job = pending.job
@@ -208,6 +300,11 @@ class Scheduler:
                 f"job {job.id!r} nominated at {now:.3f} h before its data reaches "
                 f"{option.site} at {option.ready_h:.3f} h"
             )
+        if pending.recheck:
+            verdict = self.rules.check(job, self.scenario.sites[option.site], self.scenario)
+            if verdict.verdict is not Verdict.ALLOW:
+                pending.waiting_reason = f"{option.site} no longer allowed: {verdict}"
+                return False
         grant = self.capacity.allocate(option.site_idx, option.pool, job)
         if grant is None:
             pending.waiting_reason = f"no room now on {option.accelerator} at {option.site}"
@@ -226,6 +323,8 @@ class Scheduler:
         )
         self.running[job.id] = placement
         self._outcome.started.append(placement)
+        if self._record is not None:
+            self._record(job, option.site)
         return True
 
     # -- the service's restart path ------------------------------------------------------
@@ -254,4 +353,6 @@ class Scheduler:
             grant=grant,
         )
         self.running[job.id] = placement
+        if self._record is not None:
+            self._record(job, option.site)
         return placement

@@ -16,11 +16,11 @@ State the engine keeps (the scheduler drives it; nothing reads a clock):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from pathlib import Path
 
 from suanli.core.rules import ALLOW, RuleResult, Verdict
-from suanli.governance.approvals import ApprovalBook
+from suanli.governance.approvals import ApprovalBook, ApprovalRequest, ApprovalStatus
 from suanli.governance.attributes import JobAttributes
 from suanli.governance.kinds import (
     AllowListRule,
@@ -83,6 +83,8 @@ class GovernanceEngine:
         self._cross = [r for r in self.rules if isinstance(r, CrossBorderRule)]
         self._allow_lists = [r for r in self.rules if isinstance(r, AllowListRule)]
         self._cache: dict[StaticKey, tuple[RuleResult | None, tuple[Check, ...]]] = {}
+        #: static key without the site -> whether some site's verdict depends on the job itself
+        self._dynamic: dict[tuple[object, ...], bool] = {}
 
     @classmethod
     def from_file(
@@ -129,6 +131,26 @@ class GovernanceEngine:
         raise TypeError(f"unknown rule {r!r}")  # pragma: no cover - the schema is closed
 
     # -- SiteRules ------------------------------------------------------------------------
+
+    def cache_key(self, job: Job) -> Hashable | None:
+        """What beyond the feasibility screen's own key the verdicts depend on: (tenant, kind)
+        when every site's verdict is static for the job's static key, else None (the verdicts
+        depend on export volumes, model filings, job size or approvals: ask every time)."""
+        k = (job.tenant, job.data.classification, job.data.site, job.kind, job.types,
+             job.users_site)  # fmt: skip
+        dynamic = self._dynamic.get(k)
+        if dynamic is None:
+            dynamic = False
+            for site in self.scenario.sites.values():
+                skey: StaticKey = (*k, site.id)
+                entry = self._cache.get(skey)
+                if entry is None:
+                    entry = self._cache[skey] = self._bind(job, site)
+                if entry[1]:
+                    dynamic = True
+                    break
+            self._dynamic[k] = dynamic
+        return None if dynamic else (job.tenant, job.kind)
 
     def check(self, job: Job, site: Site, scenario: Scenario | None = None) -> RuleResult:
         """allow, deny or needs-approval for ``job`` at ``site`` (``scenario`` is the one the
@@ -178,6 +200,31 @@ class GovernanceEngine:
         site = self.scenario.sites[site_id]
         for rule in self._cross:
             rule.record(job, site)
+
+    def approvals_needed(self, job: Job) -> Mapping[str, RuleResult]:
+        """Site id -> the needs-approval result of the latest evaluation of ``job``."""
+        return self.needs_approval.get(job.id, {})
+
+    def request_approvals(self, job_id: str, time_h: float) -> list[ApprovalRequest]:
+        """Open a request for every rule that asked to approve ``job_id`` somewhere."""
+        rules: dict[str, str] = {}
+        for r in self.needs_approval.get(job_id, {}).values():
+            rules.setdefault(r.rule_id, r.message)
+        return [self.approvals.request(job_id, rid, msg, time_h) for rid, msg in rules.items()]
+
+    def decide(self, job_id: str, approve: bool, note: str, time_h: float) -> list[ApprovalRequest]:
+        """Approve (``note``: the evidence) or deny (``note``: the reason) every request of
+        ``job_id`` still pending; forget its needs-approval results so they are re-evaluated."""
+        done = []
+        for rid in {r.rule_id for r in self.needs_approval.pop(job_id, {}).values()}:
+            req = self.approvals.decision(job_id, rid)
+            if req is None or req.status is not ApprovalStatus.PENDING:
+                continue
+            if approve:
+                done.append(self.approvals.approve(req.id, note, time_h))
+            else:
+                done.append(self.approvals.deny(req.id, note, time_h))
+        return done
 
     def exported(self, tenant: str, year: int) -> tuple[int, int]:
         """(people, sensitive people) exported by ``tenant`` in ``year`` so far."""

@@ -61,6 +61,11 @@ class DataAsset:
     site: str
     size_gb: float
     classification: Classification
+    #: people whose (non-sensitive) personal information the data holds (None: unknown);
+    #: counts only for personal data (governance: cross-border thresholds)
+    people: int | None = None
+    #: people whose sensitive personal information it holds
+    sensitive_people: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +91,12 @@ class Job:
     users_site: str | None = None
     priority: int = 0
     gang: bool = True
+    #: the model an inference service runs (None: not named; governance: model filing)
+    model_id: str | None = None
+    #: the service is offered to the public, not only inside the tenant
+    public_facing: bool = False
+    #: the service generates content (text, images, ...)
+    generative: bool = True
 
     @property
     def gpu_hours(self) -> float:
