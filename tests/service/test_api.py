@@ -238,3 +238,21 @@ def test_health_readiness_and_metrics_answer(svc: Running) -> None:
         "suanli_decisions_total",
     ):
         assert name in text
+
+
+def test_a_job_planned_for_a_cheaper_hour_says_so_while_it_waits(sqlite_url: str) -> None:
+    from serving import running_service
+
+    with running_service(sqlite_url, policy="suanli") as r, r.client("tenant") as c:
+        job = c.post("/v1/jobs", json=job_doc(data={"site": "guian", "sizeGB": 0})).json()
+        reason = wait_for(
+            lambda: (
+                (s := c.get(f"/v1/jobs/{job['id']}").json()["status"])["reason"].startswith(
+                    "waiting:"
+                )
+                and s["reason"]
+            ),
+            timeout=10,
+        )
+        assert c.get(f"/v1/jobs/{job['id']}").json()["status"]["state"] == "queued"
+    assert "start at" in reason, reason

@@ -38,7 +38,14 @@ from sqlalchemy import Connection, bindparam, select, update
 from suanli.core.cost import CostModel
 from suanli.core.options import feasibility
 from suanli.core.policies import make_policy
-from suanli.core.scheduler import CycleOutcome, Placement, Scheduler
+from suanli.core.scheduler import (
+    CycleContext,
+    CycleOutcome,
+    PendingJob,
+    Placement,
+    Policy,
+    Scheduler,
+)
 from suanli.errors import SchedulingError
 from suanli.ledger.merkle import MerkleTree
 from suanli.model import Scenario
@@ -70,6 +77,33 @@ INTAKE_BATCH = 5000
 SEAL_BATCH = 1000
 
 
+class ExplainingPolicy(Policy):
+    """Wraps a policy to keep each waiting job's `PendingJob`, whose ``waiting_reason`` and
+    plan the service shows while the job waits (decisions stay the wrapped policy's)."""
+
+    def __init__(self, inner: Policy) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.pending: dict[str, PendingJob] = {}
+
+    def bind(self, scheduler: Scheduler) -> None:
+        super().bind(scheduler)
+        self.inner.bind(scheduler)
+
+    def on_arrival(self, pending: PendingJob, ctx: CycleContext) -> None:
+        self.pending[pending.job.id] = pending
+        self.inner.on_arrival(pending, ctx)
+
+    def on_finish(self, placement: Placement, ctx: CycleContext) -> None:
+        self.inner.on_finish(placement, ctx)
+
+    def nominate(self, ctx: CycleContext) -> float | None:
+        return self.inner.nominate(ctx)
+
+    def waiting(self) -> int:
+        return self.inner.waiting()
+
+
 @dataclass(slots=True)
 class _State:
     """The leader's in-memory view, rebuilt from the database on every takeover."""
@@ -86,6 +120,8 @@ class _State:
     commands: dict[str, tuple[str, ...]] = field(default_factory=dict)
     dirty: bool = True
     wake_h: float | None = None
+    #: the waiting reason last written per job
+    shown: dict[str, str] = field(default_factory=dict)
 
 
 class SchedulingLoop:
@@ -185,6 +221,7 @@ class SchedulingLoop:
         self._seal()
         if sweep:
             self._utilization(st)
+            self._explain_waiting(st)
         if self.on_tick is not None:
             self.on_tick()
 
@@ -206,7 +243,11 @@ class SchedulingLoop:
         horizon = max(scenario.hours, int(now) + HORIZON_AHEAD_H)
         cost = CostModel(scenario, horizon_h=horizon)
         scheduler = Scheduler(
-            scenario, make_policy(self.policy), self.clock, cost, rules=ServiceRules(self.draining)
+            scenario,
+            ExplainingPolicy(make_policy(self.policy)),
+            self.clock,
+            cost,
+            rules=ServiceRules(self.draining),
         )
         st = _State(scheduler, term, self.store.meta("topology") or "", horizon)
         placed = self.store.jobs(states=("admitted", "running"), limit=10**9)
@@ -572,6 +613,31 @@ class SchedulingLoop:
         except Exception:
             self._tree = None  # rebuilt from what was committed
             raise
+
+    def _explain_waiting(self, st: _State) -> None:
+        """Write why each waiting job waits (the policy's plan) into its row's reason."""
+        policy = st.scheduler.policy
+        if not isinstance(policy, ExplainingPolicy):
+            return
+        rows = []
+        for job_id, pending in list(policy.pending.items()):
+            if job_id in st.scheduler.running or job_id not in st.known:
+                del policy.pending[job_id]
+                st.shown.pop(job_id, None)
+                continue
+            why = pending.waiting_reason
+            if why and st.shown.get(job_id) != why:
+                st.shown[job_id] = why
+                rows.append({"b_id": job_id, "b_why": f"waiting: {why}"})
+        if rows:
+            self._write(
+                lambda conn: conn.execute(
+                    update(JOBS)
+                    .where(JOBS.c.id == bindparam("b_id"), JOBS.c.state == "queued")
+                    .values(reason=bindparam("b_why")),
+                    rows,
+                )
+            )
 
     # -- metrics -------------------------------------------------------------------------
 
