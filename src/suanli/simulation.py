@@ -3,6 +3,11 @@
 >>> from suanli.simulation import simulate
 >>> result = simulate(days=1)                  # the embedded default, one day
 >>> result.runs["suanli"].metrics.objective_yuan
+>>> result.runs["suanli"].metrics.policy_violations     # governed by the default policy set
+0
+
+``policy_set`` is ``"default"`` (the embedded `suanli.governance.DEFAULT_POLICY`), a path to a
+PolicySet file, or ``None``/``"none"`` (the interim residency rule only).
 """
 
 from __future__ import annotations
@@ -11,7 +16,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from suanli.model import Job, Scenario
-from suanli.sim.run import DEFAULT_POLICIES, Progress, SimulationResult
+from suanli.sim.run import (
+    DEFAULT_APPROVAL_DELAY_H,
+    DEFAULT_POLICIES,
+    GovernanceOptions,
+    Progress,
+    SimulationResult,
+)
 from suanli.sim.run import simulate as _simulate
 
 
@@ -45,8 +56,26 @@ def simulate(
     days: float = 7.0,
     bound: bool = True,
     progress: Progress | None = None,
+    policy_set: str | Path | None = "default",
+    approval_delay_h: float = DEFAULT_APPROVAL_DELAY_H,
 ) -> SimulationResult:
     """Replay a workload on a scenario under each policy and bound the optimum."""
+    governance = governance_options(policy_set, approval_delay_h)
     scn, jobs = load_inputs(scenario, workload, seed=seed, days=days)
     window = days * 24.0 if workload is None else None
-    return _simulate(scn, jobs, policies, bound=bound, window_h=window, progress=progress)
+    return _simulate(
+        scn, jobs, policies, bound=bound, window_h=window, progress=progress,
+        governance=governance,
+    )  # fmt: skip
+
+
+def governance_options(
+    policy_set: str | Path | None, approval_delay_h: float = DEFAULT_APPROVAL_DELAY_H
+) -> GovernanceOptions | None:
+    """``"default"``, a PolicySet path, or ``None``/``"none"`` as simulation options."""
+    from suanli.governance import DEFAULT_POLICY
+
+    if policy_set is None or str(policy_set).lower() == "none":
+        return None
+    path = DEFAULT_POLICY if str(policy_set).lower() == "default" else Path(policy_set)
+    return GovernanceOptions.from_file(path, approval_delay_h)

@@ -192,6 +192,9 @@ class Scheduler:
         )
         self._record: Callable[[Job, str], None] | None = getattr(rules, "record_placement", None)
         self._decide: Callable[..., Any] | None = getattr(rules, "decide", None)
+        self._type_limits: Callable[[Job], Mapping[str, tuple[frozenset[str], str]]] | None = (
+            getattr(rules, "type_limits", None)
+        )
         self._arrivals: list[Job] = []
         #: ids of jobs taken in again after an approval: their feasibility is recomputed
         self._fresh: set[str] = set()
@@ -276,6 +279,12 @@ class Scheduler:
             return None
         recheck = self._key_of is not None and self._key_of(job) is None
         options, excluded = f.options, f.excluded
+        limits = self._type_limits(job) if self._type_limits is not None else {}
+        if limits:
+            options, excluded = _limit_types(options, excluded, limits)
+            if not options:
+                out.rejected.append(Rejection(job, now, excluded, self.cost.rejection(job)))
+                return None
         need = self._approvals_needed(job) if self._approvals_needed is not None else {}
         if need:
             feasible = {o.site for o in options}
@@ -356,3 +365,25 @@ class Scheduler:
         if self._record is not None:
             self._record(job, option.site)
         return placement
+
+
+def _limit_types(
+    options: list[Option],
+    excluded: dict[str, str],
+    limits: Mapping[str, tuple[frozenset[str], str]],
+) -> tuple[list[Option], dict[str, str]]:
+    """Drop the options on accelerator types a rule does not allow at their site; a site left
+    with no option joins ``excluded`` with the rule's reason."""
+    kept = [o for o in options if o.site not in limits or o.accelerator in limits[o.site][0]]
+    if len(kept) == len(options):
+        return options, excluded
+    excluded = dict(excluded)
+    left = {o.site for o in kept}
+    for o in options:
+        if o.site not in left and o.site not in excluded:
+            types, rule = limits[o.site]
+            excluded[o.site] = (
+                f"{rule}: may use only {', '.join(sorted(types)) or 'no type'} here, and no "
+                "pool of those types is large enough"
+            )
+    return kept, excluded

@@ -85,6 +85,7 @@ class GovernanceEngine:
         self._cache: dict[StaticKey, tuple[RuleResult | None, tuple[Check, ...]]] = {}
         #: static key without the site -> whether some site's verdict depends on the job itself
         self._dynamic: dict[tuple[object, ...], bool] = {}
+        self._limits: dict[tuple[str, tuple[str, ...]], dict[str, tuple[frozenset[str], str]]] = {}
 
     @classmethod
     def from_file(
@@ -238,6 +239,22 @@ class GovernanceEngine:
             if rule.applies(job, site):
                 allowed &= rule.allowed
         return allowed
+
+    def type_limits(self, job: Job) -> Mapping[str, tuple[frozenset[str], str]]:
+        """Site id -> (the accelerator types ``job`` may use there, the allow-list rule's
+        id), for the sites where an allow-list narrows the job's types (usually none)."""
+        key = (job.tenant, job.types)
+        limits = self._limits.get(key)
+        if limits is None:
+            limits = {}
+            for site in self.scenario.sites.values():
+                for rule in self._allow_lists:
+                    if rule.applies(job, site):
+                        have, rid = limits.get(site.id, (frozenset(job.types), rule.id))
+                        if not have <= rule.allowed:
+                            limits[site.id] = (have & rule.allowed, rid)
+            self._limits[key] = limits
+        return limits
 
 
 def _registry(policy: PolicySet) -> ModelRegistry:

@@ -334,13 +334,16 @@ def render(result: SimulationResult) -> str:
                 f"{p['jobs_completed']:,}",
                 f"{p['jobs_rejected']:,}",
                 str(p["residency_violations"]),
+                "-" if p["policy_violations"] is None else str(p["policy_violations"]),
+                f"{p['approvals_held']:,}/{p['approvals_denied']:,}",
                 f"{p['decisions_per_s']:,.0f}",
             ]
         )
     header = [
         "policy", "objective (yuan)", "gap to bound", "energy (MWh)", "energy cost (yuan)",
         "carbon (t)", "mean wait (h)", "p95 wait (h)", "deadline miss", "utilization",
-        "data moved (TB)", "completed", "rejected", "residency violations", "decisions/s",
+        "data moved (TB)", "completed", "rejected", "residency violations", "policy violations",
+        "held/denied for approval", "decisions/s",
     ]  # fmt: skip
     geo = resources.files("suanli") / "data" / "geo" / "world_110m.json"
     assets = json.dumps({"topojson": {"world_110m": json.loads(geo.read_text())}})

@@ -32,12 +32,13 @@ def summary_dict(result: SimulationResult) -> dict[str, Any]:
         "lower_bound_objective_yuan": None
         if result.bound is None
         else round(result.bound.value, 2),
+        "policy_set": None if result.governance is None else result.governance.source,
         "policies": policies,
     }
 
 
-def _round(v: float | int) -> float | int:
-    return v if isinstance(v, int) else round(float(v), 4)
+def _round(v: float | int | dict[str, int] | None) -> float | int | dict[str, int] | None:
+    return v if v is None or isinstance(v, int | dict) else round(float(v), 4)
 
 
 def summary_table(result: SimulationResult) -> Table:
@@ -64,6 +65,8 @@ def summary_table(result: SimulationResult) -> Table:
         ("data moved (TB)", "right"),
         ("done/rejected", "right"),
         ("residency viol.", "right"),
+        ("policy viol.", "right"),
+        ("held/denied", "right"),
     ]
     for name, justify in cols:
         t.add_column(name, justify=justify)  # type: ignore[arg-type]
@@ -83,5 +86,7 @@ def summary_table(result: SimulationResult) -> Table:
             f"{m.data_moved_tb:,.1f}",
             f"{m.jobs_completed:,}/{m.jobs_rejected:,}",
             str(m.residency_violations),
+            "-" if m.policy_violations is None else str(m.policy_violations),
+            f"{m.approvals_held:,}/{m.approvals_denied:,}",
         )
     return t

@@ -1,8 +1,12 @@
 """A discrete-event engine: a heap of (time, order, sequence, event).
 
 Events at the same time are taken in a fixed order (finishes release capacity before arrivals
-are considered, wake-ups last) and then by sequence number, so runs are deterministic. After
-all events of one instant are applied, the scheduler runs one cycle.
+are considered, then wake-ups, then regulators' decisions) and then by sequence number, so runs
+are deterministic. After all events of one instant are applied, the scheduler runs one cycle.
+
+A job the scheduler holds for approval is passed to ``regulator(held, now)``, which says when
+and how it will be decided: ``(time, approve, evidence or reason)``; at that time the engine
+calls ``scheduler.approve`` or ``scheduler.deny``.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from suanli.core.clock import ManualClock
-from suanli.core.scheduler import Placement, Rejection, Scheduler
+from suanli.core.scheduler import PendingApproval, Placement, Rejection, Scheduler
+from suanli.errors import SchedulingError
 from suanli.model import Job
 
 #: events closer than this (hours) are the same instant
@@ -24,6 +29,11 @@ class Kind(IntEnum):
     FINISH = 0
     ARRIVAL = 1
     WAKE = 2
+    DECISION = 3
+
+
+#: when and how a held job is decided: (time h, approve, evidence or reason)
+Regulator = Callable[[PendingApproval, float], tuple[float, bool, str]]
 
 
 @dataclass(slots=True)
@@ -37,6 +47,8 @@ class Trace:
     cycles: int = 0
     #: (time, site index, fragmented accelerators, idle accelerators), sampled periodically
     fragmentation: list[tuple[float, int, float, float]] = field(default_factory=list)
+    #: (time, "held" | "approved" | "denied", job id) for every approval step
+    approvals: list[tuple[float, str, str]] = field(default_factory=list)
 
 
 def run(
@@ -46,6 +58,7 @@ def run(
     on_progress: Callable[[int], None] | None = None,
     record_events: bool = False,
     sample_every_h: float = 6.0,
+    regulator: Regulator | None = None,
 ) -> Trace:
     """Replay ``jobs`` through ``scheduler`` until every job has finished or been rejected."""
     heap: list[tuple[float, int, int, str]] = []
@@ -61,6 +74,7 @@ def run(
     done = 0
     next_sample = 0.0
     n_sites = len(scheduler.scenario.sites)
+    decisions: dict[str, tuple[bool, str]] = {}
     while heap:
         t = heap[0][0]
         clock.set(max(t, clock.now()))
@@ -73,6 +87,13 @@ def run(
                     trace.events.append((t, "finish", job_id, p.option.site))
             elif kind == Kind.ARRIVAL:
                 scheduler.submit(by_id[job_id])
+            elif kind == Kind.DECISION:
+                approve, note = decisions.pop(job_id)
+                if approve:
+                    scheduler.approve(job_id, note)
+                else:
+                    scheduler.deny(job_id, note)
+                trace.approvals.append((t, "approved" if approve else "denied", job_id))
             else:
                 wakes.discard(t)
         while t >= next_sample:
@@ -93,6 +114,16 @@ def run(
             done += 1
             if record_events:
                 trace.events.append((r.time_h, "reject", r.job.id, ""))
+        for held in out.held:
+            trace.approvals.append((t, "held", held.job.id))
+            if regulator is None:
+                raise SchedulingError(
+                    f"job {held.job.id!r} needs an approval and the run has no regulator"
+                )
+            when, approve, note = regulator(held, t)
+            decisions[held.job.id] = (approve, note)
+            heapq.heappush(heap, (max(when, t), Kind.DECISION, seq, held.job.id))
+            seq += 1
         if out.wake_h is not None and out.wake_h > t + SAME_INSTANT_H and out.wake_h not in wakes:
             wakes.add(out.wake_h)
             heapq.heappush(heap, (out.wake_h, Kind.WAKE, seq, ""))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -35,8 +36,15 @@ class PolicyMetrics:
     jobs_completed: int
     jobs_rejected: int
     residency_violations: int
+    #: placements a fresh engine of the run's policy set would not allow (None: no policy set)
+    policy_violations: int | None = None
+    #: the same, by rule id
+    policy_violations_by_rule: dict[str, int] = field(default_factory=dict)
+    #: jobs held for a regulator's approval, and of those how many were denied
+    approvals_held: int = 0
+    approvals_denied: int = 0
 
-    def as_dict(self) -> dict[str, float | int]:
+    def as_dict(self) -> dict[str, float | int | dict[str, int] | None]:
         return asdict(self)
 
 
@@ -53,9 +61,20 @@ class SiteSeries:
 
 
 def compute_metrics(
-    trace: Trace, scenario: Scenario, cost: CostModel, window_h: float
+    trace: Trace,
+    scenario: Scenario,
+    cost: CostModel,
+    window_h: float,
+    violations: Mapping[str, int] | None = None,
+    residency_rules: frozenset[str] = frozenset(),
 ) -> tuple[PolicyMetrics, SiteSeries]:
-    """The figures of one run; ``window_h`` is the arrival window used for utilization."""
+    """The figures of one run; ``window_h`` is the arrival window used for utilization.
+
+    ``violations`` (rule id -> count) are the policy set's, when the run had one
+    (`suanli.governance.violations`); residency violations are then those of its
+    ``residency_rules`` (residency and cross-border rules), not of the interim rule (the policy
+    may let some personal data leave).
+    """
     ps = trace.placements
     rs = trace.rejections
     n_jobs = len(ps) + len(rs)
@@ -65,11 +84,14 @@ def compute_metrics(
     misses = sum(1 for p in with_deadline if cost.misses_deadline(p.job, p.end_h))
     rejected_deadline = sum(1 for r in rs if r.job.deadline_h is not None)
     denominator = len(with_deadline) + rejected_deadline
-    violations = 0
-    for p in ps:
-        home = scenario.sites[p.job.data.site].jurisdiction
-        if residency_reason(p.job, scenario.sites[p.option.site].jurisdiction, home):
-            violations += 1
+    residency = 0
+    if violations is None:
+        for p in ps:
+            home = scenario.sites[p.job.data.site].jurisdiction
+            if residency_reason(p.job, scenario.sites[p.option.site].jurisdiction, home):
+                residency += 1
+    else:
+        residency = sum(n for rule, n in violations.items() if rule in residency_rules)
     hours = max(1, math.ceil(window_h))
     n_sites = len(scenario.sites)
     if ps:
@@ -106,7 +128,11 @@ def compute_metrics(
         data_moved_tb=sum(p.cost.transfer_gb for p in ps) / 1000.0,
         jobs_completed=len(ps),
         jobs_rejected=len(rs),
-        residency_violations=violations,
+        residency_violations=residency,
+        policy_violations=None if violations is None else sum(violations.values()),
+        policy_violations_by_rule=dict(violations or {}),
+        approvals_held=sum(1 for a in trace.approvals if a[1] == "held"),
+        approvals_denied=sum(1 for a in trace.approvals if a[1] == "denied"),
     )
     assert n_jobs == metrics.jobs_completed + metrics.jobs_rejected
     frag = np.zeros(n_sites)

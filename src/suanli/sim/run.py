@@ -1,27 +1,70 @@
-"""`simulate`: replay a workload on a scenario under several policies and bound the optimum."""
+"""`simulate`: replay a workload on a scenario under several policies and bound the optimum.
+
+With a policy set (`GovernanceOptions`), every policy run gets its own `GovernanceEngine`
+(its export counters and approvals are that run's state) and a `SimulatedRegulator` that
+decides held jobs after the approval delay. Feasibility is computed once with a base engine
+and shared only for jobs whose verdicts are static (``engine.cache_key(job) is not None``);
+the others are evaluated by each run's engine at intake. After each run its placements are
+re-checked against a fresh engine (`suanli.governance.violations.policy_violations`).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from suanli.core.bound import BoundResult, lower_bound
 from suanli.core.clock import ManualClock
 from suanli.core.cost import CostModel
 from suanli.core.options import Feasibility, FeasibilityCheck
 from suanli.core.policies import make_policy
-from suanli.core.scheduler import Scheduler
+from suanli.core.scheduler import PendingApproval, Scheduler
 from suanli.errors import InputError
+from suanli.governance.approvals import SimulatedRegulator
+from suanli.governance.engine import GovernanceEngine
+from suanli.governance.schema import CrossBorderPersonalInfo, PolicySet, Residency, load_policy
+from suanli.governance.violations import policy_violations
 from suanli.model import Job, Scenario
-from suanli.sim.engine import Trace, run
+from suanli.sim.engine import Regulator, Trace, run
 from suanli.sim.metrics import PolicyMetrics, SiteSeries, compute_metrics
 
 #: progress callback: (task description, completed, total)
 Progress = Callable[[str, int, int], None]
 
 DEFAULT_POLICIES = ("nearest", "cheapest", "greenest", "suanli")
+
+
+#: hours a simulated regulator takes to decide an approval request, unless told otherwise
+DEFAULT_APPROVAL_DELAY_H = 4.0
+
+
+@dataclass(frozen=True, slots=True)
+class GovernanceOptions:
+    """The policy set a simulation runs under, and its simulated regulator."""
+
+    policy: PolicySet
+    #: the file's name (for errors) and the SHA-256 of its bytes (for the ledger)
+    source: str = "policy"
+    sha256: str = ""
+    approval_delay_h: float = DEFAULT_APPROVAL_DELAY_H
+    #: rules whose approval requests the simulated regulator denies
+    deny_rules: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_file(
+        cls, path: Path, approval_delay_h: float = DEFAULT_APPROVAL_DELAY_H
+    ) -> GovernanceOptions:
+        if approval_delay_h < 0:
+            raise InputError("--approval-delay-h", f"must be >= 0, got {approval_delay_h:g}")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+        return cls(load_policy(path), path.name, digest, approval_delay_h)
+
+    def engine(self, scenario: Scenario) -> GovernanceEngine:
+        return GovernanceEngine(self.policy, scenario, source=self.source)
 
 
 @dataclass(slots=True)
@@ -31,6 +74,8 @@ class PolicyRun:
     metrics: PolicyMetrics
     series: SiteSeries
     wall_s: float
+    #: the run's governance engine (None: no policy set); its book holds the approvals
+    engine: GovernanceEngine | None = None
 
     @property
     def decisions_per_s(self) -> float:
@@ -46,6 +91,7 @@ class SimulationResult:
     runs: dict[str, PolicyRun]
     bound: BoundResult | None
     cost: CostModel
+    governance: GovernanceOptions | None = None
 
     def gap(self, policy: str) -> float | None:
         """Relative distance of a policy's objective above the lower bound."""
@@ -73,8 +119,11 @@ def simulate(
     bound: bool = True,
     window_h: float | None = None,
     progress: Progress | None = None,
+    governance: GovernanceOptions | None = None,
 ) -> SimulationResult:
-    """Run ``jobs`` under each policy on ``scenario``; compute the lower bound if asked."""
+    """Run ``jobs`` under each policy on ``scenario``; compute the lower bound if asked.
+
+    With ``governance``, each run is governed by its own engine and checked afterwards."""
     names = list(dict.fromkeys(p.lower() for p in policies))
     for name in names:
         make_policy(name)  # fail on an unknown name before any work
@@ -87,26 +136,43 @@ def simulate(
     window = window_h if window_h is not None else max(1.0, math.ceil(jobs[-1].arrival_h))
     cost = CostModel(scenario, horizon_for(scenario, jobs))
     feas: dict[str, Feasibility] = {}
-    check = FeasibilityCheck(cost)
+    base = governance.engine(scenario) if governance is not None else None
+    check = FeasibilityCheck(cost) if base is None else FeasibilityCheck(cost, base)
     for n, job in enumerate(jobs):
         feas[job.id] = check(job)
         if progress and n % 2000 == 0:
             progress("feasibility", n, len(jobs))
     if progress:
         progress("feasibility", len(jobs), len(jobs))
+    # with governance, only jobs whose verdicts no run's state can change share feasibility
+    shared = (
+        feas if base is None else {j.id: feas[j.id] for j in jobs if base.cache_key(j) is not None}
+    )
     runs: dict[str, PolicyRun] = {}
     for name in names:
         clock = ManualClock(0.0)
-        scheduler = Scheduler(scenario, make_policy(name), clock, cost, feasibility_cache=feas)
+        engine = governance.engine(scenario) if governance is not None else None
+        scheduler = Scheduler(
+            scenario, make_policy(name), clock, cost, feasibility_cache=dict(shared),
+            **({} if engine is None else {"rules": engine}),
+        )  # fmt: skip
         task = f"policy {name}"
         cb = (lambda done, _t=task: progress(_t, done, len(jobs))) if progress else None
+        regulator = _regulator(engine, governance) if engine and governance else None
         t0 = time.perf_counter()
-        trace = run(scheduler, clock, jobs, on_progress=cb)
+        trace = run(scheduler, clock, jobs, on_progress=cb, regulator=regulator)
         wall = time.perf_counter() - t0
         if progress:
             progress(task, len(jobs), len(jobs))
-        metrics, series = compute_metrics(trace, scenario, cost, window)
-        runs[name] = PolicyRun(name, trace, metrics, series, wall)
+        violations = None
+        if engine is not None and governance is not None:
+            violations = policy_violations(
+                trace.placements, governance.policy, scenario, engine.approvals
+            )
+        metrics, series = compute_metrics(
+            trace, scenario, cost, window, violations, _residency_rules(governance)
+        )
+        runs[name] = PolicyRun(name, trace, metrics, series, wall, engine)
     result_bound = None
     if bound:
         if progress:
@@ -115,4 +181,27 @@ def simulate(
         result_bound = lower_bound(jobs, [feas[j.id].options for j in jobs], cost, target=target)
         if progress:
             progress("lower bound", 1, 1)
-    return SimulationResult(scenario, jobs, window, runs, result_bound, cost)
+    return SimulationResult(scenario, jobs, window, runs, result_bound, cost, governance)
+
+
+def _regulator(engine: GovernanceEngine, governance: GovernanceOptions) -> Regulator:
+    """The simulated regulator of one run: requests go into the run engine's book; a held job
+    is decided when its last request is (approved only if every request is)."""
+    sim = SimulatedRegulator(governance.approval_delay_h, deny=governance.deny_rules)
+
+    def decide(held: PendingApproval, now: float) -> tuple[float, bool, str]:
+        decisions = [sim.decide(r) for r in engine.request_approvals(held.job.id, now)]
+        if not decisions:
+            return now, False, "no approval request could be made"
+        approve = all(d.approve for d in decisions)
+        note = "; ".join(d.evidence for d in decisions if d.approve == approve)
+        return max(d.time_h for d in decisions), approve, note
+
+    return decide
+
+
+def _residency_rules(governance: GovernanceOptions | None) -> frozenset[str]:
+    if governance is None:
+        return frozenset()
+    kinds = (Residency, CrossBorderPersonalInfo)
+    return frozenset(r.id for r in governance.policy.spec.rules if isinstance(r, kinds))
