@@ -1,0 +1,118 @@
+"""Who may be preempted, and which victims waste least work.
+
+Rules (each a named function; tests/queueing/test_rules.py checks each by name):
+
+* `rule_within_queue_lower_priority` - Kueue ``withinClusterQueue: LowerPriority``: a job may
+  evict jobs of its own queue with a strictly lower priority.
+* `rule_reclaim_within_cohort` - Kueue ``reclaimWithinCohort: Any``: a queue that would stay
+  within its nominal quota may evict jobs of other queues in its cohort that are borrowing.
+* `rule_least_waste_first` - victims are taken in order of the work they would lose (the
+  accelerator-hours since their last checkpoint), then lower priority, then latest start.
+
+`select_victims` tries the candidates in that order on the quota book, removing them one by
+one until the request fits, then undoes every trial change; it returns the victims or None.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import IntEnum
+
+from suanli.core.queueing.quota import QuotaBook
+
+
+class Outcome(IntEnum):
+    """How a request can be admitted, worst first."""
+
+    NO_FIT = 0  #: not even with preemption
+    PREEMPT = 1  #: fits after evicting victims
+    FIT = 2  #: fits now
+
+
+@dataclass(frozen=True, slots=True)
+class Running:
+    """A running job as preemption sees it."""
+
+    job_id: str
+    queue: str
+    flavor: str
+    milli: int
+    priority: int
+    start_h: float
+    #: hours between checkpoints (None: none declared: all work since start is lost)
+    checkpoint_h: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    queue: str
+    flavor: str
+    milli: int
+    priority: int
+
+
+def wasted_h(r: Running, now: float) -> float:
+    """Hours of work ``r`` would lose if stopped now: since its last checkpoint."""
+    ran = max(0.0, now - r.start_h)
+    if r.checkpoint_h is None or r.checkpoint_h <= 0:
+        return ran
+    return ran - math.floor(ran / r.checkpoint_h + 1e-12) * r.checkpoint_h
+
+
+def rule_within_queue_lower_priority(req: Request, r: Running) -> bool:
+    """Kueue preemption.withinClusterQueue = LowerPriority."""
+    return r.queue == req.queue and r.priority < req.priority
+
+
+def rule_reclaim_within_cohort(req: Request, r: Running, book: QuotaBook) -> bool:
+    """Kueue preemption.reclaimWithinCohort = Any: the requester stays within its nominal
+    quota, the victim's queue (in the same cohort) is borrowing this flavor."""
+    cfg = book.config
+    mine, theirs = cfg.queues[req.queue], cfg.queues[r.queue]
+    if r.queue == req.queue or mine.cohort is None or theirs.cohort is None:
+        return False
+    if cfg.root(mine.cohort) != cfg.root(theirs.cohort) or r.flavor != req.flavor:
+        return False
+    nominal = mine.quotas.get(req.flavor)
+    within = nominal is not None and book.used(req.queue, req.flavor) + req.milli <= (
+        nominal.nominal * 1000
+    )
+    return within and book.borrowed(r.queue, r.flavor) > 0
+
+
+def rule_least_waste_first(r: Running, now: float) -> tuple[float, int, float]:
+    """Order key (smaller first): wasted accelerator-hours, priority, latest start first."""
+    return (wasted_h(r, now) * r.milli / 1000, r.priority, -r.start_h)
+
+
+def candidates(req: Request, running: Iterable[Running], book: QuotaBook) -> list[Running]:
+    """Every running job a rule allows ``req`` to evict."""
+    return [
+        r
+        for r in running
+        if r.flavor == req.flavor
+        and (rule_within_queue_lower_priority(req, r) or rule_reclaim_within_cohort(req, r, book))
+    ]
+
+
+def select_victims(
+    req: Request, running: Iterable[Running], book: QuotaBook, now: float
+) -> tuple[Outcome, list[Running]]:
+    """The fewest-waste victims that make ``req`` fit its quota (trial on ``book``, undone)."""
+    if book.fits(req.queue, req.flavor, req.milli):
+        return Outcome.FIT, []
+    chosen: list[Running] = []
+    try:
+        for r in sorted(
+            candidates(req, running, book), key=lambda r: rule_least_waste_first(r, now)
+        ):
+            book.release(r.queue, r.flavor, r.milli)
+            chosen.append(r)
+            if book.fits(req.queue, req.flavor, req.milli):
+                return Outcome.PREEMPT, chosen
+        return Outcome.NO_FIT, []
+    finally:
+        for r in chosen:
+            book.admit(r.queue, r.flavor, r.milli)
