@@ -184,7 +184,7 @@ def test_rule_reclaim_within_cohort(
         ),
         pytest.param(
             run("a", "q", 1, start=1.0, ckpt=2.0),
-            run("b", "q", 1, start=9.0),
+            run("b", "q", 1, start=7.5),
             True,
             id="checkpoint-limits-the-loss",
         ),
