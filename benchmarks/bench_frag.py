@@ -1,6 +1,7 @@
 """Placement speed of every policy on the 1,213-node openb cluster, one core, in this process.
 
 Usage: .venv/bin/python benchmarks/bench_frag.py [--trace default] [--seeds 42-44]
+       .venv/bin/python benchmarks/bench_frag.py --ablation [--traces default,...] [--seeds 42-46]
 
 Runs the `suanli frag` protocol (about 10,800 placement decisions per run) without Ray and
 reports decisions per second of placement time (trace loading excluded).
@@ -13,12 +14,58 @@ import platform
 import time
 from pathlib import Path
 
-from suanli.alloc import POLICY_NAMES
+import numpy as np
+
+from suanli.alloc import FGD, POLICY_NAMES, Suanli, TargetWorkload
+from suanli.alloc.cluster import Policy
 from suanli.frag.experiment import parse_seeds
-from suanli.frag.protocol import run_once
-from suanli.frag.trace import read_nodes, read_pods
+from suanli.frag.protocol import allocation_curve, run_once, shuffled_cluster, submission_order
+from suanli.frag.trace import NodeTable, PodTable, read_nodes, read_pods
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "alibaba-gpu-2023"
+
+
+ABLATION_TRACES = "default,cpu200,gpushare40,gpushare80,multigpu20,multigpu40"
+ABLATION = {
+    "FGD": lambda tw: FGD(tw),
+    "exact dF": lambda tw: Suanli(tw, levels=10**9, balance=False, cpu_rule=False),
+    "200 levels": lambda tw: Suanli(tw, balance=False, cpu_rule=False),
+    "+ CPU rule": lambda tw: Suanli(tw, balance=False),
+    "+ balance": lambda tw: Suanli(tw, cpu_rule=False),
+    "100 levels + both": lambda tw: Suanli(tw, levels=100),
+    "Suanli": lambda tw: Suanli(tw),
+}
+
+
+def unallocated_at_100(nodes: NodeTable, pods: PodTable, policy: Policy, seed: int) -> float:
+    """The protocol of ``run_once`` for a policy object built here."""
+    cluster = shuffled_cluster(nodes, seed)
+    capacity = cluster.total_gpu_milli()
+    order = submission_order(pods, capacity, seed)
+    arrived, used = np.empty(len(order), np.int64), np.empty(len(order), np.int64)
+    a = u = 0
+    for i, shape in enumerate(order):
+        a += shape.total_gpu_milli
+        if cluster.place(shape, policy) is not None:
+            u += shape.total_gpu_milli
+        arrived[i], used[i] = a, u
+    y = allocation_curve(arrived, used, capacity)[100]
+    return float("nan") if y is None else 100.0 - y
+
+
+def ablation(nodes: NodeTable, traces: list[str], seeds: list[int]) -> None:
+    """Mean unallocated GPU % at 100% arrival of each variant of Suanli's ingredients."""
+    print("| variant | " + " | ".join(traces) + " | mean |")
+    print("|---" * (len(traces) + 2) + "|")
+    pods = {t: read_pods(DATA / f"openb_pod_list_{t}.csv.gz") for t in traces}
+    for label, make in ABLATION.items():
+        means = []
+        for t in traces:
+            tw = TargetWorkload.from_shapes(pods[t].shapes)
+            vals = [unallocated_at_100(nodes, pods[t], make(tw), s) for s in seeds]
+            means.append(sum(vals) / len(vals))
+        cells = " | ".join(f"{m:.2f}" for m in means)
+        print(f"| {label} | {cells} | {sum(means) / len(means):.2f} |", flush=True)
 
 
 def main() -> None:
@@ -26,8 +73,13 @@ def main() -> None:
     parser.add_argument("--trace", default="default")
     parser.add_argument("--seeds", default="42-44")
     parser.add_argument("--policies", default=",".join(POLICY_NAMES))
+    parser.add_argument("--ablation", action="store_true")
+    parser.add_argument("--traces", default=ABLATION_TRACES)
     args = parser.parse_args()
     nodes = read_nodes(DATA / "openb_node_list_gpu_node.csv.gz")
+    if args.ablation:
+        ablation(nodes, args.traces.split(","), parse_seeds(args.seeds))
+        return
     pods = read_pods(DATA / f"openb_pod_list_{args.trace}.csv.gz")
     seeds = parse_seeds(args.seeds)
     print(f"# {platform.machine()} {platform.python_implementation()} {platform.python_version()}")

@@ -38,8 +38,9 @@ def frag_command(
         Path | None, typer.Option("--pods", help="Pod list CSV (optionally .gz).")
     ] = None,
     policy: Annotated[
-        str, typer.Option("--policy", help="Policy name, comma list, or 'all'.")
-    ] = "fgd",
+        str | None,
+        typer.Option("--policy", help="Policy, comma list or 'all' (default fgd; sweep: all)."),
+    ] = None,
     seeds: Annotated[str, typer.Option("--seeds", help="Seeds: '42-51' or '42,43'.")] = "42-51",
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object on stdout.")

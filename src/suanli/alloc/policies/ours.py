@@ -1,27 +1,33 @@
-"""Suanli: FGD with a CPU-balance tie-break (our policy; see docs/fgd.md for the ablation).
+"""Suanli: FGD's fragmentation descent, finer, with a CPU:GPU-balance order among near-ties.
 
-FGD scores node n for task t as s(n) = floor(100 * sigmoid((F_n - F_n') / 1000)); the integer
-score ties many nodes, and FGD sends the task to the first of them in name order. Suanli keeps
-FGD's score as the primary key and orders the tied nodes by how well they keep CPU and GPU in
-proportion:
+Notation as in ``suanli.alloc.policies.fgd``: F_n is node n's expected fragment (milli-GPU) for
+the target workload, n' the node after the placement. Suanli scores a feasible node as
 
-    score(n) = s(n) + w * b(n),   0 <= b(n) <= 1,  w = 0.9 < 1 (b only reorders FGD's ties)
+    score(n) = floor(L * sigmoid((F_n - F_n') / 1000)) + w * b(n),   L = 200, w = 0.9
 
-* For a task that uses GPUs, with c' and u' the node's CPU milli and GPU milli left after the
-  placement and R = (sum_m p_m cpu_m) / (sum_m p_m gpu_m) the CPU the target workload asks per
-  milli-GPU (CPU-only shapes included),
+so the fragmentation decrease stays the primary key (twice FGD's 100 levels: Δ-bands of about
+20 milli-GPU instead of 40) and b in [0, 1] only orders nodes whose primary keys are equal:
 
-      b(n) = 1 - min(1, |c' - R u'| / (8000 R)),
+* a task that uses GPUs: with c' and u' the CPU milli and GPU milli the node keeps after the
+  placement and R = (sum_m p_m cpu_m) / (sum_m p_m num_gpu_m gpu_milli_m) the CPU the target
+  workload asks per milli-GPU,
 
-  the node left closest to the workload's own CPU:GPU ratio wins: its idle GPUs keep the CPU they
-  will need, and its idle CPU is not stranded behind busy GPUs.
-* For a CPU-only task, b(n) = 1 - U_n / 8000 with U_n the node's idle milli-GPU: the task goes
-  where it takes CPU from the fewest idle GPUs.
+      b(n) = 1 - min(1, |c' - R u'| / (8000 R)):
 
-Ablation (docs/fgd.md): either rule alone is within noise of FGD; together they cut FGD's
-unallocated GPUs on every trace. A finer score (exact F_n - F_n', or more sigmoid levels) is worse
-than FGD's integer score: the ties are what make FGD pack, so Suanli keeps them and only orders
-them.
+  the node left nearest the workload's own CPU:GPU ratio wins, so idle GPUs keep the CPU their
+  future tasks need and idle CPU is not stranded behind busy GPUs (FGD only sees CPU through
+  whether each typical shape still fits);
+* a CPU-only task: b(n) = 1 - U_n / 8000 with U_n the node's idle milli-GPU, so CPU is taken
+  from the nodes with the fewest idle GPUs.
+
+GPU choice inside the node is FGD's: for a sharing task every GPU that fits is tried and the one
+with the best primary key is kept (first index on ties), jointly with the node.
+
+Why this form (ablation in docs/fgd.md): an exact score (L -> infinity) is much worse than FGD;
+the integer bands make nodes tie, and the tie order decides how tasks pack. FGD orders ties by
+node name (a fixed random order in the experiment, i.e. first fit). Ordering them by CPU balance
+and giving CPU-only tasks GPU-poor nodes together cut unallocated GPUs where CPU binds; doubling
+the bands helps once the ties are ordered well, and neither rule alone is enough.
 """
 
 from __future__ import annotations
