@@ -96,8 +96,29 @@ def test_data_is_homed_east_heavy_and_partners_abroad(scenario: Scenario, week: 
     assert regions["east"] > 2 * regions["west"] > 0
     for j in week:
         if scenario.tenants[j.tenant].sector.value == "international-partner":
-            assert scenario.sites[j.data.site].jurisdiction != "CN"
-            assert j.data.classification.value in ("public", "general")
+            if scenario.sites[j.data.site].jurisdiction == "CN":
+                # a partner's service for its users on personal data homed in China
+                assert j.kind is JobKind.ONLINE_INFERENCE and j.data.people is not None
+                assert j.users_site and scenario.sites[j.users_site].jurisdiction != "CN"
+                assert j.data.classification.value == "personal"
+            else:
+                assert j.data.classification.value in ("public", "general")
+
+
+def test_governance_facts_straddle_the_policy_thresholds(week: list[Job]) -> None:
+    people = [j.data.people for j in week if j.data.people is not None]
+    assert all(j.data.classification.value == "personal" for j in week if j.data.people)
+    assert min(people) < 100_000 <= max(people)
+    assert any(100_000 <= p < 1_000_000 for p in people) and max(people) >= 1_000_000
+    sensitive = [j.data.sensitive_people for j in week if j.data.sensitive_people]
+    assert min(sensitive) < 10_000 <= max(sensitive)
+    partners_on_cn = [j for j in week if j.tenant.startswith("intl-") and j.data.people]
+    assert 0 < len(partners_on_cn) < 0.02 * len(week)
+    models = Counter(j.model_id for j in week if j.public_facing)
+    assert models["fin-assistant-ft"] and models["edu-chat-13b"] and None not in models
+    assert all(j.kind is JobKind.ONLINE_INFERENCE for j in week if j.model_id or j.public_facing)
+    hospitals = [j for j in week if j.tenant == "health-hospitals"]
+    assert any(j.data.classification.value == "important" for j in hospitals)
 
 
 def test_arrivals_follow_a_beijing_daytime_peak(week: list[Job]) -> None:

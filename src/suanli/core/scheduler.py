@@ -14,7 +14,9 @@ for). Its phases:
                 sees it); one that does not fit stays with the policy, which keeps it waiting.
                 A job whose verdicts depend on state (``rules.cache_key(job) is None``, e.g.
                 cumulative export volumes) is re-checked against the rules for the chosen
-                site first, and every start is reported to ``rules.record_placement``;
+                site first; if the site is no longer allowed the job is withdrawn from the
+                policy and taken in again (phase 1, feasibility recomputed) in the same
+                cycle. Every start is reported to ``rules.record_placement``;
 4. **requeue**  the policy keeps what did not start and names its next wake-up time.
 
 The scheduler reads time only from the injected clock and does no I/O.
@@ -132,7 +134,9 @@ class CycleContext:
         self._scheduler = scheduler
 
     def try_start(self, pending: PendingJob, option: Option, reason: str) -> bool:
-        """Phase 3: commit ``pending`` on ``option`` now; False if it does not fit."""
+        """Phase 3: commit ``pending`` on ``option`` now. False: it does not fit, keep it.
+        True: it is no longer the policy's (it started, or the rules withdrew it: the
+        scheduler takes it in again)."""
         return self._scheduler._admit(pending, option, self.now, reason)
 
 
@@ -199,6 +203,8 @@ class Scheduler:
         #: ids of jobs taken in again after an approval: their feasibility is recomputed
         self._fresh: set[str] = set()
         self._denied: list[Rejection] = []
+        #: jobs the admission re-check took back from the policy in this cycle
+        self._withdrawn: list[Job] = []
         self._finished: list[Placement] = []
         self._outcome = CycleOutcome()
         self.on_event: Callable[[str, Job, str], None] | None = None
@@ -266,6 +272,14 @@ class Scheduler:
                 self.policy.on_arrival(pending, ctx)
         # 2-4. nominate, admit, requeue
         out.wake_h = self.policy.nominate(ctx)
+        # jobs withdrawn at admission: 1-4 again for them (the rules' state only tightens)
+        while self._withdrawn:
+            again, self._withdrawn = self._withdrawn, []
+            for job in again:
+                pending = self._intake(job, now, out)
+                if pending is not None:
+                    self.policy.on_arrival(pending, ctx)
+            out.wake_h = self.policy.nominate(ctx)
         return out
 
     def _intake(self, job: Job, now: float, out: CycleOutcome) -> PendingJob | None:
@@ -313,7 +327,9 @@ class Scheduler:
             verdict = self.rules.check(job, self.scenario.sites[option.site], self.scenario)
             if verdict.verdict is not Verdict.ALLOW:
                 pending.waiting_reason = f"{option.site} no longer allowed: {verdict}"
-                return False
+                self._fresh.add(job.id)
+                self._withdrawn.append(job)
+                return True
         grant = self.capacity.allocate(option.site_idx, option.pool, job)
         if grant is None:
             pending.waiting_reason = f"no room now on {option.accelerator} at {option.site}"

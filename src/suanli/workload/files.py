@@ -3,14 +3,17 @@
 The job schema, one row per job (docs/workload.md has the full table):
 
     id, tenant, kind, accelerators, types, duration_h, arrival_h, deadline_h, latency_slo_ms,
-    data_site, data_size_gb, classification, users_site, priority, gang
+    data_site, data_size_gb, classification, users_site, priority, gang,
+    model_id, public_facing, generative, people, sensitive_people
 
 ``types`` is '|'-separated; ``deadline_h``, ``latency_slo_ms``, ``users_site``, ``priority``
 and ``gang`` may be empty (None, None, None, 0, true); an empty ``types`` means any type the
-scenario's sites hold. A file whose header is the openb pod list (name, cpu_milli, memory_mib,
-num_gpu, gpu_milli, gpu_spec, qos, pod_phase, creation_time, deletion_time, scheduled_time) is
-mapped to jobs by the rule in `_OpenbRow`. Errors are `WorkloadError`s naming file, row (the
-header is row 1) and column.
+scenario's sites hold. The governance columns ``model_id``, ``public_facing``, ``generative``,
+``people`` and ``sensitive_people`` are optional, as columns and as cells (None, false, true,
+None (unknown), 0); people counts are whole numbers >= 0. A file whose header is the openb
+pod list (name, cpu_milli, memory_mib, num_gpu, gpu_milli, gpu_spec, qos, pod_phase,
+creation_time, deletion_time, scheduled_time) is mapped to jobs by the rule in `_OpenbRow`.
+Errors are `WorkloadError`s naming file, row (the header is row 1) and column.
 """
 
 from __future__ import annotations
@@ -29,9 +32,12 @@ T = TypeVar("T")
 COLUMNS = (
     "id", "tenant", "kind", "accelerators", "types", "duration_h", "arrival_h", "deadline_h",
     "latency_slo_ms", "data_site", "data_size_gb", "classification", "users_site", "priority",
-    "gang",
+    "gang", "model_id", "public_facing", "generative", "people", "sensitive_people",
 )  # fmt: skip
-OPTIONAL = frozenset({"deadline_h", "latency_slo_ms", "users_site", "priority", "gang"})
+OPTIONAL = frozenset(
+    {"deadline_h", "latency_slo_ms", "users_site", "priority", "gang", "model_id",
+     "public_facing", "generative", "people", "sensitive_people"}
+)  # fmt: skip
 #: openb pod-list columns; the first five are enough (some variants carry only those)
 OPENB_COLUMNS = (
     "name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli", "gpu_spec", "qos", "pod_phase",
@@ -252,6 +258,8 @@ class _JobRow:
         priority = c.opt_number("priority")
         if priority is not None and priority != int(priority):
             raise c.error("priority", f"must be a whole number, got {priority:g}")
+        people = _opt_count(c, "people")
+        sensitive = _opt_count(c, "sensitive_people")
         return Job(
             id=c.text("id"),
             tenant=c.choice("tenant", s.tenants, "tenant"),
@@ -264,13 +272,28 @@ class _JobRow:
                 site=c.choice("data_site", s.sites, "site"),
                 size_gb=c.number("data_size_gb", minimum=0),
                 classification=_enum_value(c, "classification", Classification),
+                people=people,
+                sensitive_people=sensitive or 0,
             ),
             deadline_h=deadline,
             latency_slo_ms=c.opt_number("latency_slo_ms", minimum=0, strict=True),
             users_site=users,
             priority=int(priority or 0),
             gang=c.flag("gang", True),
+            model_id=c.opt_text("model_id"),
+            public_facing=c.flag("public_facing", False),
+            generative=c.flag("generative", True),
         )
+
+
+def _opt_count(c: _Cells, column: str) -> int | None:
+    """A whole number of people >= 0, or None for an empty cell."""
+    x = c.opt_number(column, minimum=0)
+    if x is None:
+        return None
+    if x != int(x):
+        raise c.error(column, f"must be a whole number, got {x:g}")
+    return int(x)
 
 
 class _OpenbRow:
@@ -379,6 +402,11 @@ def _record(job: Job) -> dict[str, Any]:
         "users_site": job.users_site,
         "priority": job.priority,
         "gang": job.gang,
+        "model_id": job.model_id,
+        "public_facing": job.public_facing,
+        "generative": job.generative,
+        "people": job.data.people,
+        "sensitive_people": job.data.sensitive_people,
     }
 
 
@@ -399,6 +427,9 @@ def save_workload(jobs: list[Job], path: str | Path) -> Path:
                 ("data_site", pa.string()), ("data_size_gb", pa.float64()),
                 ("classification", pa.string()), ("users_site", pa.string()),
                 ("priority", pa.int64()), ("gang", pa.bool_()),
+                ("model_id", pa.string()), ("public_facing", pa.bool_()),
+                ("generative", pa.bool_()), ("people", pa.int64()),
+                ("sensitive_people", pa.int64()),
             ]
         )  # fmt: skip
         columns = {c: [r[c] for r in records] for c in COLUMNS}

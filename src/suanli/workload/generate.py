@@ -13,6 +13,9 @@ Steps:
 4. acceptable types: a type group by kind, widened (and the size cut) until some site that
    may process the data holds a pool large enough;
 5. deadlines, latency SLOs, priorities; jobs sorted by arrival and numbered j000001, ...
+6. governance facts (`_governance_facts`, from a second seeded stream so steps 1-5 are the
+   same with or without them): people counts of personal data, the model and audience of
+   online inference, and some partner services on data homed in China.
 """
 
 from __future__ import annotations
@@ -242,8 +245,91 @@ def generate_workload(
     groups, group, accel = _acceptable_types(rng, scenario, kind, home, klass, accel)
     slack = _deadlines(rng, kind, duration)
     slo = np.where(online, rng.integers(10, 41, size=n), 0)
+    facts = _governance_facts(np.random.default_rng([seed, 5]), scenario, t, tenant, kind,
+                              home, klass)  # fmt: skip
     return _assemble(scenario, t, tenant, kind, accel, groups, group, duration, arrival, slack,
-                     home, klass, data_gb, slo)  # fmt: skip
+                     home, klass, data_gb, slo, facts)  # fmt: skip
+
+
+#: models online inference runs, with their probabilities (EST); registered and filed in the
+#: default policy set except fin-assistant-ft (registered, not filed: a fine-tune needs its own
+#: filing) and edu-chat-13b (not registered)
+MODELS: tuple[tuple[str | None, float], ...] = (
+    ("base-llm-70b", 0.50),
+    ("vision-gen-xl", 0.20),
+    ("gov-assistant", 0.15),
+    ("fin-assistant-ft", 0.02),
+    ("edu-chat-13b", 0.01),
+    (None, 0.12),
+)
+#: share of online inference with a named model that is public-facing, and share of jobs that
+#: generate content (EST)
+PUBLIC_FACING = 0.4
+GENERATIVE = 0.9
+#: people in personal data: lognormal (median, sigma) (EST): ~14% reach the 100k contract
+#: threshold, ~0.5% the 1M assessment threshold
+PEOPLE = (20_000.0, 1.5)
+#: share of finance and healthcare personal data that is also sensitive, and its people (EST):
+#: ~6% of those reach 10k sensitive people
+SENSITIVE_SHARE = 0.4
+SENSITIVE_PEOPLE = (1_500.0, 1.2)
+#: share of partners' online inference that serves their users from data homed in China; of
+#: those, the share above the 1M assessment threshold (EST)
+PARTNER_ON_CN_DATA = 0.2
+PARTNER_ASSESSMENT = 0.1
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """Per job (draw order): governance facts; -1 means none / unchanged."""
+
+    people: IntArray
+    sensitive: IntArray
+    model: IntArray  # index into MODELS
+    public: npt.NDArray[np.bool_]
+    generative: npt.NDArray[np.bool_]
+    #: partners' services on Chinese data: the data's new home (site index), else -1
+    cn_home: IntArray
+
+
+def _governance_facts(
+    rng: np.random.Generator,
+    scenario: Scenario,
+    t: _Tables,
+    tenant: IntArray,
+    kind: IntArray,
+    home: IntArray,
+    klass: IntArray,
+) -> _Facts:
+    """People counts, models and audiences, and partner services on data homed in China."""
+    n = len(tenant)
+    personal_k = CLASSES.index(Classification.PERSONAL)
+    online = kind == KINDS.index(JobKind.ONLINE_INFERENCE)
+    sectors = np.asarray([scenario.tenants[i].sector for i in t.tenant_ids], dtype=object)
+    sector = sectors[tenant]
+    partner = (sector == Sector.INTERNATIONAL_PARTNER) & online
+    cn_tenant = [k for k, i in enumerate(t.tenant_ids) if scenario.tenants[i].jurisdiction == "CN"]
+    cn_home = np.full(n, -1, dtype=np.int64)
+    on_cn = partner & (rng.random(n) < PARTNER_ON_CN_DATA)
+    if cn_tenant and on_cn.any():
+        rows = np.full(int(on_cn.sum()), cn_tenant[0], dtype=np.int64)
+        cn_home[on_cn] = _pick(t.home_cum, rows, rng)
+    personal = (klass == personal_k) | (cn_home >= 0)
+    people = np.round(PEOPLE[0] * np.exp(PEOPLE[1] * rng.standard_normal(n))).astype(np.int64)
+    big = (cn_home >= 0) & (rng.random(n) < PARTNER_ASSESSMENT)
+    people[big] = rng.integers(1_000_000, 3_000_000, size=int(big.sum()))
+    people[~personal] = -1
+    sensitive_sector = (sector == Sector.FINANCE) | (sector == Sector.HEALTHCARE)
+    has_sensitive = personal & sensitive_sector & (rng.random(n) < SENSITIVE_SHARE)
+    drawn = SENSITIVE_PEOPLE[0] * np.exp(SENSITIVE_PEOPLE[1] * rng.standard_normal(n))
+    sensitive = np.where(has_sensitive, np.round(drawn), 0).astype(np.int64)
+    p = np.asarray([w for _, w in MODELS])
+    model = np.where(online, rng.choice(len(MODELS), size=n, p=p / p.sum()), -1)
+    # a service with no named model is internal (not public-facing)
+    named = np.asarray([m is not None for m, _ in MODELS] + [False])[model]  # -1: no model
+    public = online & named & (rng.random(n) < PUBLIC_FACING)
+    generative = rng.random(n) < GENERATIVE
+    return _Facts(people, sensitive, model, public, generative, cn_home)
 
 
 def _arrivals(
@@ -363,6 +449,7 @@ def _assemble(
     klass: IntArray,
     data_gb: FloatArray,
     slo: IntArray,
+    facts: _Facts,
 ) -> list[Job]:
     """Job objects in arrival order, numbered j000001, ..."""
     site_ids = list(scenario.sites)
@@ -373,6 +460,14 @@ def _assemble(
     width = max(6, len(str(len(order))))
     online_k = KINDS.index(JobKind.ONLINE_INFERENCE)
     batch_k = KINDS.index(JobKind.BATCH_INFERENCE)
+    personal = CLASSES.index(Classification.PERSONAL)
+    data_site = np.where(facts.cn_home >= 0, facts.cn_home, home)
+    data_class = np.where(facts.cn_home >= 0, personal, klass)
+    people = facts.people.tolist()
+    sensitive = facts.sensitive.tolist()
+    model = facts.model.tolist()
+    public = facts.public.tolist()
+    generative = facts.generative.tolist()
     jobs = []
     for number, i in enumerate(order.tolist(), start=1):
         k = int(kind[i])
@@ -386,12 +481,21 @@ def _assemble(
                 types=groups[group[i]],
                 duration_h=float(duration_r[i]),
                 arrival_h=float(arrival_r[i]),
-                data=DataAsset(site_ids[home[i]], float(data_gb[i]), CLASSES[klass[i]]),
+                data=DataAsset(
+                    site_ids[data_site[i]],
+                    float(data_gb[i]),
+                    CLASSES[data_class[i]],
+                    people=people[i] if people[i] >= 0 else None,
+                    sensitive_people=sensitive[i],
+                ),
                 deadline_h=float(deadline_r[i]),
                 latency_slo_ms=float(slo[i]) if online else None,
                 users_site=site_ids[home[i]] if online else None,
                 priority=PRIORITY[KINDS[k]],
                 gang=k != batch_k,
+                model_id=MODELS[model[i]][0] if model[i] >= 0 else None,
+                public_facing=public[i],
+                generative=generative[i],
             )
         )
     return jobs
