@@ -193,3 +193,55 @@ def test_the_schema_columns_are_documented() -> None:
     doc = (Path(__file__).parents[2] / "docs" / "workload.md").read_text(encoding="utf-8")
     for column in COLUMNS:
         assert f"`{column}`" in doc
+
+
+GOVERNANCE_ROW = {
+    **GOOD_ROW, "model_id": "base-llm-70b", "public_facing": "true", "generative": "false",
+    "people": "120000", "sensitive_people": "9999",
+}  # fmt: skip
+
+
+def test_the_governance_columns_load_into_the_job(tmp_path: Path, scenario: Scenario) -> None:
+    [job] = load_workload(write_rows(tmp_path, [GOVERNANCE_ROW]), scenario)
+    assert (job.model_id, job.public_facing, job.generative) == ("base-llm-70b", True, False)
+    assert (job.data.people, job.data.sensitive_people) == (120_000, 9_999)
+
+
+def test_the_governance_columns_default_when_empty(tmp_path: Path, scenario: Scenario) -> None:
+    row = {**GOVERNANCE_ROW, "model_id": "", "public_facing": "", "generative": "", "people": "",
+           "sensitive_people": ""}  # fmt: skip
+    [job] = load_workload(write_rows(tmp_path, [row]), scenario)
+    assert (job.model_id, job.public_facing, job.generative) == (None, False, True)
+    assert (job.data.people, job.data.sensitive_people) == (None, 0)
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        pytest.param("people", "-1", id="negative-people"),
+        pytest.param("people", "1.5", id="fractional-people"),
+        pytest.param("sensitive_people", "many", id="sensitive-not-a-number"),
+        pytest.param("public_facing", "perhaps", id="public-not-a-flag"),
+    ],
+)
+def test_a_bad_governance_cell_names_its_column(
+    tmp_path: Path, scenario: Scenario, column: str, value: str
+) -> None:
+    with pytest.raises(WorkloadError) as info:
+        load_workload(write_rows(tmp_path, [{**GOVERNANCE_ROW, column: value}]), scenario)
+    assert info.value.place == f"jobs.csv: row 2, column {column}"
+
+
+@pytest.mark.parametrize(
+    "suffix", [pytest.param(".csv", id="csv"), pytest.param(".parquet", id="parquet")]
+)
+def test_generated_governance_facts_survive_a_round_trip(
+    tmp_path: Path, scenario: Scenario, day: list[Job], suffix: str
+) -> None:
+    assert any(j.data.people is not None for j in day) and any(j.public_facing for j in day)
+    back = load_workload(save_workload(day, tmp_path / f"jobs{suffix}"), scenario)
+    assert [(j.model_id, j.public_facing, j.generative, j.data.people, j.data.sensitive_people)
+            for j in back] == [
+        (j.model_id, j.public_facing, j.generative, j.data.people, j.data.sensitive_people)
+        for j in day
+    ]  # fmt: skip
