@@ -89,23 +89,60 @@ def simulate(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")
     ] = False,
+    policy_set: Annotated[
+        str,
+        typer.Option(
+            "--policy-set",
+            help="Governance PolicySet: 'default' (the embedded one), a YAML path, or 'none' "
+            "(the interim residency rule only).",
+        ),
+    ] = "default",
+    approval_delay_h: Annotated[
+        float,
+        typer.Option(
+            "--approval-delay-h", help="Hours the simulated regulator takes to decide a request."
+        ),
+    ] = 4.0,
+    ledger: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the run's signed audit ledger here (and its heads beside it); with "
+            "several policies one file each, the policy's name inserted before the suffix."
+        ),
+    ] = None,
+    ledger_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="Sign the ledger with this key file (64 hex digits; default: a fixed "
+            "simulation key)."
+        ),
+    ] = None,
 ) -> None:
     """Replay a workload on a scenario under each policy and compare them."""
+    from suanli.ledger import SigningKey
     from suanli.report.html import write_report
     from suanli.report.summary import summary_dict, summary_table
     from suanli.sim.run import DEFAULT_POLICIES
     from suanli.simulation import simulate as run_simulation
+    from suanli.simulation import write_ledgers
 
     try:
         if days <= 0:
             raise InputError("--days", f"must be > 0, got {days:g}")
         names = policy or list(DEFAULT_POLICIES)
+        key = SigningKey.load(ledger_key) if ledger_key is not None else None
         with progress_bar(sys.stderr.isatty() or not as_json) as update:
             result = run_simulation(
-                scenario, workload, names, seed=seed, days=days, bound=bound, progress=update
-            )
+                scenario, workload, names, seed=seed, days=days, bound=bound, progress=update,
+                policy_set=policy_set, approval_delay_h=approval_delay_h,
+            )  # fmt: skip
     except InputError as exc:
         raise fail(exc) from None
+    if ledger is not None:
+        written = write_ledgers(result, ledger, key)
+        if not as_json:
+            for path in written.values():
+                err.print(f"ledger: {path}", highlight=False)
     if not no_report:
         write_report(result, report)
     if as_json:

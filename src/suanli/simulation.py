@@ -12,9 +12,11 @@ PolicySet file, or ``None``/``"none"`` (the interim residency rule only).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
+from suanli.ledger.keys import SigningKey
 from suanli.model import Job, Scenario
 from suanli.sim.run import (
     DEFAULT_APPROVAL_DELAY_H,
@@ -67,6 +69,35 @@ def simulate(
         scn, jobs, policies, bound=bound, window_h=window, progress=progress,
         governance=governance,
     )  # fmt: skip
+
+
+def ledger_paths(path: Path, policies: Sequence[str]) -> dict[str, Path]:
+    """Where each policy run's ledger goes: ``path`` itself for one policy; else one file per
+    policy, the name inserted before the suffix (``run.jsonl`` -> ``run.suanli.jsonl``)."""
+    if len(policies) == 1:
+        return {policies[0]: path}
+    return {p: path.with_name(f"{path.stem}.{p}{path.suffix}") for p in policies}
+
+
+def write_ledgers(
+    result: SimulationResult, path: Path, key: SigningKey | None = None
+) -> dict[str, Path]:
+    """Write each policy run's signed ledger (and its heads file beside it); ``key`` defaults to
+    a fixed simulation key (its public key is in the heads file). Returns policy -> path."""
+    from suanli.ledger import save_ledger
+    from suanli.ledger.runs import run_ledger
+
+    key = key or SigningKey.from_seed(hashlib.sha256(b"suanli simulate ledger").digest())
+    g = result.governance
+    stamp = None if g is None else (g.policy.metadata.name, g.policy.metadata.version, g.sha256)
+    paths = ledger_paths(path, list(result.runs))
+    for name, run in result.runs.items():
+        ledger = run_ledger(
+            key, result.jobs, run.trace.placements, run.trace.rejections, result.cost,
+            policy=stamp, approvals=None if run.engine is None else run.engine.approvals,
+        )  # fmt: skip
+        save_ledger(ledger, paths[name])
+    return paths
 
 
 def governance_options(

@@ -105,6 +105,10 @@ class ApprovalBook:
         rid = self._by_job_rule.get((job, rule_id))
         return None if rid is None else self._requests[rid]
 
+    def requests(self) -> list[ApprovalRequest]:
+        """Every request, in the order they were made."""
+        return list(self._requests.values())
+
     def pending(self) -> list[ApprovalRequest]:
         return [r for r in self._requests.values() if r.status is ApprovalStatus.PENDING]
 
