@@ -53,6 +53,11 @@ from suanli.model import Job, Scenario, Site
 
 StaticKey = tuple[str, str, str, str, tuple[str, ...], str | None, str]
 
+#: what a rule's job-specific checks depend on beyond the static key: 0 the job's size (in the
+#: feasibility screen's key), 1 its attributes (model, audience), 2 state (counters, approvals);
+#: rules not listed are taken as 2
+_DEPENDS = {"PowerCapRule": 0, "ModelFilingRule": 1, "CrossBorderRule": 2}
+
 
 class GovernanceEngine:
     """A compiled `PolicySet`; implements `suanli.core.rules.SiteRules`."""
@@ -84,7 +89,7 @@ class GovernanceEngine:
         self._allow_lists = [r for r in self.rules if isinstance(r, AllowListRule)]
         self._cache: dict[StaticKey, tuple[RuleResult | None, tuple[Check, ...]]] = {}
         #: static key without the site -> whether some site's verdict depends on the job itself
-        self._dynamic: dict[tuple[object, ...], bool] = {}
+        self._dynamic: dict[tuple[object, ...], int] = {}
         self._limits: dict[tuple[str, tuple[str, ...]], dict[str, tuple[frozenset[str], str]]] = {}
 
     @classmethod
@@ -134,24 +139,29 @@ class GovernanceEngine:
     # -- SiteRules ------------------------------------------------------------------------
 
     def cache_key(self, job: Job) -> Hashable | None:
-        """What beyond the feasibility screen's own key the verdicts depend on: (tenant, kind)
-        when every site's verdict is static for the job's static key, else None (the verdicts
-        depend on export volumes, model filings, job size or approvals: ask every time)."""
+        """What beyond the feasibility screen's own key (data home and class, types, size,
+        users, SLO) the verdicts depend on: None when some site's verdict depends on state
+        (export counters, approvals: ask every time); else the tenant, kind and, where a
+        model-filing check applies, the service's model and audience."""
         k = (job.tenant, job.data.classification, job.data.site, job.kind, job.types,
              job.users_site)  # fmt: skip
-        dynamic = self._dynamic.get(k)
-        if dynamic is None:
-            dynamic = False
+        kind = self._dynamic.get(k)
+        if kind is None:
+            kind = 0  # 0: static, 1: depends on the job's attributes, 2: on state
             for site in self.scenario.sites.values():
                 skey: StaticKey = (*k, site.id)
                 entry = self._cache.get(skey)
                 if entry is None:
                     entry = self._cache[skey] = self._bind(job, site)
-                if entry[1]:
-                    dynamic = True
-                    break
-            self._dynamic[k] = dynamic
-        return None if dynamic else (job.tenant, job.kind)
+                for check in entry[1]:
+                    kind = max(kind, _DEPENDS.get(check.__qualname__.split(".")[0], 2))
+            self._dynamic[k] = kind
+        if kind == 2:
+            return None
+        if kind == 1:
+            a = self.attributes(job)
+            return (job.tenant, job.kind, a.model_id, a.public_facing, a.generative)
+        return (job.tenant, job.kind)
 
     def check(self, job: Job, site: Site, scenario: Scenario | None = None) -> RuleResult:
         """allow, deny or needs-approval for ``job`` at ``site`` (``scenario`` is the one the

@@ -286,17 +286,25 @@ class PowerCapRule:
     def __init__(self, r: PowerCap, scenario: Scenario) -> None:
         self.id, self.scenario = r.id, scenario
         self.caps = {sid: r.caps_mw.get(sid, s.power_cap_mw) for sid, s in scenario.sites.items()}
+        self._bound: dict[tuple[str, tuple[str, ...]], Bound] = {}
 
     def bind(self, job: Job, site: Site) -> Bound:
-        kw = [
-            self.scenario.catalog[p.accelerator].power_kw.value
-            for p in site.pools
-            if p.accelerator in job.types
-        ]
-        if not kw:
+        # the binding depends on the site and the job's types only
+        key = (site.id, job.types)
+        if key not in self._bound:
+            self._bound[key] = self._bind(job, site)
+        return self._bound[key]
+
+    def _bind(self, job: Job, site: Site) -> Bound:
+        pools = [p for p in site.pools if p.accelerator in job.types]
+        if not pools:
             return None
+        kw = [self.scenario.catalog[p.accelerator].power_kw.value for p in pools]
         mw_per_accel = min(kw) * site.pue / 1000.0
         cap = self.caps[site.id]
+        # no job larger than the largest acceptable pool runs here: if even that fits, allow
+        if max(p.accelerators for p in pools) * max(kw) * site.pue / 1000.0 <= cap:
+            return None
         rid = self.id
 
         def check(j: Job, s: Site) -> RuleResult | None:

@@ -1,0 +1,67 @@
+"""Governance overhead: the default simulation with and without the default policy set.
+
+    .venv/bin/python benchmarks/bench_governance.py [--days 1] [--repeats 2] [--no-bound]
+
+Runs `suanli.simulation.simulate` (four policies, lower bound) on the same generated workload
+with ``policy_set="none"`` (the interim residency rule) and ``"default"``, alternating, and
+reports the best wall time of each and their ratio. Target (issue 5): ratio <= 1.15. Prints one
+JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from datetime import UTC, datetime
+
+from suanli.simulation import load_inputs
+from suanli.simulation import simulate as simulate_library
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--days", type=float, default=1.0)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--no-bound", action="store_true")
+    args = ap.parse_args()
+    scenario, jobs = load_inputs(days=args.days)
+    best: dict[str, float] = {"none": float("inf"), "default": float("inf")}
+    rejected: dict[str, dict[str, int]] = {}
+    violations: dict[str, dict[str, int | None]] = {}
+    for _ in range(args.repeats):
+        for policy_set in ("none", "default"):
+            t0 = time.perf_counter()
+            result = simulate_library(
+                scenario, jobs, policy_set=policy_set, bound=not args.no_bound
+            )
+            best[policy_set] = min(best[policy_set], time.perf_counter() - t0)
+            rejected[policy_set] = {n: r.metrics.jobs_rejected for n, r in result.runs.items()}
+            violations[policy_set] = {
+                n: r.metrics.policy_violations for n, r in result.runs.items()
+            }
+    print(
+        json.dumps(
+            {
+                "command": "benchmarks/bench_governance.py "
+                + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
+                "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                "machine": f"{platform.machine()} {os.cpu_count()} CPUs, "
+                f"{platform.python_implementation()} {platform.python_version()}, "
+                f"load {os.getloadavg()[0]:.1f}",
+                "jobs": len(jobs),
+                "seconds_without_governance": round(best["none"], 2),
+                "seconds_with_default_policy_set": round(best["default"], 2),
+                "ratio": round(best["default"] / best["none"], 3),
+                "jobs_rejected": rejected,
+                "policy_violations": violations,
+            },
+            indent=1,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
