@@ -185,7 +185,8 @@ class Scheduler:
         self.rules = rules
         self._check = FeasibilityCheck(self.cost, rules)
         #: feasibility is static per job: a driver replaying one workload under several
-        #: policies may share it
+        #: policies may share it (with stateful rules, only for jobs whose verdicts are static:
+        #: ``rules.cache_key(job) is not None``; shared jobs are not re-checked at admission)
         self._feasibility = feasibility_cache if feasibility_cache is not None else {}
         self.running: dict[str, Placement] = {}
         #: jobs waiting for a regulator's decision, by job id
@@ -287,11 +288,13 @@ class Scheduler:
         fresh = job.id in self._fresh
         if fresh:
             self._fresh.discard(job.id)
-        f = (None if fresh else self._feasibility.get(job.id)) or self._check(job)
+        cached = None if fresh else self._feasibility.get(job.id)
+        f = cached or self._check(job)
         if not f.options:
             out.rejected.append(Rejection(job, now, dict(f.excluded), self.cost.rejection(job)))
             return None
-        recheck = self._key_of is not None and self._key_of(job) is None
+        # a shared feasibility is static by contract (see __init__); others may need a re-check
+        recheck = cached is None and self._key_of is not None and self._key_of(job) is None
         options, excluded = f.options, f.excluded
         limits = self._type_limits(job) if self._type_limits is not None else {}
         if limits:
