@@ -45,8 +45,8 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "command": "benchmarks/bench_governance.py "
-                + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
+                "command": f"benchmarks/bench_governance.py --days {args.days:g} "
+                f"--repeats {args.repeats}" + (" --no-bound" if args.no_bound else ""),
                 "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
                 "machine": f"{platform.machine()} {os.cpu_count()} CPUs, "
                 f"{platform.python_implementation()} {platform.python_version()}, "
