@@ -29,11 +29,12 @@ ABLATION_TRACES = "default,cpu200,gpushare40,gpushare80,multigpu20,multigpu40"
 ABLATION = {
     "FGD": lambda tw: FGD(tw),
     "exact dF": lambda tw: Suanli(tw, levels=10**9, balance=False, cpu_rule=False),
-    "200 levels": lambda tw: Suanli(tw, balance=False, cpu_rule=False),
-    "+ CPU rule": lambda tw: Suanli(tw, balance=False),
-    "+ balance": lambda tw: Suanli(tw, cpu_rule=False),
+    "200 levels": lambda tw: Suanli(tw, levels=200, balance=False, cpu_rule=False),
+    "200 levels + CPU rule": lambda tw: Suanli(tw, levels=200, balance=False),
+    "200 levels + balance": lambda tw: Suanli(tw, levels=200, cpu_rule=False),
     "100 levels + both": lambda tw: Suanli(tw, levels=100),
-    "Suanli": lambda tw: Suanli(tw),
+    "150 levels + both": lambda tw: Suanli(tw, levels=150),
+    "Suanli (200 levels + both)": lambda tw: Suanli(tw),
 }
 
 
@@ -53,12 +54,16 @@ def unallocated_at_100(nodes: NodeTable, pods: PodTable, policy: Policy, seed: i
     return float("nan") if y is None else 100.0 - y
 
 
-def ablation(nodes: NodeTable, traces: list[str], seeds: list[int]) -> None:
+def ablation(
+    nodes: NodeTable, traces: list[str], seeds: list[int], variants: list[str] | None = None
+) -> None:
     """Mean unallocated GPU % at 100% arrival of each variant of Suanli's ingredients."""
     print("| variant | " + " | ".join(traces) + " | mean |")
     print("|---" * (len(traces) + 2) + "|")
     pods = {t: read_pods(DATA / f"openb_pod_list_{t}.csv.gz") for t in traces}
     for label, make in ABLATION.items():
+        if variants and label not in variants:
+            continue
         means = []
         for t in traces:
             tw = TargetWorkload.from_shapes(pods[t].shapes)
@@ -75,10 +80,12 @@ def main() -> None:
     parser.add_argument("--policies", default=",".join(POLICY_NAMES))
     parser.add_argument("--ablation", action="store_true")
     parser.add_argument("--traces", default=ABLATION_TRACES)
+    parser.add_argument("--variants", default="", help="comma list of ablation rows (default all)")
     args = parser.parse_args()
     nodes = read_nodes(DATA / "openb_node_list_gpu_node.csv.gz")
     if args.ablation:
-        ablation(nodes, args.traces.split(","), parse_seeds(args.seeds))
+        chosen = [v for v in args.variants.split(",") if v] or None
+        ablation(nodes, args.traces.split(","), parse_seeds(args.seeds), chosen)
         return
     pods = read_pods(DATA / f"openb_pod_list_{args.trace}.csv.gz")
     seeds = parse_seeds(args.seeds)
