@@ -386,6 +386,36 @@ class Scheduler:
         return placement
 
 
+    # -- preemption (queueing) -----------------------------------------------------------
+
+    def preempt(self, job_id: str, reason: str) -> Placement:
+        """Stop a running job now; its capacity is free at once and it waits again.
+
+        The work since its last checkpoint (the job's ``checkpoint_h`` interval, where it
+        declares one; else everything since its start) is lost and recorded in
+        ``preemptions``. The policy gets the job back through its optional hook
+        ``on_preempted(placement, record)``; a policy without one may not preempt. The
+        driver ignores the stopped run's pending finish (its end no longer matches).
+        """
+        hook = getattr(self.policy, "on_preempted", None)
+        if hook is None:
+            raise SchedulingError(f"policy {self.policy.name!r} cannot take preempted jobs back")
+        try:
+            placement = self.running.pop(job_id)
+        except KeyError:
+            raise SchedulingError(f"job {job_id!r} is not running") from None
+        now = self.clock.now()
+        self.capacity.release(placement.grant)
+        ran = max(0.0, now - placement.start_h)
+        every = getattr(placement.job, "checkpoint_h", None)
+        lost = ran - (ran // every) * every if every else ran
+        record = Preemption(placement, now, reason, ran - lost, lost * placement.job.accelerators)
+        if not hasattr(self, "preemptions"):
+            self.preemptions: list[Preemption] = []
+        self.preemptions.append(record)
+        hook(placement, record)
+        return placement
+
 def _limit_types(
     options: list[Option],
     excluded: dict[str, str],
@@ -406,3 +436,16 @@ def _limit_types(
                 "pool of those types is large enough"
             )
     return kept, excluded
+
+
+@dataclass(frozen=True, slots=True)
+class Preemption:
+    """A running job stopped to make room: when, why, and what it kept and lost."""
+
+    placement: Placement
+    time_h: float
+    reason: str
+    #: hours of progress kept (up to its last checkpoint)
+    kept_h: float
+    #: accelerator-hours of work lost
+    wasted_gpu_h: float

@@ -75,12 +75,16 @@ def run(
     next_sample = 0.0
     n_sites = len(scheduler.scenario.sites)
     decisions: dict[str, tuple[bool, str]] = {}
+    n_preempted = 0
     while heap:
         t = heap[0][0]
         clock.set(max(t, clock.now()))
         while heap and heap[0][0] <= t + SAME_INSTANT_H:
             _, kind, _, job_id = heapq.heappop(heap)
             if kind == Kind.FINISH:
+                live = scheduler.running.get(job_id)
+                if live is None or abs(live.end_h - t) > SAME_INSTANT_H:
+                    continue  # the finish of a run that was preempted (keyed by its end)
                 p = scheduler.finish(job_id)
                 done += 1
                 if record_events:
@@ -103,6 +107,12 @@ def run(
             next_sample += sample_every_h
         out = scheduler.cycle()
         trace.cycles += 1
+        stopped = getattr(scheduler, "preemptions", ())
+        for pre in stopped[n_preempted:]:
+            if record_events:
+                site = pre.placement.option.site
+                trace.events.append((pre.time_h, "preempt", pre.placement.job.id, site))
+        n_preempted = len(stopped)
         for p in out.started:
             trace.placements.append(p)
             heapq.heappush(heap, (p.end_h, Kind.FINISH, seq, p.job.id))

@@ -5,6 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from suanli.core.policies.baselines import CheapestPolicy, GreenestPolicy, NearestPolicy
+from suanli.core.policies.queueing import (
+    FifoPolicy,
+    KueuePolicy,
+    SlurmPolicy,
+    SuanliQueuePolicy,
+)
 from suanli.core.policies.suanli import SuanliPolicy
 from suanli.core.scheduler import Policy
 from suanli.errors import UnknownNameError
@@ -14,6 +20,11 @@ POLICIES: dict[str, Callable[[], Policy]] = {
     "cheapest": CheapestPolicy,
     "greenest": GreenestPolicy,
     "suanli": SuanliPolicy,
+    # multi-tenant queueing (issue 4)
+    "fifo": FifoPolicy,
+    "slurm": SlurmPolicy,
+    "kueue": KueuePolicy,
+    "suanli-queue": SuanliQueuePolicy,
 }
 
 
@@ -30,8 +41,12 @@ def make_policy(name: str) -> Policy:
 __all__ = [
     "POLICIES",
     "CheapestPolicy",
+    "FifoPolicy",
     "GreenestPolicy",
+    "KueuePolicy",
     "NearestPolicy",
+    "SlurmPolicy",
     "SuanliPolicy",
+    "SuanliQueuePolicy",
     "make_policy",
 ]

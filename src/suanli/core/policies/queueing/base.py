@@ -1,0 +1,250 @@
+"""Multi-tenant queueing policies: the shared cycle, with each baseline's rules plugged in.
+
+Every policy here runs the cycle in numbered phases:
+
+1. **heads**     the waiting jobs whose data has arrived, per queue;
+2. **snapshot**  the quota book (`suanli.core.queueing.QuotaBook`) and decayed usage as of now;
+3. **nominate**  for each job, the fastest option that fits its pool and its queue's quota;
+4. **order**     the policy's ranking (`order`): FIFO, Slurm's multifactor priority, Kueue's
+                 StrictFIFO per queue, or Suanli's DRF with aging;
+5. **admit or preempt**  start the job; if it is blocked, the policy may preempt
+                 (`on_blocked`: victims tried on the quota book first, the trial undone when
+                 they do not make it fit) or reserve its start and backfill behind it;
+6. **requeue**   what did not start waits, with its reason; the next wake-up is the earliest
+                 data arrival.
+
+Queues, quotas and cohorts come from the scenario's tenants (`default_config`): one queue per
+tenant with its ``quota`` as nominal quota (a tenant without one gets a share of every flavor by
+weight), all in one cohort ``network`` that lends unused quota without limits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from dataclasses import dataclass
+
+from suanli.core.capacity import job_milli
+from suanli.core.options import Option
+from suanli.core.queueing import (
+    ClusterQueue,
+    Cohort,
+    DecayedUsage,
+    FlavorQuota,
+    QueueingConfig,
+    QuotaBook,
+)
+from suanli.core.scheduler import (
+    CycleContext,
+    PendingJob,
+    Placement,
+    Policy,
+    Preemption,
+    Scheduler,
+)
+from suanli.model import Scenario
+
+EPS = 1e-9
+
+
+def default_config(scenario: Scenario) -> QueueingConfig:
+    """One queue per tenant (nominal quota from ``Tenant.quota``, else a weighted share of
+    every flavor), all in cohort ``network`` with unlimited borrowing and lending."""
+    total: dict[str, int] = defaultdict(int)
+    for site in scenario.sites.values():
+        for pool in site.pools:
+            total[pool.accelerator] += pool.accelerators
+    weights = sum(t.weight for t in scenario.tenants.values()) or 1.0
+    queues = {}
+    for t in scenario.tenants.values():
+        if t.quota:
+            quotas = {f: FlavorQuota(float(n)) for f, n in t.quota.items()}
+        else:
+            quotas = {f: FlavorQuota(n * t.weight / weights) for f, n in total.items()}
+        queues[t.id] = ClusterQueue(t.id, (t.id,), quotas, "network", t.weight)
+    return QueueingConfig(queues, {"network": Cohort("network")})
+
+
+@dataclass(slots=True)
+class Waiting:
+    pending: PendingJob
+    queue: str
+    seq: int
+    since_h: float
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A running job's share of the quota book."""
+
+    queue: str
+    flavor: str
+    milli: int
+    placement: Placement
+
+
+class QueueingPolicy(Policy):
+    """The shared cycle; subclasses define `order` and what happens to a blocked job."""
+
+    name = "queueing"
+    #: whether admission must fit the queue's quota (plus what its cohort lends)
+    enforce_quota = True
+    #: Slurm's PriorityDecayHalfLife analogue for fair-share usage (hours)
+    half_life_h = 24.0
+    #: jobs examined per cycle after ordering (bounds the cost of a long queue)
+    scan_limit = 400
+
+    def bind(self, scheduler: Scheduler) -> None:
+        super().bind(scheduler)
+        self.config = getattr(scheduler.scenario, "queueing", None) or default_config(
+            scheduler.scenario
+        )
+        self.book = QuotaBook(self.config)
+        self.decayed = DecayedUsage(self.half_life_h)
+        self.capacity_of: dict[str, float] = defaultdict(float)
+        for site in scheduler.scenario.sites.values():
+            for pool in site.pools:
+                self.capacity_of[pool.accelerator] += pool.accelerators
+        self.queue_of = {t: q.name for q in self.config.queues.values() for t in q.tenants}
+        self.jobs: dict[str, Waiting] = {}
+        self.held: dict[str, Held] = {}
+        self.seq = 0
+        #: every quota breach seen at admission (0 for policies that enforce quotas)
+        self.quota_violations = 0
+
+    # -- inputs -------------------------------------------------------------------------
+
+    def on_arrival(self, pending: PendingJob, ctx: CycleContext) -> None:
+        queue = self.queue_of.get(pending.job.tenant, next(iter(self.config.queues)))
+        self.jobs[pending.job.id] = Waiting(pending, queue, self.seq, pending.job.arrival_h)
+        self.seq += 1
+
+    def on_finish(self, placement: Placement, ctx: CycleContext) -> None:
+        self._release(placement.job.id, ctx.now)
+
+    def on_preempted(self, placement: Placement, record: Preemption) -> None:
+        """A preempted job waits again, resuming from its last checkpoint."""
+        self._release(placement.job.id, record.time_h)
+        left = 1.0 - record.kept_h / placement.option.runtime_h if placement.option.runtime_h else 1
+        options = [
+            dataclasses.replace(o, runtime_h=o.runtime_h * left)
+            for o in placement.explanation.options
+        ]
+        pending = PendingJob(placement.job, options, dict(placement.explanation.excluded))
+        pending.waiting_reason = f"preempted: {record.reason}"
+        queue = self.queue_of.get(placement.job.tenant, next(iter(self.config.queues)))
+        self.jobs[placement.job.id] = Waiting(pending, queue, self.seq, placement.job.arrival_h)
+        self.seq += 1
+
+    def waiting(self) -> int:
+        return len(self.jobs)
+
+    # -- the cycle ----------------------------------------------------------------------
+
+    def nominate(self, ctx: CycleContext) -> float | None:
+        self.decayed.advance(ctx.now)  # 2. snapshot
+        heads = [w for w in self.jobs.values() if self._ready(w, ctx.now)]  # 1. heads
+        self.begin_cycle(ctx)
+        for w in self.order(heads, ctx)[: self.scan_limit]:  # 4. order
+            if w.pending.job.id not in self.jobs or not self.may_consider(w, ctx):
+                continue
+            option, why = self.nominate_option(w, ctx)  # 3. nominate
+            if option is not None and self.may_start(w, option, ctx):
+                self.start(w, option, ctx, self.admit_reason(w, option))  # 5. admit
+            elif not self.on_blocked(w, option, why, ctx):  # 5. preempt or reserve
+                break
+        # 6. requeue: wake when the next job's data arrives
+        future = [
+            min(o.ready_h for o in w.pending.options)
+            for w in self.jobs.values()
+            if not self._ready(w, ctx.now)
+        ]
+        return min(future) if future else None
+
+    def _ready(self, w: Waiting, now: float) -> bool:
+        return any(o.ready_h <= now + EPS for o in w.pending.options)
+
+    def nominate_option(self, w: Waiting, ctx: CycleContext) -> tuple[Option | None, str]:
+        """The fastest ready option with room in its pool and its queue's quota."""
+        job, milli = w.pending.job, job_milli(w.pending.job)
+        best: Option | None = None
+        why = "no option is ready"
+        for o in w.pending.options:
+            if o.ready_h > ctx.now + EPS:
+                continue
+            if self.enforce_quota and not self.book.fits(w.queue, o.accelerator, milli):
+                why = f"queue {w.queue} has no {o.accelerator} quota left (nor any to borrow)"
+                continue
+            if not ctx.capacity.fits(o.site_idx, o.pool, job):
+                why = f"no room now on {o.accelerator} at {o.site}"
+                continue
+            if best is None or (o.runtime_h, o.site) < (best.runtime_h, best.site):
+                best = o
+        return best, why
+
+    def start(self, w: Waiting, option: Option, ctx: CycleContext, reason: str) -> bool:
+        if not ctx.try_start(w.pending, option, reason):
+            return False
+        job, milli = w.pending.job, job_milli(w.pending.job)
+        del self.jobs[job.id]
+        placement = self.scheduler.running.get(job.id)
+        if placement is None or placement.option != option:
+            return True  # the rules withdrew it: the scheduler takes it in again
+        if not self.book.fits(w.queue, option.accelerator, milli):
+            self.quota_violations += 1
+        self.book.admit(w.queue, option.accelerator, milli)
+        self.decayed.change(ctx.now, w.queue, option.accelerator, milli / 1000)
+        self.held[job.id] = Held(w.queue, option.accelerator, milli, placement)
+        self.after_start(w, option, ctx)
+        return True
+
+    def _release(self, job_id: str, now: float) -> None:
+        h = self.held.pop(job_id)
+        self.book.release(h.queue, h.flavor, h.milli)
+        self.decayed.change(now, h.queue, h.flavor, -h.milli / 1000)
+
+    def share(self, queue: str) -> float:
+        """The queue's weighted dominant share of decayed plus current usage."""
+        q = self.config.queues[queue]
+        best = 0.0
+        for f, cap in self.capacity_of.items():
+            if cap:
+                used = self.decayed.of(queue, f) + self.book.used(queue, f) / 1000
+                best = max(best, used / cap)
+        return best / q.weight
+
+    # -- hooks --------------------------------------------------------------------------
+
+    def begin_cycle(self, ctx: CycleContext) -> None:
+        """Called after the snapshot, before ordering."""
+
+    def order(self, heads: list[Waiting], ctx: CycleContext) -> list[Waiting]:
+        raise NotImplementedError
+
+    def may_consider(self, w: Waiting, ctx: CycleContext) -> bool:
+        return True
+
+    def may_start(self, w: Waiting, option: Option, ctx: CycleContext) -> bool:
+        return True
+
+    def admit_reason(self, w: Waiting, option: Option) -> str:
+        return f"{self.name}: first in order with room in queue {w.queue}"
+
+    def after_start(self, w: Waiting, option: Option, ctx: CycleContext) -> None:
+        """Called after a job started."""
+
+    def on_blocked(self, w: Waiting, option: Option | None, why: str, ctx: CycleContext) -> bool:
+        """A job in order could not start: record why; False stops this cycle's scan."""
+        w.pending.waiting_reason = why
+        return False
+
+
+def wait_h(w: Waiting, now: float) -> float:
+    return max(0.0, now - w.since_h)
+
+
+def runtime_h(w: Waiting) -> float:
+    return min(o.runtime_h for o in w.pending.options)
+
+
+__all__ = ["Held", "QueueingPolicy", "Waiting", "default_config"]

@@ -1,0 +1,159 @@
+"""The queueing baselines, each as faithful as one cycle of our core allows.
+
+* ``fifo``  - one global queue in arrival order; the head blocks everything behind it; no
+  quotas, no preemption, no backfill.
+* ``slurm`` - Slurm's multifactor priority (``priority/multifactor``): age (capped at
+  ``PriorityMaxAge``), fair share ``2^(-usage/shares)`` on usage decayed with
+  ``PriorityDecayHalfLife``, job size (favouring large jobs, Slurm's default) and the job's own
+  priority (as QOS), with backfill behind one reservation. Leaves out: partitions, QOS limits,
+  association trees (every tenant is one account), preemption, multiple reservations.
+* ``kueue`` - Kueue's ClusterQueues with ``queueingStrategy: StrictFIFO`` (priority, then
+  creation time; a blocked head blocks its queue), admission by quota with cohort borrowing,
+  and preemption ``withinClusterQueue: LowerPriority`` and ``reclaimWithinCohort: Any``. Leaves
+  out: flavor fungibility (the fastest fitting flavor is taken), fair-sharing mode,
+  ``borrowWithinCohort``, admission checks, partial admission. Unlike Kueue, a job admitted by
+  quota must also fit the nodes now (Kueue would let its pods pend).
+"""
+
+from __future__ import annotations
+
+from suanli.core.capacity import job_milli
+from suanli.core.options import Option
+from suanli.core.policies.queueing.backfill import (
+    Reservation,
+    reserve,
+    rule_backfill_never_delays_the_reservation,
+)
+from suanli.core.policies.queueing.base import QueueingPolicy, Waiting, wait_h
+from suanli.core.queueing import FlavorQuota
+from suanli.core.queueing.preemption import Outcome, Request, Running, select_victims
+from suanli.core.scheduler import CycleContext
+
+
+class FifoPolicy(QueueingPolicy):
+    name = "fifo"
+    enforce_quota = False
+
+    def order(self, heads: list[Waiting], ctx: CycleContext) -> list[Waiting]:
+        return sorted(heads, key=lambda w: (w.since_h, w.seq))
+
+    def admit_reason(self, w: Waiting, option: Option) -> str:
+        return "fifo: head of the single queue, room now"
+
+
+class SlurmPolicy(QueueingPolicy):
+    name = "slurm"
+    enforce_quota = False
+    weight_age = 1000.0
+    weight_fairshare = 1000.0
+    weight_size = 100.0
+    weight_qos = 100.0
+    max_age_h = 168.0
+
+    def begin_cycle(self, ctx: CycleContext) -> None:
+        self.reservation: Reservation | None = None
+        total = sum(self.config.queues[q].weight for q in self.config.queues)
+        cap = sum(self.capacity_of.values()) or 1.0
+        self._fs: dict[str, float] = {}
+        for name, q in self.config.queues.items():
+            used = sum(self.decayed.of(name, f) for f in self.capacity_of) / cap
+            self._fs[name] = 2.0 ** (-used / (q.weight / total))
+        self._largest = max(self.capacity_of.values(), default=1.0)
+
+    def priority(self, w: Waiting, now: float) -> float:
+        """Slurm's multifactor sum of weighted factors in [0, 1]."""
+        age = min(wait_h(w, now) / self.max_age_h, 1.0)
+        size = min(w.pending.job.accelerators / self._largest, 1.0)
+        return (
+            self.weight_age * age
+            + self.weight_fairshare * self._fs[w.queue]
+            + self.weight_size * size
+            + self.weight_qos * w.pending.job.priority
+        )
+
+    def order(self, heads: list[Waiting], ctx: CycleContext) -> list[Waiting]:
+        return sorted(heads, key=lambda w: (-self.priority(w, ctx.now), w.seq))
+
+    def may_start(self, w: Waiting, option: Option, ctx: CycleContext) -> bool:
+        return rule_backfill_never_delays_the_reservation(self.reservation, option, ctx.now)
+
+    def admit_reason(self, w: Waiting, option: Option) -> str:
+        if self.reservation is None:
+            return "slurm: highest multifactor priority with room now"
+        return "slurm: backfilled (cannot delay the reserved start of the blocked top job)"
+
+    def on_blocked(self, w: Waiting, option: Option | None, why: str, ctx: CycleContext) -> bool:
+        if self.reservation is None:
+            self.reservation = reserve(
+                w.pending.job,
+                w.pending.options,
+                self.scheduler.running.values(),
+                ctx.capacity,
+                ctx.now,
+            )
+            w.pending.waiting_reason = f"top priority, reserved: {why}"
+        else:
+            w.pending.waiting_reason = f"behind the reservation: {why}"
+        return True
+
+
+class KueuePolicy(QueueingPolicy):
+    name = "kueue"
+
+    def begin_cycle(self, ctx: CycleContext) -> None:
+        self.blocked: set[str] = set()
+
+    def order(self, heads: list[Waiting], ctx: CycleContext) -> list[Waiting]:
+        return sorted(heads, key=lambda w: (-w.pending.job.priority, w.since_h, w.seq))
+
+    def may_consider(self, w: Waiting, ctx: CycleContext) -> bool:
+        return w.queue not in self.blocked
+
+    def admit_reason(self, w: Waiting, option: Option) -> str:
+        borrowing = self.book.borrowed(w.queue, option.accelerator) + job_milli(w.pending.job)
+        over = (
+            borrowing
+            > self.config.queues[w.queue].quotas.get(option.accelerator, FlavorQuota(0.0)).nominal
+            * 1000
+        )
+        return f"kueue: head of ClusterQueue {w.queue}" + (" (borrowing)" if over else "")
+
+    def on_blocked(self, w: Waiting, option: Option | None, why: str, ctx: CycleContext) -> bool:
+        self.blocked.add(w.queue)
+        w.pending.waiting_reason = f"StrictFIFO head of {w.queue}: {why}"
+        if "quota" in why and self._preempt_for(w, ctx):
+            option, why = self.nominate_option(w, ctx)
+            if option is not None and self.start(
+                w, option, ctx, f"kueue: admitted in {w.queue} after preemption"
+            ):
+                self.blocked.discard(w.queue)
+        return True
+
+    def _preempt_for(self, w: Waiting, ctx: CycleContext) -> bool:
+        job, milli = w.pending.job, job_milli(w.pending.job)
+        for o in w.pending.options:
+            if o.ready_h > ctx.now:
+                continue
+            running = [
+                Running(
+                    jid,
+                    h.queue,
+                    h.flavor,
+                    h.milli,
+                    h.placement.job.priority,
+                    h.placement.start_h,
+                    getattr(h.placement.job, "checkpoint_h", None),
+                )
+                for jid, h in self.held.items()
+                if h.flavor == o.accelerator
+            ]
+            req = Request(w.queue, o.accelerator, milli, job.priority)
+            outcome, victims = select_victims(req, running, self.book, ctx.now)
+            if outcome is Outcome.PREEMPT:
+                for v in victims:
+                    self.scheduler.preempt(v.job_id, f"kueue: room for {job.id} in {w.queue}")
+                return True
+        return False
+
+
+__all__ = ["FifoPolicy", "KueuePolicy", "SlurmPolicy"]

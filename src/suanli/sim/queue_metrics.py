@@ -1,0 +1,173 @@
+"""Queueing figures of one run, from its trace alone (issue 4).
+
+* JCT: completion minus arrival of each finished job (its last start's end); wait: first
+  start minus arrival; both in hours.
+* Jain fairness: in windows of ``window_h``, each tenant *demands* its present jobs'
+  accelerators (arrived, not finished) and *receives* its running jobs' accelerators; its
+  entitlement is the weighted max-min (water-filling) split of what was delivered, capped at
+  its demand. Jain's index of received/entitled over the tenants with an entitlement, averaged
+  over windows weighted by what was delivered.
+* preemptions and wasted_gpu_h come from the scheduler's `Preemption` records.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from suanli.core.queueing.fairshare import jain_index
+from suanli.core.scheduler import Placement, Preemption
+
+
+@dataclass(frozen=True, slots=True)
+class TenantFigures:
+    jobs: int
+    mean_jct_h: float
+    max_wait_h: float
+    gpu_h: float
+
+
+@dataclass(frozen=True, slots=True)
+class QueueMetrics:
+    mean_jct_h: float
+    p95_jct_h: float
+    max_wait_h: float
+    jain_fairness: float
+    preemptions: int
+    wasted_gpu_h: float
+    quota_violations: int
+    per_tenant: dict[str, TenantFigures] = field(default_factory=dict)
+    #: (window start h, tenant, share of delivered accelerator-hours) for plots
+    share_series: list[tuple[float, str, float]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "mean_jct_h": round(self.mean_jct_h, 4),
+            "p95_jct_h": round(self.p95_jct_h, 4),
+            "max_wait_h": round(self.max_wait_h, 4),
+            "jain_fairness": round(self.jain_fairness, 4),
+            "preemptions": self.preemptions,
+            "wasted_gpu_h": round(self.wasted_gpu_h, 3),
+            "quota_violations": self.quota_violations,
+            "per_tenant": {
+                t: {
+                    "jobs": f.jobs,
+                    "mean_jct_h": round(f.mean_jct_h, 4),
+                    "max_wait_h": round(f.max_wait_h, 4),
+                    "gpu_h": round(f.gpu_h, 3),
+                }
+                for t, f in sorted(self.per_tenant.items())
+            },
+        }
+
+
+def water_fill(
+    demand: Mapping[str, float], weights: Mapping[str, float], total: float
+) -> dict[str, float]:
+    """Weighted max-min fair split of ``total`` capped at each demand."""
+    left = {t: d for t, d in demand.items() if d > 0}
+    out = {t: 0.0 for t in demand}
+    while left and total > 1e-12:
+        w = sum(weights.get(t, 1.0) for t in left)
+        per = total / w
+        capped = {t for t, d in left.items() if d - out[t] <= per * weights.get(t, 1.0) + 1e-12}
+        if not capped:
+            for t in left:
+                out[t] += per * weights.get(t, 1.0)
+            break
+        for t in capped:
+            total -= left[t] - out[t]
+            out[t] = left[t]
+            del left[t]
+    return out
+
+
+def queue_metrics(
+    placements: Sequence[Placement],
+    weights: Mapping[str, float],
+    preemptions: Iterable[Preemption] = (),
+    quota_violations: int = 0,
+    window_h: float = 6.0,
+) -> QueueMetrics:
+    """The queueing figures of a run (see the module docstring)."""
+    stopped = list(preemptions)
+    cut = {(p.placement.job.id, p.placement.start_h): p.time_h for p in stopped}
+    runs: dict[str, list[tuple[float, float, Placement]]] = defaultdict(list)
+    for p in placements:
+        end = cut.get((p.job.id, p.start_h), p.end_h)
+        runs[p.job.id].append((p.start_h, end, p))
+    jct: dict[str, float] = {}
+    wait: dict[str, float] = {}
+    tenant_of: dict[str, str] = {}
+    for jid, rs in runs.items():
+        rs.sort(key=lambda r: r[0])
+        job = rs[0][2].job
+        tenant_of[jid] = job.tenant
+        wait[jid] = rs[0][0] - job.arrival_h
+        jct[jid] = rs[-1][1] - job.arrival_h
+    values = np.array(list(jct.values())) if jct else np.zeros(1)
+    per_tenant: dict[str, TenantFigures] = {}
+    by_tenant: dict[str, list[str]] = defaultdict(list)
+    for jid, t in tenant_of.items():
+        by_tenant[t].append(jid)
+    for t, ids in by_tenant.items():
+        per_tenant[t] = TenantFigures(
+            len(ids),
+            float(np.mean([jct[i] for i in ids])),
+            max(wait[i] for i in ids),
+            sum((e - s) * p.job.accelerators for i in ids for s, e, p in runs[i]),
+        )
+    jain, series = _fairness(runs, weights, window_h)
+    return QueueMetrics(
+        mean_jct_h=float(values.mean()),
+        p95_jct_h=float(np.percentile(values, 95)),
+        max_wait_h=max(wait.values(), default=0.0),
+        jain_fairness=jain,
+        preemptions=len(stopped),
+        wasted_gpu_h=sum(p.wasted_gpu_h for p in stopped),
+        quota_violations=quota_violations,
+        per_tenant=per_tenant,
+        share_series=series,
+    )
+
+
+def _fairness(
+    runs: Mapping[str, list[tuple[float, float, Placement]]],
+    weights: Mapping[str, float],
+    window_h: float,
+) -> tuple[float, list[tuple[float, str, float]]]:
+    if not runs:
+        return 1.0, []
+    horizon = max(r[-1][1] for r in runs.values())
+    n = max(1, int(np.ceil(horizon / window_h)))
+    demand: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(n))
+    got: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(n))
+    edges = np.arange(n) * window_h
+    for rs in runs.values():
+        job = rs[0][2].job
+        a = job.accelerators
+        demand[job.tenant] += a * _overlap(edges, window_h, job.arrival_h, rs[-1][1])
+        for s, e, _ in rs:
+            got[job.tenant] += a * _overlap(edges, window_h, s, e)
+    tenants = sorted(demand)
+    total_w = 0.0
+    acc = 0.0
+    series: list[tuple[float, str, float]] = []
+    for k in range(n):
+        delivered = sum(got[t][k] for t in tenants)
+        if delivered <= 0:
+            continue
+        ent = water_fill({t: demand[t][k] for t in tenants}, weights, delivered)
+        xs = [got[t][k] / ent[t] for t in tenants if ent[t] > 1e-9]
+        acc += jain_index(xs) * delivered
+        total_w += delivered
+        series.extend((float(edges[k]), t, got[t][k] / delivered) for t in tenants)
+    return (acc / total_w if total_w else 1.0), series
+
+
+def _overlap(edges: np.ndarray, width: float, start: float, end: float) -> np.ndarray:
+    out: np.ndarray = np.clip(np.minimum(edges + width, end) - np.maximum(edges, start), 0.0, None)
+    return out

@@ -1,0 +1,202 @@
+"""The queueing policies on tiny multi-tenant scenarios: exact traces and properties."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Sequence
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from builders import job, scenario, site
+from suanli.core.capacity import NetworkCapacity, job_milli
+from suanli.core.clock import ManualClock
+from suanli.core.policies import make_policy
+from suanli.core.policies.queueing.backfill import (
+    reserve,
+    rule_backfill_never_delays_the_reservation,
+)
+from suanli.core.policies.queueing.base import QueueingPolicy
+from suanli.core.scheduler import Scheduler
+from suanli.model import Job, Pool, Scenario, Sector, Tenant
+from suanli.sim.engine import run
+from suanli.sim.queue_metrics import queue_metrics
+
+Event = tuple[float, str, str, str]
+
+
+def tenants(s: Scenario, quotas: dict[str, int]) -> Scenario:
+    ts = {
+        t: Tenant(t, t.upper(), Sector.RESEARCH_EDUCATION, "CN", quota={"A100": q})
+        for t, q in quotas.items()
+    }
+    return dataclasses.replace(s, tenants=ts)
+
+
+def go(s: Scenario, policy: str, jobs: Sequence[Job]) -> tuple[list[Event], Scheduler]:
+    clock = ManualClock()
+    sched = Scheduler(s, make_policy(policy), clock)
+    t = run(sched, clock, jobs, record_events=True)
+    return [(round(a, 6), b, c, d) for a, b, c, d in t.events], sched
+
+
+ONE = tenants(scenario(site("a")), {"ta": 4, "tb": 4})
+
+
+def test_kueue_lets_a_queue_borrow_then_reclaims_for_the_lender() -> None:
+    jobs = [
+        job("b1", arrival=0.0, gpus=8, duration=4.0).copy(tenant="tb"),
+        job("a1", arrival=1.0, gpus=4, duration=1.0).copy(tenant="ta"),
+    ]
+    events, sched = go(ONE, "kueue", jobs)
+    assert events == [
+        (0.0, "start", "b1", "a"),
+        (1.0, "preempt", "b1", "a"),
+        (1.0, "start", "a1", "a"),
+        (2.0, "finish", "a1", "a"),
+        (2.0, "start", "b1", "a"),
+        (6.0, "finish", "b1", "a"),
+    ]
+    (p,) = sched.preemptions
+    assert (p.reason, p.wasted_gpu_h) == ("kueue: room for a1 in ta", 8.0)
+
+
+def test_fifo_head_blocks_the_queue_behind_it() -> None:
+    jobs = [
+        job("j1", arrival=0.0, gpus=6, duration=2.0),
+        job("j2", arrival=0.5, gpus=4, duration=1.0),
+        job("j3", arrival=0.6, gpus=1, duration=1.0),
+    ]
+    events, _ = go(ONE, "fifo", [j.copy(tenant="ta") for j in jobs])
+    assert events == [
+        (0.0, "start", "j1", "a"),
+        (2.0, "finish", "j1", "a"),
+        (2.0, "start", "j2", "a"),
+        (2.0, "start", "j3", "a"),
+        (3.0, "finish", "j2", "a"),
+        (3.0, "finish", "j3", "a"),
+    ]
+
+
+def test_slurm_backfills_a_short_job_but_not_one_that_delays_the_reservation() -> None:
+    jobs = [
+        job("j1", arrival=0.0, gpus=6, duration=2.0),
+        job("big", arrival=0.1, gpus=8, duration=1.0),
+        job("short", arrival=0.2, gpus=2, duration=1.0),
+        job("long", arrival=0.3, gpus=2, duration=5.0),
+    ]
+    events, _ = go(ONE, "slurm", [j.copy(tenant="ta") for j in jobs])
+    assert events == [
+        (0.0, "start", "j1", "a"),
+        (0.2, "start", "short", "a"),
+        (1.2, "finish", "short", "a"),
+        (2.0, "finish", "j1", "a"),
+        (2.0, "start", "big", "a"),
+        (3.0, "finish", "big", "a"),
+        (3.0, "start", "long", "a"),
+        (8.0, "finish", "long", "a"),
+    ]
+
+
+JOBS = st.lists(
+    st.tuples(
+        st.sampled_from(["ta", "tb", "tc"]),
+        st.sampled_from([0.5, 1.0, 2.0, 4.0, 8.0, 16.0]),
+        st.floats(0.1, 4.0),
+        st.floats(0.0, 6.0),
+        st.integers(0, 2),
+    ),
+    min_size=1,
+    max_size=14,
+)
+TWO_NODES = tenants(scenario(site("a", pools=(Pool("A100", 2, 8),))), {"ta": 8, "tb": 4, "tc": 4})
+
+
+def make_jobs(spec: list[tuple[str, float, float, float, int]]) -> list[Job]:
+    return [
+        job(f"j{i}", arrival=a, gpus=g, duration=d, types=("A100",)).copy(tenant=t, priority=p)
+        for i, (t, g, d, a, p) in enumerate(spec)
+    ]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=JOBS, policy=st.sampled_from(["fifo", "slurm", "kueue", "suanli-queue"]))
+def test_every_job_runs_to_completion_once_whole_and_quotas_hold(
+    spec: list[tuple[str, float, float, float, int]], policy: str
+) -> None:
+    jobs = make_jobs(spec)
+    clock = ManualClock()
+    sched = Scheduler(TWO_NODES, make_policy(policy), clock)
+    trace = run(sched, clock, jobs, record_events=True)
+    finished = Counter(e[2] for e in trace.events if e[1] == "finish")
+    rejected = {r.job.id for r in trace.rejections}
+    # a preempted job is requeued, never lost; none finishes twice
+    assert all(finished[j.id] == 1 for j in jobs if j.id not in rejected)
+    assert sched.running == {} and sched.policy.waiting() == 0
+    # a gang job never runs partially: each start holds all its accelerators
+    assert all(p.grant.milli == job_milli(p.job) for p in trace.placements)
+    pol = sched.policy
+    assert isinstance(pol, QueueingPolicy)
+    if pol.enforce_quota:
+        # usage never exceeds quota plus what the cohort lends
+        assert pol.quota_violations == 0
+    assert pol.book.violations() == []
+    m = queue_metrics(trace.placements, {t: 1.0 for t in "abc"}, getattr(sched, "preemptions", ()))
+    assert m.preemptions == len(getattr(sched, "preemptions", ()))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    running=st.lists(
+        st.tuples(st.sampled_from([1.0, 2.0, 4.0, 8.0]), st.floats(0.1, 5.0)), max_size=4
+    ),
+    head=st.sampled_from([4.0, 8.0, 16.0]),
+    cand=st.tuples(st.sampled_from([1.0, 2.0, 4.0]), st.floats(0.1, 6.0)),
+)
+def test_backfill_never_delays_the_reserved_start_of_the_blocked_head(
+    running: list[tuple[float, float]], head: float, cand: tuple[float, float]
+) -> None:
+    s = TWO_NODES
+    clock = ManualClock()
+    sched = Scheduler(s, make_policy("fifo"), clock)
+    cap: NetworkCapacity = sched.capacity
+    placed = []
+    for i, (g, d) in enumerate(running):
+        j = job(f"r{i}", gpus=g, duration=d, types=("A100",))
+        grant = cap.allocate(0, 0, j)
+        if grant is not None:
+            placed.append(_placement(sched, j, grant, d))
+    head_job = job("head", gpus=head, duration=1.0, types=("A100",))
+    option = _option(sched, head_job)
+    before = reserve(head_job, [option], placed, cap, 0.0)
+    cj = job("cand", gpus=cand[0], duration=cand[1], types=("A100",))
+    copt = _option(sched, cj)
+    if before is None or not cap.fits(0, 0, cj):
+        return
+    if rule_backfill_never_delays_the_reservation(before, copt, 0.0):
+        grant = cap.allocate(0, 0, cj)
+        assert grant is not None
+        after = reserve(
+            head_job, [option], [*placed, _placement(sched, cj, grant, copt.runtime_h)], cap, 0.0
+        )
+        assert after is not None and after.start_h <= before.start_h + 1e-9
+
+
+def _option(sched: Scheduler, j: Job):  # type: ignore[no-untyped-def]
+    return sched._check(j).options[0]
+
+
+def _placement(sched: Scheduler, j: Job, grant, d: float):  # type: ignore[no-untyped-def]
+    from suanli.core.scheduler import Explanation, Placement
+
+    o = _option(sched, j)
+    return Placement(
+        j,
+        o,
+        0.0,
+        d,
+        sched.cost.breakdown(j, o.site, o.accelerator, 0.0),
+        Explanation("t", "", {}, (o,), 0.0),
+        grant,
+    )
