@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -96,6 +97,11 @@ def running_service(db_url: str, **changes: Any) -> Iterator[Running]:
         thread.join(timeout=20)
 
 
+# Two days ahead of the test run, to the hour: a fixed date would pass one day and turn every
+# job into an overdue one that starts at once (which is what broke this suite on 2026-12-01).
+DEFAULT_DEADLINE = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:00:00Z")
+
+
 def job_doc(**spec: Any) -> dict[str, Any]:
     """The issue's example job, with changes to its spec (and ``name``/``tenant``)."""
     name = spec.pop("name", "resnet-finetune")
@@ -110,7 +116,7 @@ def job_doc(**spec: Any) -> dict[str, Any]:
             "durationHours": 6,
             "command": ["python", "train.py"],
             "data": {"site": "guian", "sizeGB": 500, "classification": "general"},
-            "deadline": "2026-12-01T00:00:00Z",
+            "deadline": DEFAULT_DEADLINE,
         },
     }
     if tenant is not None:
