@@ -35,7 +35,7 @@ ABLATION = {
     "100 levels + both": lambda tw: Suanli(tw, levels=100, waste=0),
     "150 levels + both": lambda tw: Suanli(tw, levels=150, waste=0),
     "200 levels + both (v = 0)": lambda tw: Suanli(tw, waste=0),
-    "200 levels + both, waste in the leading key": lambda tw: Suanli(tw, waste=0, lead_waste=0.5),
+    "200 levels + both + waste in the leading key": lambda tw: Suanli(tw, waste=0, lead_waste=0.5),
     "Suanli (200 levels + both + expected waste)": lambda tw: Suanli(tw),
 }
 
