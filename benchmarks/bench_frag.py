@@ -28,13 +28,15 @@ DATA = Path(__file__).resolve().parent.parent / "data" / "alibaba-gpu-2023"
 ABLATION_TRACES = "default,cpu200,gpushare40,gpushare80,multigpu20,multigpu40"
 ABLATION = {
     "FGD": lambda tw: FGD(tw),
-    "exact dF": lambda tw: Suanli(tw, levels=10**9, balance=False, cpu_rule=False),
-    "200 levels": lambda tw: Suanli(tw, levels=200, balance=False, cpu_rule=False),
-    "200 levels + CPU rule": lambda tw: Suanli(tw, levels=200, balance=False),
-    "200 levels + balance": lambda tw: Suanli(tw, levels=200, cpu_rule=False),
-    "100 levels + both": lambda tw: Suanli(tw, levels=100),
-    "150 levels + both": lambda tw: Suanli(tw, levels=150),
-    "Suanli (200 levels + both)": lambda tw: Suanli(tw),
+    "exact dF": lambda tw: Suanli(tw, levels=10**9, balance=False, cpu_rule=False, waste=0),
+    "200 levels": lambda tw: Suanli(tw, levels=200, balance=False, cpu_rule=False, waste=0),
+    "200 levels + CPU rule": lambda tw: Suanli(tw, levels=200, balance=False, waste=0),
+    "200 levels + balance": lambda tw: Suanli(tw, levels=200, cpu_rule=False, waste=0),
+    "100 levels + both": lambda tw: Suanli(tw, levels=100, waste=0),
+    "150 levels + both": lambda tw: Suanli(tw, levels=150, waste=0),
+    "200 levels + both (v = 0)": lambda tw: Suanli(tw, waste=0),
+    "200 levels + both + waste in the leading key": lambda tw: Suanli(tw, waste=0, lead_waste=0.5),
+    "Suanli (200 levels + both + expected waste)": lambda tw: Suanli(tw),
 }
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from suanli.alloc import NodeCluster, TargetWorkload, TaskShape, make_policy
+from suanli.alloc import NodeCluster, Suanli, TargetWorkload, TaskShape, make_policy
+from suanli.alloc.policies.ours import expected_waste
 from suanli.errors import InputError, UnknownNameError
 
 SHARE = TaskShape(2000, 1024, 1, 400)
@@ -80,11 +81,51 @@ def test_random_draws_only_feasible_nodes_and_is_seeded() -> None:
     assert a[0] == a[1] == a[2]
 
 
-def test_suanli_places_where_fgd_is_indifferent_by_cpu_balance() -> None:
-    c = cluster()
-    choice = make_policy("suanli", target_workload=TARGET).choose(c, SHARE)
-    assert choice is not None
-    assert c.names[choice[0]] in {"used", "idle", "tight"}
+HOLES = TargetWorkload.from_shapes([TaskShape(1000, 0, 1, 400), TaskShape(1000, 0, 1, 600)])
+
+
+@pytest.mark.parametrize(
+    ("free", "waste"),
+    [
+        pytest.param(100, 100.0, id="no-shape-fits-all-is-waste"),
+        pytest.param(200, 200.0, id="below-the-smallest-shape"),
+        pytest.param(400, 0.0, id="exact-fit-for-400"),
+        # 400 and 600 fit: (H(200) + H(0)) / 2 = (200 + 0) / 2
+        pytest.param(600, 100.0, id="two-shapes-fit-600"),
+        # (H(400) + H(200)) / 2 = (0 + 200) / 2
+        pytest.param(800, 100.0, id="two-shapes-fit-800"),
+        # (H(600) + H(400)) / 2 = (100 + 0) / 2
+        pytest.param(1000, 50.0, id="a-whole-gpu"),
+    ],
+)
+def test_expected_waste_is_the_random_fit_recursion_over_the_workload_shapes(
+    free: int, waste: float
+) -> None:
+    assert expected_waste(HOLES)[free] == pytest.approx(waste)
+
+
+def test_suanli_leaves_the_hole_the_workload_can_fill_where_fgd_ties() -> None:
+    # One node, GPU0 with 800 free, GPU1 whole; a 600 task. F goes 0 -> 200 on either GPU
+    # (a 200 hole fits no shape; a 400 hole fits 400 but not 600), so FGD ties and takes GPU0.
+    # Suanli's expected waste: GPU0 800 -> 200 changes H by 100 - 200 = -100, GPU1 1000 -> 400 by
+    # 50 - 0 = +50, so it takes GPU1 and keeps the 800 hole that 400 tasks fill.
+    c = NodeCluster(["n"], [64000], [0], [2], ["T4"])
+    c.allocate(TaskShape(0, 0, 1, 200), 0, (0,))
+    task = TaskShape(1000, 0, 1, 600)
+    assert make_policy("fgd", target_workload=HOLES).choose(c, task) == (0, (0,))
+    assert Suanli(HOLES, waste=0.0).choose(c, task) == (0, (0,))
+    assert make_policy("suanli", target_workload=HOLES).choose(c, task) == (0, (1,))
+
+
+def test_suanli_orders_fgd_ties_by_cpu_balance() -> None:
+    # A whole-GPU task empties either node's only GPU (F stays 0: a tie for FGD, which takes "a").
+    # Left CPU: "a" 60000, "b" 12000; R = 4 CPU milli per GPU milli, so |c' - R u'| / (8000 R) is
+    # 1.875 (clipped: bonus 0) on "a" and 0.375 (bonus 0.625) on "b": Suanli takes "b".
+    whole = TaskShape(4000, 0, 1, 1000)
+    target = TargetWorkload.from_shapes([whole])
+    c = NodeCluster(["a", "b"], [64000, 16000], [0, 0], [1, 1], ["T4", "T4"])
+    assert make_policy("fgd", target_workload=target).choose(c, whole) == (0, (0,))
+    assert make_policy("suanli", target_workload=target).choose(c, whole) == (1, (0,))
 
 
 @pytest.mark.parametrize("name", ["FGD", "fgd", " BestFit ", "SUANLI", "random"])
