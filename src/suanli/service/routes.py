@@ -192,8 +192,10 @@ async def accept_job(
         "cancel_requested": False,
     }
     assert svc.writer is not None
+    # the body's hash binds an idempotency key; without a key nothing compares it
+    digest = body_hash(stored) if idempotency_key is not None else ""
     job_id, created = await svc.writer.submit(
-        NewJob(row, reason, who.actor, idempotency_key, body_hash(stored))
+        NewJob(row, reason, who.actor, idempotency_key, digest)
     )
     if created:
         return Response(
