@@ -31,12 +31,14 @@ HOLDING = ("admitted", "running")
 #: states of jobs that were placed at some time (their load shows on the curves)
 PLACED = ("admitted", "running", "succeeded", "failed", "cancelled", "preempted")
 
-#: what `hold` reads of a job row
+#: what `hold` reads of a job row (the count from inside the document, not the document)
 HOLD_COLUMNS = [
-    JOBS.c[name]
-    for name in (
-        "site", "pool", "tenant", "accelerator", "state", "start_h", "end_h", "updated_at", "doc",
-    )
+    *(
+        JOBS.c[name]
+        for name in ("site", "pool", "tenant", "accelerator", "state", "start_h", "end_h")
+    ),
+    JOBS.c.updated_at,
+    JOBS.c.doc[("spec", "accelerators", "count")].as_float().label("count"),
 ]
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
@@ -69,7 +71,7 @@ def hold(row: Mapping[Any, Any], epoch: float) -> Hold | None:
         pool=int(row["pool"] or 0),
         tenant=str(row["tenant"]),
         accelerator=str(row["accelerator"] or ""),
-        count=float(row["doc"]["spec"]["accelerators"]["count"]),
+        count=float(row["count"]),
         start_h=float(row["start_h"]),
         end_h=end,
     )

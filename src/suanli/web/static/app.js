@@ -1,7 +1,7 @@
 // Suanli dashboard: login, the API client, the router and live updates (polling).
 // Pages are in pages.js; the ledger's proof check is in merkle.js. No build step.
 
-import { PAGES } from "./pages.js";
+import { PAGES, loadPlotly } from "./pages.js";
 
 const TOKEN_KEY = "suanli.token";
 const POLL_MS = 3000;
@@ -160,6 +160,7 @@ async function route() {
   const [path, query = ""] = hash.split("?");
   const [name, ...rest] = path.split("/");
   if (name === "login" || !sessionStorage.getItem(TOKEN_KEY)) return renderLogin();
+  if (PAGES[name]?.charts) loadPlotly(); // compile plotly.js while the data is fetched
   if (!session.role) {
     try {
       await whoami();

@@ -40,6 +40,18 @@ function table(caption, head, rows, numeric = []) {
 const kv = (pairs) =>
   el("dl", { class: "grid kv" }, pairs.map(([k, v]) => el("div", {}, el("dt", {}, k), el("dd", {}, v))));
 
+// plotly.js (3.5 MB) is loaded only by the pages that draw charts, while they fetch their data
+let plotlyLoaded = null;
+export function loadPlotly() {
+  plotlyLoaded ||= new Promise((resolve, reject) => {
+    const script = el("script", { src: "vendor/plotly.min.js" });
+    script.onload = resolve;
+    script.onerror = () => reject(new Error("plotly.js did not load"));
+    document.head.append(script);
+  });
+  return plotlyLoaded;
+}
+
 let pendingPlots = [];
 function plot(id, traces, layout) {
   pendingPlots.push([id, traces, layout]);
@@ -50,7 +62,7 @@ function plot(id, traces, layout) {
 async function drawPlots() {
   const todo = pendingPlots;
   pendingPlots = [];
-  if (!window.Plotly) return;
+  if (todo.length) await loadPlotly();
   for (const [id, traces, layout] of todo) {
     const node = document.getElementById(id);
     if (!node) continue;
@@ -127,10 +139,11 @@ function mapTraces(net) {
 }
 
 const mapPage = {
+  charts: true,
   async render({ first }) {
-    const net = await api("/network");
+    loadPlotly();
+    const [net] = await Promise.all([api("/network"), loadWorld()]);
     lastNetwork = net;
-    await loadWorld();
     if (!first && document.getElementById("map-chart") && window.Plotly) {
       // live update: redraw the chart in place and refresh the table, keep focus and controls
       window.Plotly.react("map-chart", mapTraces(net), mapLayout());
@@ -194,8 +207,10 @@ function sitesTable(net) {
 
 const sitePage = {
   nav: "map",
+  charts: true,
   async render({ args }) {
     const id = decodeURIComponent(args[0] || "");
+    loadPlotly();
     const [net, series] = await Promise.all([api("/network"), api(`/sites/${encodeURIComponent(id)}/series`)]);
     const site = net.sites.find((s) => s.id === id);
     const now = [{ type: "line", x0: series.nowHour, x1: series.nowHour, yref: "paper", y0: 0, y1: 1,
@@ -238,7 +253,9 @@ const sitePage = {
 const sumValues = (o) => Object.values(o || {}).reduce((a, b) => a + b, 0);
 
 const queuesPage = {
+  charts: true,
   async render() {
+    loadPlotly();
     const q = await api("/queues");
     const states = STATES.filter((s) => q.states[s]);
     return el("section", { "aria-labelledby": "queues-title" },
