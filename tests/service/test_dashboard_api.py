@@ -147,3 +147,50 @@ def test_jobs_newest_first_page_backwards_with_after(svc: Running) -> None:
         rest = c.get("/v1/jobs", params={"order": "desc", "limit": 3, "after": first["next"]})
         assert [j["id"] for j in rest.json()["items"]] == ids[::-1][3:]
         assert c.get("/v1/jobs", params={"order": "sideways"}).status_code == 422
+
+
+def test_the_dashboard_is_served_offline_from_the_package(svc: Running) -> None:
+    from suanli.web import STATIC
+
+    with svc.client("") as c:
+        assert c.get("/").headers["location"] == "/ui/"
+        page = c.get("/ui/")
+        assert page.status_code == 200 and "<title>Suanli dashboard</title>" in page.text
+        js = c.get("/ui/vendor/plotly.min.js")
+        assert js.status_code == 200 and "plotly.js" in js.text[:2000]
+        assert c.get("/ui/vendor/world_110m.json").json()["type"] == "Topology"
+        assert c.get("/ui/no-such-file.js").status_code == 404
+    for path in STATIC.iterdir():
+        text = path.read_text()
+        assert "http://" not in text and "https://" not in text, f"{path.name} reaches out"
+
+
+@pytest.mark.parametrize(
+    ("state", "end_h", "updated_h", "now_h", "held_until"),
+    [
+        pytest.param("running", 3.0, 0.0, 1.0, 3.0, id="running holds until its planned end"),
+        pytest.param("running", 3.0, 0.0, 5.0, 5.0, id="running past its plan holds until now"),
+        pytest.param("admitted", 3.0, 0.0, 1.0, 3.0, id="admitted holds its plan"),
+        pytest.param("succeeded", 3.0, 2.0, 5.0, 2.0, id="an ended job holds until it ended"),
+        pytest.param("cancelled", 3.0, 0.5, 5.0, 0.5, id="a cancelled job until it was stopped"),
+    ],
+)
+def test_a_job_row_holds_its_site_for_as_long_as_it_really_does(
+    state: str, end_h: float, updated_h: float, now_h: float, held_until: float
+) -> None:
+    from suanli.service.dashboard import hold
+
+    epoch = 1_000_000.0
+    row = {
+        "site": "guian", "pool": 1, "tenant": "fin-bank", "accelerator": "A800", "count": 8,
+        "state": state, "start_h": 0.0, "end_h": end_h, "updated_at": epoch + 3600 * updated_h,
+    }  # fmt: skip
+    got = hold(row, epoch, now_h)
+    assert got is not None and got.end_h == held_until and got.count == 8
+
+
+def test_a_job_that_was_never_placed_holds_nothing() -> None:
+    from suanli.service.dashboard import hold
+
+    row = {"site": None, "start_h": None, "state": "queued"}
+    assert hold(row, 0.0, 1.0) is None

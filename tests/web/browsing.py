@@ -13,9 +13,11 @@ import os
 import shutil
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "service"))
@@ -63,6 +65,19 @@ def artifacts_dir() -> Path:
     out = root / "screenshots"
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+@dataclass
+class Served:
+    """A running `suanli serve` and a token per caller (operator, tenant, other, regulator)."""
+
+    url: str
+    tokens: dict[str, str]
+
+    def client(self, who: str) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.tokens[who]}"}, timeout=30
+        )
 
 
 class Dashboard:

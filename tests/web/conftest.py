@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
-from browsing import Dashboard, new_browser
+from browsing import Dashboard, Served, new_browser
 from serving import ServerProcess, prepare_db
 
 #: wall seconds per run-time hour of the fake backend: a 2-hour job runs for about 8 s
 SECONDS_PER_HOUR = 4.0
-
-
-@dataclass
-class Served:
-    url: str
-    tokens: dict[str, str]
-
-    def client(self, who: str) -> httpx.Client:
-        return httpx.Client(
-            base_url=self.url, headers={"Authorization": f"Bearer {self.tokens[who]}"}, timeout=30
-        )
 
 
 @pytest.fixture(scope="module")

@@ -58,13 +58,16 @@ class Hold:
     end_h: float
 
 
-def hold(row: Mapping[Any, Any], epoch: float) -> Hold | None:
+def hold(row: Mapping[Any, Any], epoch: float, now_h: float) -> Hold | None:
     """The claim of a job row, or None if it never had a place and a start. A job that ended
-    holds until it ended (its last update), not until its planned end."""
+    holds until it ended (its last update), not until its planned end; a running job holds
+    at least until now, even past its planned end."""
     if row["site"] is None or row["start_h"] is None:
         return None
     end = float(row["end_h"] if row["end_h"] is not None else row["start_h"])
-    if row["state"] not in HOLDING:
+    if row["state"] == "running":
+        end = max(end, now_h)
+    elif row["state"] not in HOLDING:
         end = min(end, (float(row["updated_at"]) - epoch) / 3600.0)
     return Hold(
         site=str(row["site"]),
@@ -153,7 +156,8 @@ class DashboardReader:
             q = q.where(JOBS.c.site == site)
         with self.store.engine.connect() as conn:
             rows = list(conn.execute(q).mappings())
-        return [h for h in (hold(r, self.epoch) for r in rows) if h is not None]
+        now = self.svc.loop.clock.now()
+        return [h for h in (hold(r, self.epoch, now) for r in rows) if h is not None]
 
     def recent_holds(self, site: str, since_h: float) -> list[Hold]:
         """Claims at ``site`` that may overlap hours after ``since_h``."""
@@ -161,11 +165,12 @@ class DashboardReader:
             JOBS.c.site == site,
             JOBS.c.state.in_(PLACED),
             JOBS.c.start_h.is_not(None),
-            or_(JOBS.c.end_h.is_(None), JOBS.c.end_h > since_h),
+            or_(JOBS.c.end_h.is_(None), JOBS.c.end_h > since_h, JOBS.c.state == "running"),
         )
         with self.store.engine.connect() as conn:
             rows = list(conn.execute(q).mappings())
-        return [h for h in (hold(r, self.epoch) for r in rows) if h is not None]
+        now = self.svc.loop.clock.now()
+        return [h for h in (hold(r, self.epoch, now) for r in rows) if h is not None]
 
     def state_counts(self, tenant: str | None) -> dict[tuple[str, str], int]:
         q = select(JOBS.c.tenant, JOBS.c.state, func.count()).group_by(

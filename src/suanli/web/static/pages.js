@@ -66,7 +66,8 @@ async function drawPlots() {
   for (const [id, traces, layout] of todo) {
     const node = document.getElementById(id);
     if (!node) continue;
-    const base = { margin: { l: 50, r: 50, t: 40, b: 40 }, legend: { orientation: "h" } };
+    const base = { margin: { l: 55, r: 55, t: 70, b: 40 },
+      legend: { orientation: "h", x: 0, y: 1.0, yanchor: "bottom" } };
     await window.Plotly.react(node, traces, { ...base, ...layout }, PLOT_CONFIG);
   }
 }
@@ -213,12 +214,17 @@ const sitePage = {
     loadPlotly();
     const [net, series] = await Promise.all([api("/network"), api(`/sites/${encodeURIComponent(id)}/series`)]);
     const site = net.sites.find((s) => s.id === id);
-    const now = [{ type: "line", x0: series.nowHour, x1: series.nowHour, yref: "paper", y0: 0, y1: 1,
+    // service hours as instants: hour h is net.at + (h - net.hour) hours
+    const at = (h) => new Date(Date.parse(net.at) + (h - net.hour) * 3600e3);
+    const x = series.hours.map((h) => at(h)); // each hour's start: lines step there ("hv")
+    const mid = series.hours.map((h) => at(h + 0.5)); // and bars sit in its middle
+    const nowAt = at(series.nowHour);
+    const now = [{ type: "line", x0: nowAt, x1: nowAt, yref: "paper", y0: 0, y1: 1,
       line: { dash: "dot", color: "#b42318" } }];
-    const loadBars = { type: "bar", x: series.hours, y: series.load, name: "load (accelerators)",
+    const loadBars = { type: "bar", x: mid, y: series.load, name: "load (accelerators)",
       marker: { color: "#9db4d6" }, yaxis: "y" };
     const axes = (right) => ({
-      xaxis: { title: { text: "service hour" } }, shapes: now, bargap: 0,
+      xaxis: { type: "date" }, shapes: now, bargap: 0,
       yaxis: { title: { text: "accelerators" }, rangemode: "tozero" },
       yaxis2: { title: { text: right }, overlaying: "y", side: "right" },
     });
@@ -233,17 +239,17 @@ const sitePage = {
       table("Pools", ["pool", "accelerator", "accelerators", "in use"],
         series.pools.map((p) => [String(p.index), p.accelerator, fmt(p.accelerators), fmt(p.inUse, 1)]), [2, 3]),
       plot("util-chart", [
-        { type: "scatter", mode: "lines", x: series.hours, y: series.utilization, name: "utilization" },
-        { type: "scatter", mode: "lines", x: series.hours, y: series.fragmentation, name: "fragmentation (best case)" },
+        { type: "scatter", mode: "lines", x, y: series.utilization, name: "utilization", line: { shape: "hv" } },
+        { type: "scatter", mode: "lines", x, y: series.fragmentation, name: "fragmentation (best case)", line: { shape: "hv" } },
       ], { title: { text: "Utilization and fragmentation per hour" }, shapes: now,
-        xaxis: { title: { text: "service hour" } }, yaxis: { range: [0, 1.05], tickformat: ".0%" } }),
-      plot("price-chart", [loadBars, { type: "scatter", mode: "lines", x: series.hours,
+        xaxis: { type: "date" }, yaxis: { range: [0, 1.05], tickformat: ".0%" } }),
+      plot("price-chart", [loadBars, { type: "scatter", mode: "lines", x,
         y: series.priceYuanPerKwh, name: "price (yuan/kWh)", yaxis: "y2", line: { color: "#0b5cad", shape: "hv" } }],
       { title: { text: "Electricity price with the load on it" }, ...axes("yuan/kWh") }),
-      plot("carbon-chart", [loadBars, { type: "scatter", mode: "lines", x: series.hours,
+      plot("carbon-chart", [loadBars, { type: "scatter", mode: "lines", x,
         y: series.carbonKgPerKwh, name: "carbon (kgCO2/kWh)", yaxis: "y2", line: { color: "#1a7f37", shape: "hv" } }],
       { title: { text: "Grid carbon intensity with the load on it" }, ...axes("kgCO2/kWh") }),
-      el("p", { class: "note" }, "Load ahead of now is the placements already planned. Fragmentation: the share of free accelerators not on a wholly free node, with each pool's load packed onto as few nodes as possible (the service does not record node assignments, so this is a lower bound)."));
+      el("p", { class: "note" }, "Times are local; the dotted line is now. Load ahead of now is the placements already planned. Fragmentation: the share of free accelerators not on a wholly free node, with each pool's load packed onto as few nodes as possible (the service does not record node assignments, so this is a lower bound)."));
   },
   after: drawPlots,
 };
