@@ -295,3 +295,17 @@ def test_web_the_pages_work_from_the_keyboard_and_in_a_narrow_window(
         dashboard.shot("map-narrow")
     finally:
         dashboard.driver.set_window_size(1280, 900)
+
+
+def test_web_a_link_to_a_page_asks_for_a_token_first_and_then_opens_that_page(
+    served: Served, dashboard: Dashboard
+) -> None:
+    driver = dashboard.driver
+    driver.get(f"{served.url}/ui/#/login")
+    driver.execute_script("sessionStorage.clear()")
+    driver.get(f"{served.url}/ui/#/queues")
+    dashboard.wait(lambda d: dashboard.page() == "login", "the login screen")
+    dashboard.find("#token").send_keys(served.tokens["tenant"])
+    dashboard.find("form button[type=submit]").click()
+    dashboard.wait(lambda d: dashboard.page() == "queues", "the page the link named")
+    assert "fin-bank" in dashboard.text()

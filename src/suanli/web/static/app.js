@@ -86,14 +86,21 @@ export function status(text, isError = false) {
   footer.classList.toggle("error", isError);
 }
 
+let loginMessage = "";
+// where to go after logging in: the page that asked for it
+let afterLogin = "#/map";
+
 function logout(message = "") {
   sessionStorage.removeItem(TOKEN_KEY);
   session.role = session.tenant = null;
-  location.hash = "#/login";
-  renderLogin(message);
+  loginMessage = message;
+  if (location.hash === "#/login") renderLogin();
+  else location.hash = "#/login"; // the router renders the login screen
 }
 
-function renderLogin(message = "") {
+function renderLogin(message = loginMessage) {
+  loginMessage = "";
+  if (location.hash && !location.hash.startsWith("#/login")) afterLogin = location.hash;
   renderNav(null);
   stopPolling();
   const input = el("input", {
@@ -116,7 +123,9 @@ function renderLogin(message = "") {
     sessionStorage.setItem(TOKEN_KEY, input.value.trim());
     try {
       await whoami();
-      location.hash = "#/map";
+      if (location.hash === afterLogin) route();
+      else location.hash = afterLogin;
+      afterLogin = "#/map";
     } catch (exc) {
       sessionStorage.removeItem(TOKEN_KEY);
       renderLogin(exc.status === 401 ? "Unknown token: check it and try again." : exc.message);

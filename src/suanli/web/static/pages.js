@@ -18,6 +18,15 @@ const fmt = (x, digits = 0) =>
   });
 const pct = (x) => `${fmt(100 * x, 1)} %`;
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : "–");
+// A live update redraws only when the data changed, so focus, scroll and hover stay put.
+const lastData = new Map();
+function unchanged(key, data, first) {
+  const text = JSON.stringify(data);
+  const same = !first && lastData.get(key) === text;
+  lastData.set(key, text);
+  return same;
+}
+
 const narrow = () => window.innerWidth < 600;
 const badge = (state) => el("span", { class: `badge state-${state}` }, state);
 
@@ -145,6 +154,7 @@ const mapPage = {
     loadPlotly();
     const [net] = await Promise.all([api("/network"), loadWorld()]);
     lastNetwork = net;
+    if (unchanged("map", net.sites, first)) return null;
     if (!first && document.getElementById("map-chart") && window.Plotly) {
       // live update: redraw the chart in place and refresh the table, keep focus and controls
       window.Plotly.react("map-chart", mapTraces(net), mapLayout());
@@ -209,11 +219,12 @@ function sitesTable(net) {
 const sitePage = {
   nav: "map",
   charts: true,
-  async render({ args }) {
+  async render({ args, first }) {
     const id = decodeURIComponent(args[0] || "");
     loadPlotly();
     const [net, series] = await Promise.all([api("/network"), api(`/sites/${encodeURIComponent(id)}/series`)]);
     const site = net.sites.find((s) => s.id === id);
+    if (unchanged("site", [id, site, series.hours, series.load, series.pools], first)) return null;
     // service hours as instants: hour h is net.at + (h - net.hour) hours
     const at = (h) => new Date(Date.parse(net.at) + (h - net.hour) * 3600e3);
     const x = series.hours.map((h) => at(h)); // each hour's start: lines step there ("hv")
@@ -260,9 +271,10 @@ const sumValues = (o) => Object.values(o || {}).reduce((a, b) => a + b, 0);
 
 const queuesPage = {
   charts: true,
-  async render() {
+  async render({ first }) {
     loadPlotly();
     const q = await api("/queues");
+    if (unchanged("queues", q, first)) return null;
     const states = STATES.filter((s) => q.states[s]);
     return el("section", { "aria-labelledby": "queues-title" },
       el("h1", { id: "queues-title" }, "Queues and tenants"),
@@ -300,6 +312,7 @@ function jobsQuery(params) {
 const jobsPage = {
   async render({ params, first }) {
     const page = await api(`/jobs?${jobsQuery(params)}`);
+    if (unchanged("jobs", page, first)) return null;
     if (!first && document.getElementById("jobs-table-slot")) {
       document.getElementById("jobs-table-slot").replaceChildren(jobsTable(page, params));
       return null;
@@ -340,9 +353,10 @@ function jobsTable(page, params) {
 
 const jobPage = {
   nav: "jobs",
-  async render({ args }) {
+  async render({ args, first }) {
     const id = args[0];
     const [job, events] = await Promise.all([api(`/jobs/${id}`), api(`/jobs/${id}/events`)]);
+    if (unchanged("job", [job, events], first)) return null;
     const s = job.status;
     const ex = s.explanation;
     const cancel = !TERMINAL.has(s.state) && session.role !== "regulator"
@@ -455,6 +469,7 @@ async function verifyEntry(seq, out) {
 const ledgerPage = {
   async render({ first }) {
     const head = await api("/audit/head");
+    if (unchanged("ledger", head, first)) return null;
     const after = Math.max(0, head.treeSize - 50);
     const entries = head.treeSize ? (await api(`/audit/entries?after=${after}&limit=50`)).items.reverse() : [];
     const headCard = el("div", { class: "card", id: "head-card" }, kv([
