@@ -109,17 +109,21 @@ def measure(
         driver.get(f"{url}/ui/#/login")
         driver.execute_script("sessionStorage.setItem('suanli.token', arguments[0])", token)
         for page in pages:
-            loads = []
+            loads, shown = [], []
             for _ in range(repeat):
                 driver.get("about:blank")
                 driver.get(f"{url}/ui/#/{page}")
-                loads.append(_first_render(driver, page))
+                drawn_ms, shown_ms = _first_render(driver, page)
+                loads.append(drawn_ms)
+                shown.append(shown_ms)
             if shots is not None:
                 time.sleep(0.5)
                 name = page.split("/")[0] + ("-detail" if "/" in page else "")
                 shutil.move(Dashboard(driver, url).shot(name), shots / f"{name}.png")
             out[page] = {
                 "full_load_ms": loads,
+                "text_shown_ms": shown,
+                "first_ms": loads[0],
                 "median_ms": statistics.median(loads),
                 "max_ms": max(loads),
                 "in_app_ms": _in_app(driver, page),
@@ -129,7 +133,8 @@ def measure(
     return out
 
 
-def _first_render(driver: Any, page: str, timeout: float = 30) -> float:
+def _first_render(driver: Any, page: str, timeout: float = 30) -> tuple[float, float]:
+    """(ms to the data drawn, charts included; ms to its text shown), from navigation start."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         got = driver.execute_script("return window.suanliFirstRender || null")
@@ -141,7 +146,7 @@ def _first_render(driver: Any, page: str, timeout: float = 30) -> float:
             )
             if error:
                 raise RuntimeError(f"#/{page} shows an error: {error}")
-            return float(got["ms"])
+            return float(got["ms"]), float(got["shownMs"])
         time.sleep(0.005)
     raise RuntimeError(f"#/{page} did not render in {timeout} s")
 
@@ -255,14 +260,23 @@ def main() -> None:
         f"{entries:,} ledger entries; submitted in {submit_s:.1f} s; "
         f"load average {report['load_average'][0]:.2f} on {report['cpus']} CPUs"
     )
-    print(f"{'page':<28}{'median ms':>10}{'max ms':>9}{'in-app ms':>11}")
+    print(
+        f"{'page':<16}{'first ms':>9}{'median ms':>10}{'max ms':>8}{'text ms':>9}{'in-app ms':>10}"
+    )
     for page, r in results.items():
         name = "jobs/<id>" if page.startswith("jobs/") else page
-        print(f"{name:<28}{r['median_ms']:>10.0f}{r['max_ms']:>9.0f}{r['in_app_ms']:>11.0f}")
+        text = statistics.median(r["text_shown_ms"])
+        print(
+            f"{name:<16}{r['first_ms']:>9.0f}{r['median_ms']:>10.0f}{r['max_ms']:>8.0f}"
+            f"{text:>9.0f}{r['in_app_ms']:>10.0f}"
+        )
     for path, ms in api_ms.items():
         print(f"  API {path.replace(job_id, '<id>'):<46}{ms:>7.0f} ms")
     verdict = "all pages under" if report["all_under_target"] else "NOT all pages under"
-    print(f"{verdict} {TARGET_MS:.0f} ms (full load, navigation start to data rendered)")
+    print(
+        f"{verdict} {TARGET_MS:.0f} ms in every load (navigation start to data drawn; 'first' "
+        "is the first load in a fresh browser, 'text' the median until the page's text shows)"
+    )
 
 
 if __name__ == "__main__":

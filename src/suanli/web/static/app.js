@@ -151,12 +151,17 @@ function stopPolling() {
   poller = null;
 }
 
-/** Sets body[data-page] and counts renders: tests and the benchmark wait on these. */
-export function markReady(page) {
+/** Sets body[data-page] and counts renders: tests and the benchmark wait on these. The first
+ * render after a page load is kept in window.suanliFirstRender: ms since navigation start
+ * until the page's data was drawn (charts included), and `shownMs`, until its text was. */
+export function markReady(page, shownMs = null) {
   const body = document.body;
   body.dataset.page = page;
   body.dataset.renders = String(Number(body.dataset.renders || 0) + 1);
-  if (!window.suanliFirstRender) window.suanliFirstRender = { page, ms: performance.now() };
+  if (!window.suanliFirstRender) {
+    const ms = performance.now();
+    window.suanliFirstRender = { page, ms, shownMs: shownMs ?? ms };
+  }
 }
 
 export function errorBox(exc) {
@@ -191,9 +196,10 @@ async function route() {
       if (mine !== generation) return;
       if (view) main.replaceChildren(view);
       if (first) main.focus({ preventScroll: true });
+      const shown = performance.now();
       await page.after?.();
       status(`Updated ${new Date().toLocaleTimeString()}${page.live === false ? "" : "; live"}`);
-      markReady(name);
+      markReady(name, shown);
     } catch (exc) {
       if (mine !== generation) return;
       if (first) {
