@@ -309,3 +309,21 @@ def test_web_a_link_to_a_page_asks_for_a_token_first_and_then_opens_that_page(
     dashboard.find("form button[type=submit]").click()
     dashboard.wait(lambda d: dashboard.page() == "queues", "the page the link named")
     assert "fin-bank" in dashboard.text()
+
+
+@pytest.mark.parametrize(
+    ("filters", "shown"),
+    [
+        pytest.param("name=no-such-job", "No jobs match these filters.", id="empty"),
+        pytest.param("name=not%20a%20name", "Invalid request: query.name:", id="refused by the API"),
+    ],
+)
+def test_web_the_jobs_page_says_when_nothing_matches_and_when_a_filter_is_refused(
+    served: Served, dashboard: Dashboard, filters: str, shown: str
+) -> None:
+    if dashboard.page() in ("", "login") or "operator" not in dashboard.text_of("#who"):
+        dashboard.login(served.tokens["operator"])
+    dashboard.go(f"#/jobs?{filters}")
+    assert shown in dashboard.text_of("#jobs-table-slot")
+    assert dashboard.all("#f-name"), "the filter form stays, to correct the filter"
+    dashboard.shot(f"jobs-{filters.split('=')[1].replace('%20', '-')}")

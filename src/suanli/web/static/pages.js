@@ -58,10 +58,15 @@ function jobsQuery(params) {
 
 const jobsPage = {
   async render({ params, first }) {
-    const page = await api(`/jobs?${jobsQuery(params)}`);
-    if (unchanged("jobs", page, first)) return null;
+    // a filter the API refuses (422) is shown under the form, so it can be corrected there
+    const page = await api(`/jobs?${jobsQuery(params)}`).catch((exc) => {
+      if (exc.status !== 422 && exc.status !== 403) throw exc;
+      return { error: exc };
+    });
+    if (unchanged("jobs", page.error ? String(page.error.message) : page, first)) return null;
+    const list = page.error ? errorBox(page.error) : jobsTable(page, params);
     if (!first && document.getElementById("jobs-table-slot")) {
-      document.getElementById("jobs-table-slot").replaceChildren(jobsTable(page, params));
+      document.getElementById("jobs-table-slot").replaceChildren(list);
       return null;
     }
     const field = (name, label, control) => el("label", { for: `f-${name}` }, label, control);
@@ -80,7 +85,7 @@ const jobsPage = {
     });
     return el("section", { "aria-labelledby": "jobs-title" },
       el("h1", { id: "jobs-title" }, session.role === "tenant" ? `Jobs of ${session.tenant}` : "Jobs"),
-      form, el("div", { id: "jobs-table-slot" }, jobsTable(page, params)));
+      form, el("div", { id: "jobs-table-slot" }, list));
   },
 };
 
