@@ -315,7 +315,9 @@ def test_web_a_link_to_a_page_asks_for_a_token_first_and_then_opens_that_page(
     ("filters", "shown"),
     [
         pytest.param("name=no-such-job", "No jobs match these filters.", id="empty"),
-        pytest.param("name=not%20a%20name", "Invalid request: query.name:", id="refused by the API"),
+        pytest.param(
+            "name=not%20a%20name", "Invalid request: query.name:", id="refused by the API"
+        ),
     ],
 )
 def test_web_the_jobs_page_says_when_nothing_matches_and_when_a_filter_is_refused(

@@ -165,8 +165,7 @@ export function markReady(page, shownMs = null) {
 }
 
 export function errorBox(exc) {
-  const text = exc.status === 404 ? `Not found: ${exc.message}` : exc.message;
-  return el("p", { class: "error", role: "alert" }, text);
+  return el("p", { class: "error", role: "alert" }, exc.message);
 }
 
 async function route() {
@@ -190,6 +189,7 @@ async function route() {
   const main = document.getElementById("main");
   main.replaceChildren(el("p", { class: "note" }, "Loading…"));
   const params = new URLSearchParams(query);
+  let gone = false;
   const refresh = async (first) => {
     try {
       const view = await page.render({ args: rest, params, first });
@@ -203,14 +203,15 @@ async function route() {
     } catch (exc) {
       if (mine !== generation) return;
       if (first) {
+        gone = exc.status === 403 || exc.status === 404; // polling again will not help
         main.replaceChildren(errorBox(exc));
         markReady(name);
       }
-      status(`Update failed: ${exc.message}; retrying`, true);
+      status(gone ? exc.message : `Update failed: ${exc.message}; retrying`, true);
     }
   };
   await refresh(true);
-  if (page.live !== false && mine === generation) {
+  if (page.live !== false && !gone && mine === generation) {
     poller = setInterval(() => {
       if (!document.hidden) refresh(false);
     }, POLL_MS);
