@@ -197,7 +197,9 @@ def network_now(svc: Service) -> w.NetworkNow:
             planned[h.site] = planned.get(h.site, 0) + 1
     sites = []
     for row in svc.store.sites():
-        site = scn.sites[row["id"]]
+        site = scn.sites.get(row["id"])
+        if site is None:  # registered by another replica within the last second
+            continue
         total = site.accelerators
         sites.append(
             w.SiteNow(
