@@ -327,7 +327,9 @@ class EdgeMiddleware:
 
 def create_app(service: Service) -> FastAPI:
     """The FastAPI app of one replica; its lifespan starts and stops the service."""
+    from suanli.service.dashboard import router as dashboard_router
     from suanli.service.routes import router
+    from suanli.web import mount_dashboard
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -345,6 +347,8 @@ def create_app(service: Service) -> FastAPI:
     )
     app.state.service = service
     app.include_router(router)
+    app.include_router(dashboard_router)
+    mount_dashboard(app)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_r: Request, exc: RequestValidationError) -> JSONResponse:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -232,15 +232,22 @@ def list_jobs(
     name: Annotated[str | None, Query(pattern=NAME_PATTERN, max_length=63)] = None,
     after: Annotated[int | None, Query(ge=0, le=INT32)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    order: Literal["asc", "desc"] = "asc",
 ) -> w.JobPage:
-    """Jobs in submission order, filtered; a tenant sees only its own."""
+    """Jobs in submission order (``order=desc``: newest first), filtered; a tenant sees
+    only its own."""
     who.require(OP, TEN)
     if who.role is TEN:
         if tenant not in (None, who.tenant):
             raise ApiProblem(403, "Forbidden", "a tenant lists only its own jobs", "tenant")
         tenant = who.tenant
     rows = svc.store.jobs(
-        tenant=tenant, states=[s.value for s in state or []], name=name, after=after, limit=limit
+        tenant=tenant,
+        states=[s.value for s in state or []],
+        name=name,
+        after=after,
+        limit=limit,
+        newest_first=order == "desc",
     )
     nxt = int(rows[-1]["seq"]) if len(rows) == limit else None
     return w.JobPage(items=[views.job(r) for r in rows], next=nxt)

@@ -395,3 +395,91 @@ class Readiness(Wire):
     database: bool
     leader: bool
     replica: str
+
+
+# -- dashboard views (suanli.service.dashboard) ------------------------------------------
+
+
+class Me(Wire):
+    """Who the token is: its role and, for a tenant, which."""
+
+    role: Role
+    tenant: str | None
+
+
+class SiteNow(Wire):
+    """A site as the network map shows it: capacity, load, price and carbon this hour."""
+
+    id: str
+    name: str
+    hub: str
+    jurisdiction: str
+    lat: float
+    lon: float
+    state: SiteState
+    accelerators: int
+    #: accelerators held by running jobs (and admitted jobs whose start has come)
+    in_use: float
+    utilization: float
+    #: jobs placed here that have not started yet
+    planned: int
+    price_yuan_per_kwh: float
+    carbon_kg_per_kwh: float
+
+
+class LinkNow(Wire):
+    src: str
+    dst: str
+    latency_ms: float
+    bandwidth_gbps: float
+
+
+class NetworkNow(Wire):
+    #: scheduler hours since the service's epoch
+    hour: float
+    at: datetime
+    sites: list[SiteNow]
+    links: list[LinkNow]
+
+
+class PoolUse(Wire):
+    index: int
+    accelerator: str
+    accelerators: int
+    in_use: float
+
+
+class SiteSeries(Wire):
+    """Hourly curves of one site around now: price, carbon, the load on them, utilization and
+    fragmentation (the share of free accelerators not on a wholly free node, best case)."""
+
+    site: str
+    now_hour: float
+    hours: list[float]
+    price_yuan_per_kwh: list[float]
+    carbon_kg_per_kwh: list[float]
+    load: list[float]
+    utilization: list[float]
+    fragmentation: list[float]
+    pools: list[PoolUse]
+
+
+class TenantUse(Wire):
+    """A tenant's fair share, quota and what it holds and waits for now."""
+
+    id: str
+    name: str
+    sector: Sector
+    weight: float
+    #: weight / sum of all weights
+    share: float
+    quota: dict[str, int]
+    in_use: dict[str, float]
+    #: accelerators held beyond the quota of their type (borrowed from idle quota)
+    borrowing: float
+    states: dict[str, int]
+
+
+class QueueOverview(Wire):
+    states: dict[str, int]
+    tenants: list[TenantUse]

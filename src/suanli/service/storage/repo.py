@@ -400,8 +400,12 @@ class Store:
         name: str | None = None,
         after: int | None = None,
         limit: int = 100,
+        newest_first: bool = False,
     ) -> list[RowMapping]:
-        q = select(JOBS).order_by(JOBS.c.seq).limit(limit)
+        """Jobs in submission order (or newest first), after the ``seq`` ``after`` in
+        that order."""
+        order = JOBS.c.seq.desc() if newest_first else JOBS.c.seq
+        q = select(JOBS).order_by(order).limit(limit)
         if tenant is not None:
             q = q.where(JOBS.c.tenant == tenant)
         states = list(states)
@@ -410,7 +414,7 @@ class Store:
         if name is not None:
             q = q.where(JOBS.c.name == name)
         if after is not None:
-            q = q.where(JOBS.c.seq > after)
+            q = q.where(JOBS.c.seq < after if newest_first else JOBS.c.seq > after)
         with self.engine.connect() as conn:
             return list(conn.execute(q).mappings())
 

@@ -1,0 +1,331 @@
+"""The dashboard in a real headless Chromium against a running `suanli serve`: every scenario
+of issue 8's first must-hold item, with a screenshot of each page (tests/web/browsing.py).
+
+The tests of this module share one service and one browser and run in order; each logs in
+with the token it needs.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from browsing import Dashboard
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from serving import job_doc
+
+from conftest import Served
+
+
+def submit(client: httpx.Client, **spec: object) -> str:
+    r = client.post("/v1/jobs", json=job_doc(**spec))
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def job_state(served: Served, job_id: str) -> str:
+    with served.client("operator") as c:
+        return str(c.get(f"/v1/jobs/{job_id}").json()["status"]["state"])
+
+
+def test_web_an_unknown_token_is_refused_and_a_good_one_opens_the_map_of_all_sites(
+    served: Served, dashboard: Dashboard
+) -> None:
+    dashboard.login("sl_not-a-token")
+    assert dashboard.page() == "login"
+    assert "Unknown token" in dashboard.find("[role=alert]").text
+    dashboard.shot("login")
+
+    dashboard.login(served.tokens["operator"])
+    assert dashboard.page() == "map"
+    with served.client("operator") as c:
+        sites = {s["id"] for s in c.get("/v1/sites").json()}
+    rows = dashboard.all("#sites-table tbody tr")
+    assert len(rows) == len(sites) > 10
+    links = {a.get_attribute("href").rsplit("/", 1)[1] for a in dashboard.all("#sites-table a")}
+    assert links == sites
+    plotted = dashboard.wait(
+        lambda d: d.execute_script(
+            "const c = document.getElementById('map-chart');"
+            "return c && c.data ? c.data[2].customdata : null"
+        ),
+        "the map's markers",
+    )
+    assert set(plotted) == sites
+    assert "signed in as operator" in dashboard.find("#who").text
+    dashboard.shot("map")
+
+
+def test_web_a_job_submitted_through_the_api_appears_and_changes_state_without_a_reload(
+    served: Served, dashboard: Dashboard
+) -> None:
+    dashboard.login(served.tokens["operator"])
+    dashboard.go("#/jobs")
+    dashboard.driver.execute_script("window.notReloaded = true")
+    with served.client("tenant") as c:
+        job_id = submit(
+            c,
+            name="watch-me",
+            durationHours=2,
+            accelerators={"count": 1, "types": ["A800", "Ascend910B", "A100"]},
+        )
+    link = f"#jobs-table-slot a[href='#/jobs/{job_id}']"
+    dashboard.wait(lambda d: d.find_elements(By.CSS_SELECTOR, link), "the new job in the list")
+    seen = set()
+    badge = f"tr:has(a[href='#/jobs/{job_id}']) .badge"
+
+    def state_is(target: str) -> bool:
+        seen.add(dashboard.text_of(badge))
+        return target in seen
+
+    dashboard.wait(lambda d: state_is("running"), "the job to show as running")
+    dashboard.shot("jobs")
+    dashboard.wait(lambda d: state_is("succeeded"), "the job to show as succeeded", timeout=60)
+    assert dashboard.driver.execute_script("return window.notReloaded") is True
+    assert {"running", "succeeded"} <= seen
+
+    dashboard.find(link).click()
+    dashboard.wait(
+        lambda d: dashboard.page() == "jobs" and d.find_elements(By.ID, "explanation"),
+        "the job page",
+    )
+    explanation = dashboard.text_of("#explanation")
+    assert "nearest" in explanation and "runs where its data lives" in explanation
+    events = dashboard.text()
+    for step in ("queued", "admitted", "running", "succeeded"):
+        assert step in events
+    dashboard.shot("job-detail")
+
+
+def test_web_a_job_page_follows_the_job_live(served: Served, dashboard: Dashboard) -> None:
+    dashboard.login(served.tokens["tenant"])
+    with served.client("tenant") as c:
+        job_id = submit(
+            c,
+            name="follow-me",
+            durationHours=1,
+            accelerators={"count": 1, "types": ["A800", "Ascend910B", "A100"]},
+        )
+    dashboard.go(f"#/jobs/{job_id}")
+    states = set()
+
+    def ended() -> bool:
+        states.add(dashboard.text_of("#job-state"))
+        return "succeeded" in states
+
+    dashboard.wait(lambda d: ended(), "the job page to show the end", timeout=60)
+    assert "running" in states or "admitted" in states or "queued" in states
+
+
+def test_web_a_regulator_approves_a_pending_job(served: Served, dashboard: Dashboard) -> None:
+    with served.client("tenant") as c:
+        job_id = submit(
+            c, name="core-model", data={"site": "guian", "sizeGB": 10, "classification": "core"}
+        )
+    assert job_state(served, job_id) == "pending-approval"
+    dashboard.login(served.tokens["regulator"])
+    nav = [a.text for a in dashboard.all("#nav a")]
+    assert nav == ["Network map", "Approvals", "Ledger", "Simulation report"]
+    dashboard.go("#/approvals")
+    dashboard.wait(lambda d: d.find_elements(By.ID, f"approve-{job_id}"), "the pending job")
+    dashboard.shot("approvals")
+    dashboard.find(f"#reason-{job_id}").send_keys("core data stays in Guizhou: approved")
+    dashboard.find(f"#approve-{job_id}").click()
+    dashboard.wait(
+        lambda d: "approved, now queued" in dashboard.text_of("#decision-result"), "the decision"
+    )
+    assert job_state(served, job_id) != "pending-approval"
+    with served.client("operator") as c:
+        events = c.get(f"/v1/jobs/{job_id}/events").json()
+    assert any(e["reason"].endswith(": core data stays in Guizhou: approved") for e in events)
+
+
+def test_web_a_regulator_verifies_a_ledger_entry_in_the_browser(
+    served: Served, dashboard: Dashboard
+) -> None:
+    dashboard.login(served.tokens["regulator"])
+    with served.client("regulator") as c:
+        dashboard.wait(
+            lambda d: c.get("/v1/audit/head").json()["treeSize"] > 3, "entries to be sealed"
+        )
+    dashboard.go("#/ledger")
+    buttons = dashboard.all("#entries-slot button")
+    assert buttons
+    seq = buttons[-1].get_attribute("id").removeprefix("verify-")
+    buttons[-1].click()
+    result = dashboard.wait(lambda d: d.find_elements(By.ID, "verify-result"), "the verification")[
+        0
+    ]
+    assert result.text.startswith(f"Verified in this browser: entry {seq} "), result.text
+    dashboard.shot("ledger")
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 13, 64])
+def test_web_the_browsers_proof_check_agrees_with_the_python_one_and_refuses_a_forgery(
+    served: Served, dashboard: Dashboard, size: int
+) -> None:
+    from suanli.ledger.merkle import MerkleTree
+
+    if dashboard.page() in ("", "login"):
+        dashboard.login(served.tokens["regulator"])
+    tree = MerkleTree()
+    for i in range(size):
+        tree.append(f"entry {i}".encode())
+    script = (
+        "const [i, n, leaf, path, done] = arguments;"
+        "import('/ui/merkle.js').then(m => m.rootFromInclusion(i, n, leaf, path))"
+        ".then(done, e => done('error: ' + e.message));"
+    )
+    for index in {0, size // 2, size - 1}:
+        path = [h.hex() for h in tree.inclusion_proof(index, size)]
+        leaf = tree.leaf(index).hex()
+        root = dashboard.driver.execute_async_script(script, index, size, leaf, path)
+        assert root == tree.root(size).hex()
+        forged = "00" * 32
+        assert dashboard.driver.execute_async_script(script, index, size, forged, path) != root
+        if path:
+            short = dashboard.driver.execute_async_script(script, index, size, leaf, path[:-1])
+            assert short != root
+
+
+def test_web_a_tenant_cannot_see_another_tenants_job(served: Served, dashboard: Dashboard) -> None:
+    with served.client("other") as c:
+        theirs = submit(c, name="hospital-model")
+    with served.client("tenant") as c:
+        mine = submit(c, name="bank-model")
+    dashboard.login(served.tokens["tenant"])
+    assert [a.text for a in dashboard.all("#nav a")] == [
+        "Network map",
+        "Queues and tenants",
+        "Jobs",
+        "Simulation report",
+    ]
+    dashboard.go("#/jobs")
+    listed = {a.text for a in dashboard.all("#jobs-table-slot a.mono")}
+    assert mine in listed and theirs not in listed
+    dashboard.go(f"#/jobs/{theirs}")
+    assert "Not found" in dashboard.find("[role=alert]").text
+    assert "hospital-model" not in dashboard.text()
+    dashboard.shot("tenant-other-job")
+    dashboard.go("#/queues")
+    assert [r.find_element(By.CSS_SELECTOR, ".mono").text for r in dashboard.all("tbody tr")] == [
+        "fin-bank"
+    ]
+
+
+def test_web_the_site_page_draws_utilization_fragmentation_price_and_carbon(
+    served: Served, dashboard: Dashboard
+) -> None:
+    dashboard.login(served.tokens["operator"])
+    dashboard.go("#/sites/guian")
+    for chart in ("util-chart", "price-chart", "carbon-chart"):
+        n = dashboard.wait(
+            lambda d, c=chart: d.execute_script(
+                "const c = document.getElementById(arguments[0]);"
+                "return c && c.data ? c.data[0].x.length : 0",
+                c,
+            ),
+            f"the {chart}",
+        )
+        assert n >= 24
+    assert "H800" in dashboard.text()  # the pools table
+    dashboard.shot("site")
+
+
+def test_web_the_queues_page_shows_every_tenant_to_the_operator(
+    served: Served, dashboard: Dashboard
+) -> None:
+    dashboard.login(served.tokens["operator"])
+    dashboard.go("#/queues")
+    with served.client("operator") as c:
+        tenants = {t["id"] for t in c.get("/v1/tenants").json()}
+    shown = {r.find_element(By.CSS_SELECTOR, ".mono").text for r in dashboard.all("tbody tr")}
+    assert shown == tenants
+    dashboard.shot("queues")
+
+
+def test_web_the_report_page_shows_a_simulation_report_from_disk(
+    served: Served, dashboard: Dashboard, report_file: Path
+) -> None:
+    dashboard.login(served.tokens["operator"])
+    dashboard.go("#/report")
+    assert "No report loaded" in dashboard.text()
+    dashboard.find("#report-file").send_keys(str(report_file))
+    frame = dashboard.wait(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "iframe.report"), "the report"
+    )[0]
+    dashboard.driver.switch_to.frame(frame)
+    try:
+        dashboard.wait(
+            lambda d: "Suanli simulation" in d.find_element(By.TAG_NAME, "h1").text,
+            "the report's title",
+        )
+    finally:
+        dashboard.driver.switch_to.default_content()
+    time.sleep(0.5)  # let Plotly draw inside the frame for the screenshot
+    dashboard.shot("report")
+
+
+def test_web_the_pages_work_from_the_keyboard_and_in_a_narrow_window(
+    served: Served, dashboard: Dashboard
+) -> None:
+    dashboard.login(served.tokens["operator"])
+    active = dashboard.driver.switch_to
+    assert active.active_element.get_attribute("id") == "main"  # focus moves to the content
+    jobs = None
+    for _ in range(12):  # back from the content, through the header, to the page links
+        active.active_element.send_keys(Keys.SHIFT, Keys.TAB)
+        if active.active_element.text == "Jobs":
+            jobs = active.active_element
+            break
+    assert jobs is not None, "Shift+Tab never reached the Jobs link"
+    before = dashboard.renders()
+    jobs.send_keys(Keys.ENTER)
+    dashboard.wait(
+        lambda d: dashboard.renders() > before and dashboard.page() == "jobs", "Enter to open Jobs"
+    )
+    dashboard.driver.set_window_size(400, 900)
+    try:
+        dashboard.go("#/map")
+        width = dashboard.driver.execute_script("return document.documentElement.scrollWidth")
+        assert width <= 400, f"the page is {width} px wide in a 400 px window"
+        dashboard.shot("map-narrow")
+    finally:
+        dashboard.driver.set_window_size(1280, 900)
+
+
+def test_web_a_link_to_a_page_asks_for_a_token_first_and_then_opens_that_page(
+    served: Served, dashboard: Dashboard
+) -> None:
+    driver = dashboard.driver
+    driver.get(f"{served.url}/ui/#/login")
+    driver.execute_script("sessionStorage.clear()")
+    driver.get(f"{served.url}/ui/#/queues")
+    dashboard.wait(lambda d: dashboard.page() == "login", "the login screen")
+    dashboard.find("#token").send_keys(served.tokens["tenant"])
+    dashboard.find("form button[type=submit]").click()
+    dashboard.wait(lambda d: dashboard.page() == "queues", "the page the link named")
+    assert "fin-bank" in dashboard.text()
+
+
+@pytest.mark.parametrize(
+    ("filters", "shown"),
+    [
+        pytest.param("name=no-such-job", "No jobs match these filters.", id="empty"),
+        pytest.param(
+            "name=not%20a%20name", "Invalid request: query.name:", id="refused by the API"
+        ),
+    ],
+)
+def test_web_the_jobs_page_says_when_nothing_matches_and_when_a_filter_is_refused(
+    served: Served, dashboard: Dashboard, filters: str, shown: str
+) -> None:
+    if dashboard.page() in ("", "login") or "operator" not in dashboard.text_of("#who"):
+        dashboard.login(served.tokens["operator"])
+    dashboard.go(f"#/jobs?{filters}")
+    assert shown in dashboard.text_of("#jobs-table-slot")
+    assert dashboard.all("#f-name"), "the filter form stays, to correct the filter"
+    dashboard.shot(f"jobs-{filters.split('=')[1].replace('%20', '-')}")
