@@ -29,13 +29,14 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from suanli.errors import SuanliError
+from suanli.errors import InputError, SuanliError
 from suanli.ledger.merkle import MerkleTree
 from suanli.model import Scenario
 from suanli.scenario import load_scenario
 from suanli.service import fastpath
 from suanli.service.auth import Authenticator, AuthError
 from suanli.service.backends import Backend, FakeBackend, LocalBackend
+from suanli.service.backends.registry import SiteBackends, build_backend, load_backends
 from suanli.service.leader import LeaderLease
 from suanli.service.loop import SchedulingLoop
 from suanli.service.metrics import ServiceMetrics
@@ -69,6 +70,8 @@ class ServiceConfig:
     scheduler: str = "thread"
     #: the fake backend's wall seconds per run-time hour
     fake_seconds_per_hour: float = 0.0
+    #: a ``kind: Backends`` file mapping sites to Slurm and Ray clusters (replaces ``backend``)
+    backends: Path | None = None
 
 
 class ApiProblem(SuanliError):
@@ -115,17 +118,39 @@ class Service:
         self._closing = threading.Event()
 
     def _backend(self) -> Backend:
+        if self.config.backends is not None:
+            return self._site_backends(self.config.backends)
         if self.config.backend == "fake":
             return FakeBackend(self.config.fake_seconds_per_hour)
         if self.config.backend != "local":
             raise SuanliError(f"unknown backend {self.config.backend!r}: choose local or fake")
-        workdir = self.config.workdir
-        if workdir is None:
-            if self.db_url.startswith("sqlite:///"):
-                workdir = Path(self.db_url.removeprefix("sqlite:///")).parent / "runs"
-            else:
-                workdir = Path.home() / ".local" / "share" / "suanli" / "runs"
-        return LocalBackend(workdir)
+        return LocalBackend(self._workdir())
+
+    def _workdir(self) -> Path:
+        if self.config.workdir is not None:
+            return self.config.workdir
+        if self.db_url.startswith("sqlite:///"):
+            return Path(self.db_url.removeprefix("sqlite:///")).parent / "runs"
+        return Path.home() / ".local" / "share" / "suanli" / "runs"
+
+    def _site_backends(self, path: Path) -> SiteBackends:
+        """The registry of a ``kind: Backends`` file; its sites must be the service's."""
+        config = load_backends(path)
+        known = {r["id"] for r in self.store.sites()}
+        for site in config.sites:
+            if site not in known:
+                raise InputError(
+                    f"{path}: sites.{site}",
+                    "no such site in the service",
+                    f"known sites: {', '.join(sorted(known))}",
+                )
+        default: Backend | None = None
+        if config.default == "local":
+            default = LocalBackend(self._workdir())
+        elif config.default == "fake":
+            default = FakeBackend(self.config.fake_seconds_per_hour)
+        by_site = {site: build_backend(site, spec) for site, spec in config.sites.items()}
+        return SiteBackends(by_site, default, config.health)
 
     def _cached(self, key: str, load: Callable[[], Any]) -> Any:
         """What submissions validate against, read from the database at most once a second."""
