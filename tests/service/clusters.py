@@ -74,18 +74,21 @@ class Clusters:
                     "conf": str(self.confs["guian"]),
                     "workdir": str(tmp_path / "runs"),
                     "gres": {"A800": "gpu:a800"},
+                    "accelerators": ["A800"],
                 },
                 "sg": {
                     "type": "slurm",
                     "conf": str(self.confs["sg"]),
                     "workdir": str(tmp_path / "runs"),
                     "gres": {"A100": "gpu:a100"},
+                    "accelerators": ["A100"],
                 },
                 "jp-tk": {
                     "type": "ray",
                     "address": self.ray,
                     "tokenFile": str(self.ray_token),
                     "resources": {"H100": {"H100": 1}},
+                    "accelerators": ["H100"],
                 },
             },
         }

@@ -36,7 +36,12 @@ from suanli.scenario import load_scenario
 from suanli.service import fastpath
 from suanli.service.auth import Authenticator, AuthError
 from suanli.service.backends import Backend, FakeBackend, LocalBackend
-from suanli.service.backends.registry import SiteBackends, build_backend, load_backends
+from suanli.service.backends.registry import (
+    BackendsFile,
+    SiteBackends,
+    build_backend,
+    load_backends,
+)
 from suanli.service.leader import LeaderLease
 from suanli.service.loop import SchedulingLoop
 from suanli.service.metrics import ServiceMetrics
@@ -88,6 +93,8 @@ class Service:
 
     def __init__(self, config: ServiceConfig, backend: Backend | None = None) -> None:
         self.config = config
+        # a bad backends file is refused before anything is written
+        self._backends_file = load_backends(config.backends) if config.backends else None
         self.db_url = normalize_url(config.db_url or default_db_url())
         self.engine = make_engine(self.db_url)
         migrate(self.engine)
@@ -118,8 +125,8 @@ class Service:
         self._closing = threading.Event()
 
     def _backend(self) -> Backend:
-        if self.config.backends is not None:
-            return self._site_backends(self.config.backends)
+        if self.config.backends is not None and self._backends_file is not None:
+            return self._site_backends(self.config.backends, self._backends_file)
         if self.config.backend == "fake":
             return FakeBackend(self.config.fake_seconds_per_hour)
         if self.config.backend != "local":
@@ -133,9 +140,8 @@ class Service:
             return Path(self.db_url.removeprefix("sqlite:///")).parent / "runs"
         return Path.home() / ".local" / "share" / "suanli" / "runs"
 
-    def _site_backends(self, path: Path) -> SiteBackends:
+    def _site_backends(self, path: Path, config: BackendsFile) -> SiteBackends:
         """The registry of a ``kind: Backends`` file; its sites must be the service's."""
-        config = load_backends(path)
         known = {r["id"] for r in self.store.sites()}
         for site in config.sites:
             if site not in known:
@@ -150,7 +156,13 @@ class Service:
         elif config.default == "fake":
             default = FakeBackend(self.config.fake_seconds_per_hour)
         by_site = {site: build_backend(site, spec) for site, spec in config.sites.items()}
-        return SiteBackends(by_site, default, config.health)
+        backends = SiteBackends(by_site, default, config.health)
+        backends.accelerators = {
+            site: frozenset(spec.accelerators)
+            for site, spec in config.sites.items()
+            if spec.accelerators is not None
+        }
+        return backends
 
     def _cached(self, key: str, load: Callable[[], Any]) -> Any:
         """What submissions validate against, read from the database at most once a second."""

@@ -190,10 +190,16 @@ class Failover:
                 moves.append((row["id"], row["handle"] or "", how))
             else:
                 refusals = "; ".join(
-                    f"{s}: {why}" for s, why in sorted(check.excluded.items()) if s != site
+                    f"{s}: {why}"
+                    for s, why in sorted(check.excluded.items())
+                    if s != site and self.backends.dispatchable(s)
                 )
                 holds.append(
-                    (row["id"], f"held on {site} (down): no other site may run it: {refusals}")
+                    (
+                        row["id"],
+                        f"held on {site} (down): no other site may run it: "
+                        + (refusals or "no other site with a backend has a fitting pool"),
+                    )
                 )
         reason = f"no answer for {waited:.0f} s: {detail}"
 

@@ -65,7 +65,7 @@ from suanli.service.storage.repo import (
     event_leaf,
     job_event,
 )
-from suanli.service.topology import ServiceClock, ServiceRules, build_scenario
+from suanli.service.topology import ServiceClock, ServiceRules, build_scenario, restrict_pools
 
 if TYPE_CHECKING:
     from suanli.service.app import ServiceConfig
@@ -260,6 +260,8 @@ class SchedulingLoop:
         self.draining.clear()
         self.draining.update(r["id"] for r in sites if r["state"] == "draining")
         scenario = build_scenario(self.base, sites, self.store.pools(), self.store.tenants())
+        if isinstance(self.backend, SiteBackends):
+            scenario = restrict_pools(scenario, self.backend.accelerators)
         now = self.clock.now()
         horizon = max(scenario.hours, int(now) + HORIZON_AHEAD_H)
         cost = CostModel(scenario, horizon_h=horizon)

@@ -121,3 +121,17 @@ def build_scenario(
         for t in tenants
     }
     return replace(base, sites=built, links=links, tenants=tenant_map)
+
+
+def restrict_pools(scenario: Scenario, served: Mapping[str, frozenset[str]]) -> Scenario:
+    """The scenario with each listed site's pools cut to the accelerator types its cluster
+    really has (a backend's ``accelerators``); other sites keep theirs."""
+    if not served:
+        return scenario
+    sites = {
+        sid: replace(site, pools=tuple(p for p in site.pools if p.accelerator in served[sid]))
+        if sid in served
+        else site
+        for sid, site in scenario.sites.items()
+    }
+    return replace(scenario, sites=sites)

@@ -44,7 +44,13 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
 
-class SlurmSite(_Model):
+class _Site(_Model):
+    #: the accelerator types the cluster really has (default: the site's pools as registered);
+    #: the scheduler places work at the site only on pools of these types
+    accelerators: list[str] | None = None
+
+
+class SlurmSite(_Site):
     type: Literal["slurm"]
     #: the cluster's slurm.conf (its ClusterName, controller host and port, auth)
     conf: Path
@@ -59,7 +65,7 @@ class SlurmSite(_Model):
     timeout_s: float = Field(default=10.0, gt=0, le=300, alias="timeoutS")
 
 
-class RaySite(_Model):
+class RaySite(_Site):
     type: Literal["ray"]
     #: the dashboard's address (Jobs API), e.g. http://head:8265
     address: Annotated[str, Field(pattern=r"^https?://")]
@@ -146,6 +152,8 @@ class SiteBackends:
         self.by_site = dict(by_site)
         self.default = default
         self.settings = health or HealthSettings()
+        #: site -> the accelerator types its cluster has, where the configuration says
+        self.accelerators: dict[str, frozenset[str]] = {}
 
     def dispatchable(self, site: str) -> bool:
         return self.default is not None or site in self.by_site
