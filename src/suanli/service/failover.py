@@ -142,7 +142,7 @@ class Failover:
         self.liveness.down.update({k: float(v) for k, v in data.get("down", {}).items()})
         self.stale = [StaleCopy(*s) for s in data.get("stale", [])]
 
-    def _save(self, conn: Connection) -> None:
+    def save(self, conn: Connection) -> None:
         value = json.dumps(
             {
                 "down": self.liveness.down,
@@ -165,9 +165,16 @@ class Failover:
                 self._site_down(st, site, health.detail)
                 changed.append(f"{site} down")
             elif move == "up":
-                self._site_up(st, site, health.detail)
+                self._site_up(site, health.detail)
                 changed.append(f"{site} up")
+            elif health.healthy and any(c.site == site for c in self.stale):
+                self._record(self._clean_site(site))  # left by a cancel while it was away
         return "; ".join(changed) or None
+
+    def leave(self, job_id: str, handle: str) -> None:
+        """Remember a run that could not be stopped (its site did not answer); it is stopped
+        when the site answers again. The caller saves, in its own transaction."""
+        self.stale.append(StaleCopy(job_id, split_handle(handle)[0], handle))
 
     def skips(self, handle: str) -> bool:
         """Whether a run is left alone this tick (its site is down: nothing to ask)."""
@@ -223,7 +230,7 @@ class Failover:
                 add_events(
                     conn, [Event("job", job_id, "held", "running", "running", why, "health")]
                 )
-            self._save(conn)
+            self.save(conn)
 
         loop._write(write)
         for job_id, _, _ in moves:
@@ -232,19 +239,10 @@ class Failover:
 
     # -- up ------------------------------------------------------------------------------
 
-    def _site_up(self, st: _State, site: str, detail: str) -> None:
+    def _site_up(self, site: str, detail: str) -> None:
         loop = self.loop
-        events: list[Event] = [Event("site", site, "site.up", "down", "up", detail, "health")]
-        kept: list[StaleCopy] = []
-        for copy in self.stale:
-            if copy.site != site:
-                kept.append(copy)
-                continue
-            try:
-                events.append(self._clean(copy))
-            except BackendUnavailable:
-                kept.append(copy)  # tried again when the site answers next
-        self.stale = kept
+        events = [Event("site", site, "site.up", "down", "up", detail, "health")]
+        events += self._clean_site(site)
         with loop.store.engine.connect() as conn:
             held = [
                 r[0]
@@ -266,9 +264,31 @@ class Failover:
                 events
                 + [Event("job", j, "released", "running", "running", why, "health") for j in held],
             )
-            self._save(conn)
+            self.save(conn)
 
         loop._write(write)
+
+    def _record(self, events: list[Event]) -> None:
+        def write(conn: Connection) -> None:
+            add_events(conn, events)
+            self.save(conn)
+
+        self.loop._write(write)
+
+    def _clean_site(self, site: str) -> list[Event]:
+        """Stop the stale copies on a site that answers; the events of what became of them."""
+        events: list[Event] = []
+        kept: list[StaleCopy] = []
+        for copy in self.stale:
+            if copy.site != site:
+                kept.append(copy)
+                continue
+            try:
+                events.append(self._clean(copy))
+            except BackendUnavailable:
+                kept.append(copy)  # tried again when the site answers next
+        self.stale = kept
+        return events
 
     def _clean(self, copy: StaleCopy) -> Event:
         """Stop a stale copy; the event says what became of it."""

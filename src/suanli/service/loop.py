@@ -376,18 +376,31 @@ class SchedulingLoop:
         if not ids:
             return
         done: list[tuple[str, str, str]] = []
+        left = False
         for job_id in ids:
             handle = st.handles.get(job_id)
+            why = "cancelled on request"
             if handle is not None:
                 try:
                     self.backend.cancel(handle)
                 except BackendUnavailable as exc:
-                    log.warning("cancel of %s: %s; trying again next tick", job_id, exc)
-                    continue
+                    if self.failover is None:
+                        log.warning("cancel of %s: %s; trying again next tick", job_id, exc)
+                        continue
+                    # its cluster does not answer: the run is stopped when it answers again
+                    self.failover.leave(job_id, handle)
+                    why += f"; its run is stopped when the site answers again ({exc})"
+                    left = True
                 del st.handles[job_id]
             self._release(st, job_id)
-            done.append((job_id, "running" if handle else "admitted", "cancelled on request"))
-        self._write(lambda conn: self._finish_rows(conn, done, "cancelled"))
+            done.append((job_id, "running" if handle else "admitted", why))
+
+        def write(conn: Connection) -> None:
+            self._finish_rows(conn, done, "cancelled")
+            if left and self.failover is not None:
+                self.failover.save(conn)
+
+        self._write(write)
 
     def _release(self, st: _State, job_id: str) -> None:
         if job_id in st.scheduler.running:

@@ -53,6 +53,8 @@ ACTIVE = frozenset(
 FAILED = frozenset(
     {"FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "CANCELLED"}
 )
+#: what a job inherits of the service's environment (sbatch --export=ALL passes the rest)
+PASSED = frozenset({"PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TMPDIR"})
 _FIELD = re.compile(r"(\w[\w/:]*)=(\S*)")
 
 
@@ -87,7 +89,10 @@ class SlurmBackend:
     # -- commands ------------------------------------------------------------------------
 
     def _run(self, *args: str, stdin: str | None = None, env: Mapping[str, str] = {}) -> str:
-        full = {**os.environ, **env, "SLURM_CONF": str(self.conf)}
+        # the service's own environment (database URL, tokens) does not reach the jobs
+        full = {k: v for k, v in os.environ.items() if k in PASSED or k.startswith("LC_")}
+        full.update(env)
+        full["SLURM_CONF"] = str(self.conf)
         try:
             out = subprocess.run(
                 args,
