@@ -221,7 +221,7 @@ def sites(url: Url = None, token: Token = None) -> None:
     """List sites and their pools."""
     with _client(url, token) as c:
         rows = _call(c.sites)
-    table = Table("SITE", "NAME", "HUB", "JURISDICTION", "STATE", "ACCELERATORS", "POOLS")
+    table = Table("SITE", "NAME", "HUB", "JURISDICTION", "STATE", "HEALTH", "ACCELERATORS", "POOLS")
     for s in rows:
         pools = ", ".join(f"{p['accelerators']}x{p['accelerator']}" for p in s["pools"])
         table.add_row(
@@ -230,6 +230,7 @@ def sites(url: Url = None, token: Token = None) -> None:
             s["hub"],
             s["jurisdiction"],
             s["state"],
+            s.get("health", "up"),
             str(s["accelerators"]),
             pools,
         )

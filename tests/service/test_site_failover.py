@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 from serving import job_doc, running_service, wait_for
 
 from suanli.service.backends import (
@@ -52,6 +53,10 @@ def _router(guian: Flaky, sg: Flaky) -> SiteBackends:
     )
 
 
+def _health(c: httpx.Client, site: str = "guian") -> str:
+    return str(c.get(f"/v1/sites/{site}").json()["health"])
+
+
 def _job(**data: str) -> dict[str, object]:
     return job_doc(
         accelerators={"count": 1, "types": ["A800", "A100"]},
@@ -66,13 +71,14 @@ def test_a_down_site_is_remembered_across_a_restart_and_its_stale_copies_stopped
 ) -> None:
     url = f"sqlite:///{tmp_path / 'suanli.db'}"
     guian, sg = Flaky(), Flaky()
-    with running_service(url, _router(guian, sg)) as svc, svc.client("tenant") as c:
+    with running_service(url, runs_on=_router(guian, sg)) as svc, svc.client("tenant") as c:
         moves = c.post("/v1/jobs", json=_job()).json()["id"]
         held = c.post("/v1/jobs", json=_job(classification="important")).json()["id"]
         for job_id in (moves, held):
             wait_for(lambda j=job_id: c.get(f"/v1/jobs/{j}").json()["status"]["state"] == "running")
         guian.up = False
         wait_for(lambda: c.get(f"/v1/jobs/{moves}").json()["status"]["site"] == "sg", timeout=10)
+        wait_for(lambda: _health(c) == "down", timeout=5)
         events = c.get(f"/v1/jobs/{moves}/events").json()
         assert any(
             "resumes from its checkpoint at s3://ckpt/train-1" in e["reason"] for e in events
@@ -90,11 +96,12 @@ def test_a_down_site_is_remembered_across_a_restart_and_its_stale_copies_stopped
 
     guian2, sg2 = Flaky(), Flaky()
     guian2.up = False
-    with running_service(url, _router(guian2, sg2)) as svc, svc.client("tenant") as c:
+    with running_service(url, runs_on=_router(guian2, sg2)) as svc, svc.client("tenant") as c:
         # still down after the restart: new work with its data at guian goes to sg at once
         new = c.post("/v1/jobs", json=_job()).json()["id"]
         wait_for(lambda: c.get(f"/v1/jobs/{new}").json()["status"]["state"] == "running")
         assert c.get(f"/v1/jobs/{new}").json()["status"]["site"] == "sg"
         guian2.up = True
         wait_for(lambda: len(guian2.cancelled) == 2, timeout=10)
+        wait_for(lambda: _health(c) == "up", timeout=5)
         assert {h.split(":")[1] for h in guian2.cancelled} == {moves, held}

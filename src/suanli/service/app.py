@@ -42,6 +42,7 @@ from suanli.service.backends.registry import (
     build_backend,
     load_backends,
 )
+from suanli.service.failover import failover_state
 from suanli.service.leader import LeaderLease
 from suanli.service.loop import SchedulingLoop
 from suanli.service.metrics import ServiceMetrics
@@ -190,6 +191,11 @@ class Service:
             "approval", lambda: frozenset(self.store.approval_classes())
         )
         return classes
+
+    def down_sites(self) -> dict[str, float]:
+        """Sites the scheduling loop marked down -> since when (`suanli.service.failover`)."""
+        down: dict[str, float] = self._cached("down", lambda: failover_state(self.store)[0])
+        return down
 
     def ledger(self) -> MerkleTree:
         """The audit ledger's Merkle tree as sealed so far (kept in step with the database)."""

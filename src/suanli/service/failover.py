@@ -33,7 +33,7 @@ from suanli.core.options import feasibility
 from suanli.service.backends.base import BackendUnavailable, Health, RunState
 from suanli.service.backends.registry import SiteBackends, split_handle
 from suanli.service.jobs import to_model_job
-from suanli.service.storage.repo import JOBS, META, Event, add_events
+from suanli.service.storage.repo import JOBS, META, Event, Store, add_events
 
 if TYPE_CHECKING:
     from suanli.service.loop import SchedulingLoop, _State
@@ -109,6 +109,16 @@ class Prober:
         return answers
 
 
+def failover_state(store: Store) -> tuple[dict[str, float], list[StaleCopy]]:
+    """What the database says: down sites (-> since when) and stale copies."""
+    raw = store.meta(META_KEY)
+    if not raw:
+        return {}, []
+    data = json.loads(raw)
+    down = {k: float(v) for k, v in data.get("down", {}).items()}
+    return down, [StaleCopy(*s) for s in data.get("stale", [])]
+
+
 class Failover:
     """Marks sites down and up, and moves, holds and cleans up their jobs (see the module)."""
 
@@ -135,12 +145,8 @@ class Failover:
     # -- persistence ---------------------------------------------------------------------
 
     def _load(self) -> None:
-        raw = self.loop.store.meta(META_KEY)
-        if not raw:
-            return
-        data = json.loads(raw)
-        self.liveness.down.update({k: float(v) for k, v in data.get("down", {}).items()})
-        self.stale = [StaleCopy(*s) for s in data.get("stale", [])]
+        down, self.stale = failover_state(self.loop.store)
+        self.liveness.down.update(down)
 
     def save(self, conn: Connection) -> None:
         value = json.dumps(

@@ -269,6 +269,10 @@ class Site(Wire):
     lon: float
     pue: float
     state: SiteState
+    #: ``down``: its cluster stopped answering (backends file's health settings); it takes no
+    #: new work and its jobs were moved or held
+    health: Literal["up", "down"] = "up"
+    down_since: datetime | None = None
     accelerators: int
     pools: list[Pool]
 
