@@ -168,7 +168,13 @@ _sc_ray_start() {
         --temp-dir="$d/tmp" >"$d/ray.log" 2>&1 </dev/null &
     echo $! >"$d/ray.pid"
     for _ in $(seq 300); do
-        curl -fs -H "Authorization: Bearer $(cat "$d/auth_token")" "http://127.0.0.1:$SUANLI_RAY_DASHBOARD_PORT/api/version" >/dev/null 2>&1 && return 0
+        "$(dirname "$_SC_RAY")/python" - "$d/auth_token" "$SUANLI_RAY_DASHBOARD_PORT" <<'PY' 2>/dev/null && return 0
+import sys, urllib.request
+token = open(sys.argv[1]).read().strip()
+req = urllib.request.Request(f"http://127.0.0.1:{sys.argv[2]}/api/version",
+                             headers={"Authorization": f"Bearer {token}"})
+urllib.request.urlopen(req, timeout=2)
+PY
         _sc_alive "$d/ray.pid" || break
         sleep 0.2
     done

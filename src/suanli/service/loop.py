@@ -382,6 +382,8 @@ class SchedulingLoop:
             why = "cancelled on request"
             if handle is not None:
                 try:
+                    if self.failover is not None and self.failover.skips(handle):
+                        raise BackendUnavailable("its site is down")
                     self.backend.cancel(handle)
                 except BackendUnavailable as exc:
                     if self.failover is None:
