@@ -76,6 +76,8 @@ _sc_munge() {
 # cluster name, controller port, GPU type: writes <dir>/slurm.conf and gres.conf
 _sc_write_conf() {
     local c="$1" port="$2" gpu="$3" d="$_SC_DIR/$1" node
+    # a running cluster keeps the configuration it was started with
+    if _sc_alive "$d/slurmctld.pid" && [ -s "$d/slurm.conf" ]; then return 0; fi
     node="$(hostname -s)"
     mkdir -p "$d/state" "$d/spool" "$d/dev"
     # Slurm drops a GPU without a File; these empty files stand for the 8 devices (with
@@ -155,7 +157,7 @@ _sc_wait_idle() {
 _sc_ray_start() {
     local d="$_SC_DIR/ray"
     mkdir -p "$d"
-    _sc_alive "$d/ray.pid" && return 0
+    _sc_alive "$d/ray.pid" && [ -s "$d/address" ] && return 0
     [ -x "$_SC_RAY" ] || { _sc_fail "no ray at $_SC_RAY (pip install -e . first)"; return 1; }
     # token authentication with a token of its own (not the user's ~/.ray/auth_token)
     [ -s "$d/auth_token" ] || (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$d/auth_token")
@@ -167,6 +169,7 @@ _sc_ray_start() {
         --num-cpus=4 --num-gpus=4 --resources='{"H100": 4}' \
         --temp-dir="$d/tmp" >"$d/ray.log" 2>&1 </dev/null &
     echo $! >"$d/ray.pid"
+    echo "http://127.0.0.1:$SUANLI_RAY_DASHBOARD_PORT" >"$d/address"
     for _ in $(seq 300); do
         "$(dirname "$_SC_RAY")/python" - "$d/auth_token" "$SUANLI_RAY_DASHBOARD_PORT" <<'PY' 2>/dev/null && return 0
 import sys, urllib.request
@@ -195,7 +198,8 @@ _sc_start() {
     for c in $_SC_CLUSTERS; do _sc_wait_idle "$c" || return 1; done
     _sc_ray_start || return 1
     export SUANLI_TEST_SLURM_CONFS="$_SC_DIR/a/slurm.conf:$_SC_DIR/b/slurm.conf"
-    export SUANLI_TEST_RAY_ADDRESS="http://127.0.0.1:$SUANLI_RAY_DASHBOARD_PORT"
+    SUANLI_TEST_RAY_ADDRESS="$(cat "$_SC_DIR/ray/address")"
+    export SUANLI_TEST_RAY_ADDRESS
     export SUANLI_TEST_RAY_TOKEN_FILE="$_SC_DIR/ray/auth_token"
     export SUANLI_TEST_CLUSTERS_SCRIPT="$_SC_ROOT/scripts/services-clusters.sh"
     echo "services-clusters.sh: Slurm clusters a, b ($SUANLI_TEST_SLURM_CONFS), Ray at $SUANLI_TEST_RAY_ADDRESS" >&2

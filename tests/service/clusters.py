@@ -231,6 +231,12 @@ class Served:
         items: list[dict[str, Any]] = got.json()
         return items
 
+    def health(self, site: str) -> str:
+        """A site's health as the service shows it (``up`` or ``down``)."""
+        headers = {"Authorization": f"Bearer {self.tokens['operator']}"}
+        got = httpx.get(f"{self.url}/v1/sites/{site}", headers=headers, timeout=10)
+        return str(got.json()["health"])
+
     def state(self, job_id: str) -> str:
         return str(self.job(job_id)["status"]["state"])
 

@@ -45,6 +45,7 @@ def test_a_site_whose_controller_stops_is_marked_down_its_jobs_moved_or_held_the
         c.controller("stop", "guian")
         try:
             wait_for(lambda: s.job(moves)["status"]["site"] == "sg", timeout=60, every=0.3)
+            wait_for(lambda: s.health("guian") == "down", timeout=10, every=0.3)
             shown = s.cli("job", held)
             assert "held on guian (down): no other site may run it" in shown
             assert "personal data homed in CN may not be processed in SG" in shown
@@ -55,6 +56,7 @@ def test_a_site_whose_controller_stops_is_marked_down_its_jobs_moved_or_held_the
             c.controller("start", "guian")
 
         # back: new work goes to guian again; the stale copy there is cancelled
+        wait_for(lambda: s.health("guian") == "up", timeout=30, every=0.3)
         new = s.cli("submit", str(job_file(tmp_path, "new", proof(out["new"])))).split()[0]
         assert s.wait_state(new, "succeeded")["status"]["site"] == "guian"
         wait_for(lambda: c.slurm_job("guian", first)["JobState"] == "CANCELLED", timeout=30)
