@@ -42,6 +42,12 @@ def serve(
         "china-edwc"
     ),
     backend: Annotated[str, typer.Option(help="Where jobs run: local or fake.")] = "local",
+    backends: Annotated[
+        Path | None,
+        typer.Option(
+            help="A kind: Backends file: Slurm and Ray clusters per site (docs/backends.md)."
+        ),
+    ] = None,
     policy: Annotated[str, typer.Option(help="Placement policy.")] = "suanli",
     lease_ttl: Annotated[float, typer.Option(help="Leader lease, seconds.")] = 5.0,
     workdir: Annotated[
@@ -66,6 +72,7 @@ def serve(
                 db_url=db or "",
                 scenario=scenario,
                 backend=backend,
+                backends=backends,
                 policy=policy,
                 lease_ttl_s=lease_ttl,
                 workdir=workdir,
@@ -77,8 +84,9 @@ def serve(
     except SuanliError as exc:
         raise _fail(exc) from None
     err.print(
-        f"suanli serve: {service.db_url} · backend {service.backend.name} · "
-        f"http://{host}:{port}/docs",
+        f"suanli serve: {service.db_url} · "
+        + (f"backends {backends}" if backends else f"backend {service.backend.name}")
+        + f" · http://{host}:{port}/docs",
         highlight=False,
     )
     app = create_app(service)
@@ -213,7 +221,7 @@ def sites(url: Url = None, token: Token = None) -> None:
     """List sites and their pools."""
     with _client(url, token) as c:
         rows = _call(c.sites)
-    table = Table("SITE", "NAME", "HUB", "JURISDICTION", "STATE", "ACCELERATORS", "POOLS")
+    table = Table("SITE", "NAME", "HUB", "JURISDICTION", "STATE", "HEALTH", "ACCELERATORS", "POOLS")
     for s in rows:
         pools = ", ".join(f"{p['accelerators']}x{p['accelerator']}" for p in s["pools"])
         table.add_row(
@@ -222,6 +230,7 @@ def sites(url: Url = None, token: Token = None) -> None:
             s["hub"],
             s["jurisdiction"],
             s["state"],
+            s.get("health", "up"),
             str(s["accelerators"]),
             pools,
         )

@@ -24,6 +24,7 @@ import pytest
 import uvicorn
 
 from suanli.service import Service, ServiceConfig, create_app
+from suanli.service.backends import Backend
 
 PG_ENV = "SUANLI_TEST_POSTGRES_URL"
 
@@ -67,10 +68,13 @@ FAST = ServiceConfig(backend="fake", policy="nearest", tick_s=0.05, lease_ttl_s=
 
 
 @contextmanager
-def running_service(db_url: str, **changes: Any) -> Iterator[Running]:
-    """A service on a loopback port (uvicorn in a thread), with one token per role."""
+def running_service(
+    db_url: str, runs_on: Backend | None = None, **changes: Any
+) -> Iterator[Running]:
+    """A service on a loopback port (uvicorn in a thread), with one token per role; its jobs
+    run on ``runs_on`` if given, else on the backend the config names."""
     config = replace(FAST, db_url=db_url, **changes)
-    service = Service(config)
+    service = Service(config, runs_on)
     tokens = {
         "operator": service.store.create_token("operator", None),
         "regulator": service.store.create_token("regulator", None),

@@ -29,13 +29,20 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from suanli.errors import SuanliError
+from suanli.errors import InputError, SuanliError
 from suanli.ledger.merkle import MerkleTree
 from suanli.model import Scenario
 from suanli.scenario import load_scenario
 from suanli.service import fastpath
 from suanli.service.auth import Authenticator, AuthError
 from suanli.service.backends import Backend, FakeBackend, LocalBackend
+from suanli.service.backends.registry import (
+    BackendsFile,
+    SiteBackends,
+    build_backend,
+    load_backends,
+)
+from suanli.service.failover import failover_state
 from suanli.service.leader import LeaderLease
 from suanli.service.loop import SchedulingLoop
 from suanli.service.metrics import ServiceMetrics
@@ -69,6 +76,8 @@ class ServiceConfig:
     scheduler: str = "thread"
     #: the fake backend's wall seconds per run-time hour
     fake_seconds_per_hour: float = 0.0
+    #: a ``kind: Backends`` file mapping sites to Slurm and Ray clusters (replaces ``backend``)
+    backends: Path | None = None
 
 
 class ApiProblem(SuanliError):
@@ -85,6 +94,8 @@ class Service:
 
     def __init__(self, config: ServiceConfig, backend: Backend | None = None) -> None:
         self.config = config
+        # a bad backends file is refused before anything is written
+        self._backends_file = load_backends(config.backends) if config.backends else None
         self.db_url = normalize_url(config.db_url or default_db_url())
         self.engine = make_engine(self.db_url)
         migrate(self.engine)
@@ -115,17 +126,44 @@ class Service:
         self._closing = threading.Event()
 
     def _backend(self) -> Backend:
+        if self.config.backends is not None and self._backends_file is not None:
+            return self._site_backends(self.config.backends, self._backends_file)
         if self.config.backend == "fake":
             return FakeBackend(self.config.fake_seconds_per_hour)
         if self.config.backend != "local":
             raise SuanliError(f"unknown backend {self.config.backend!r}: choose local or fake")
-        workdir = self.config.workdir
-        if workdir is None:
-            if self.db_url.startswith("sqlite:///"):
-                workdir = Path(self.db_url.removeprefix("sqlite:///")).parent / "runs"
-            else:
-                workdir = Path.home() / ".local" / "share" / "suanli" / "runs"
-        return LocalBackend(workdir)
+        return LocalBackend(self._workdir())
+
+    def _workdir(self) -> Path:
+        if self.config.workdir is not None:
+            return self.config.workdir
+        if self.db_url.startswith("sqlite:///"):
+            return Path(self.db_url.removeprefix("sqlite:///")).parent / "runs"
+        return Path.home() / ".local" / "share" / "suanli" / "runs"
+
+    def _site_backends(self, path: Path, config: BackendsFile) -> SiteBackends:
+        """The registry of a ``kind: Backends`` file; its sites must be the service's."""
+        known = {r["id"] for r in self.store.sites()}
+        for site in config.sites:
+            if site not in known:
+                raise InputError(
+                    f"{path}: sites.{site}",
+                    "no such site in the service",
+                    f"known sites: {', '.join(sorted(known))}",
+                )
+        default: Backend | None = None
+        if config.default == "local":
+            default = LocalBackend(self._workdir())
+        elif config.default == "fake":
+            default = FakeBackend(self.config.fake_seconds_per_hour)
+        by_site = {site: build_backend(site, spec) for site, spec in config.sites.items()}
+        backends = SiteBackends(by_site, default, config.health)
+        backends.accelerators = {
+            site: frozenset(spec.accelerators)
+            for site, spec in config.sites.items()
+            if spec.accelerators is not None
+        }
+        return backends
 
     def _cached(self, key: str, load: Callable[[], Any]) -> Any:
         """What submissions validate against, read from the database at most once a second."""
@@ -153,6 +191,11 @@ class Service:
             "approval", lambda: frozenset(self.store.approval_classes())
         )
         return classes
+
+    def down_sites(self) -> dict[str, float]:
+        """Sites the scheduling loop marked down -> since when (`suanli.service.failover`)."""
+        down: dict[str, float] = self._cached("down", lambda: failover_state(self.store)[0])
+        return down
 
     def ledger(self) -> MerkleTree:
         """The audit ledger's Merkle tree as sealed so far (kept in step with the database)."""

@@ -23,6 +23,7 @@ job cancelled meanwhile is released rather than started, and no job is admitted 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import threading
@@ -49,7 +50,9 @@ from suanli.core.scheduler import (
 from suanli.errors import SchedulingError
 from suanli.ledger.merkle import MerkleTree
 from suanli.model import Scenario
-from suanli.service.backends.base import Backend, Launch, RunState
+from suanli.service.backends.base import Backend, BackendUnavailable, Launch, RunState
+from suanli.service.backends.registry import SiteBackends
+from suanli.service.failover import make_failover
 from suanli.service.jobs import to_model_job
 from suanli.service.leader import LeaderLease, LostLeadership
 from suanli.service.metrics import ServiceMetrics
@@ -62,7 +65,7 @@ from suanli.service.storage.repo import (
     event_leaf,
     job_event,
 )
-from suanli.service.topology import ServiceClock, ServiceRules, build_scenario
+from suanli.service.topology import ServiceClock, ServiceRules, build_scenario, restrict_pools
 
 if TYPE_CHECKING:
     from suanli.service.app import ServiceConfig
@@ -118,6 +121,8 @@ class _State:
     #: running job -> backend handle
     handles: dict[str, str] = field(default_factory=dict)
     commands: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: job -> its declared checkpoint path (passed to every run as SUANLI_CHECKPOINT)
+    checkpoints: dict[str, str] = field(default_factory=dict)
     dirty: bool = True
     wake_h: float | None = None
     #: the waiting reason last written per job
@@ -145,6 +150,12 @@ class SchedulingLoop:
         self.epoch = store.epoch()
         self.clock = ServiceClock(self.epoch)
         self.draining: set[str] = set()
+        self.failover = make_failover(self)
+        self.rules = ServiceRules(
+            self.draining,
+            self.failover.down if self.failover is not None else frozenset(),
+            backend.dispatchable if isinstance(backend, SiteBackends) else None,
+        )
         self.state: _State | None = None
         self._last_sweep = 0.0
         self._stop = threading.Event()
@@ -159,11 +170,15 @@ class SchedulingLoop:
     # -- thread --------------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.failover is not None:
+            self.failover.start()
         self._thread = threading.Thread(target=self._run, name="suanli-scheduler", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
+        if self.failover is not None:
+            self.failover.stop()
         if self._thread is not None:
             self._thread.join(timeout=10)
         try:
@@ -208,6 +223,10 @@ class SchedulingLoop:
             sweep = False
         elif sweep and self._needs_rebuild(st):
             st = self.state = self._bootstrap(self.lease.term)
+        if self.failover is not None:
+            changed = self.failover.tick(st)
+            if changed:
+                st = self.state = self._bootstrap(self.lease.term, changed)
         self._intake(st, sweep)
         self._cancellations(st)
         self._poll(st)
@@ -234,11 +253,15 @@ class SchedulingLoop:
             return True
         return (self.store.meta("topology") or "") != st.topology
 
-    def _bootstrap(self, term: int) -> _State:
+    def _bootstrap(self, term: int, rebuilt_for: str = "") -> _State:
+        """The scheduler rebuilt from the database: on taking the lease, or (``rebuilt_for``)
+        when sites changed under a leader."""
         sites = self.store.sites()
         self.draining.clear()
         self.draining.update(r["id"] for r in sites if r["state"] == "draining")
         scenario = build_scenario(self.base, sites, self.store.pools(), self.store.tenants())
+        if isinstance(self.backend, SiteBackends):
+            scenario = restrict_pools(scenario, self.backend.accelerators)
         now = self.clock.now()
         horizon = max(scenario.hours, int(now) + HORIZON_AHEAD_H)
         cost = CostModel(scenario, horizon_h=horizon)
@@ -247,7 +270,7 @@ class SchedulingLoop:
             ExplainingPolicy(make_policy(self.policy)),
             self.clock,
             cost,
-            rules=ServiceRules(self.draining),
+            rules=self.rules,
         )
         st = _State(scheduler, term, self.store.meta("topology") or "", horizon)
         placed = self.store.jobs(states=("admitted", "running"), limit=10**9)
@@ -270,7 +293,7 @@ class SchedulingLoop:
                 lost.append((row["id"], row["state"], f"lost its placement on restore: {exc}"))
                 continue
             st.known[job.id] = row["created_at"]
-            st.commands[job.id] = tuple(row["doc"]["spec"]["command"])
+            self._remember(st, row)
             if row["handle"]:
                 st.handles[job.id] = row["handle"]
         if lost:
@@ -285,27 +308,13 @@ class SchedulingLoop:
             st.cursor = int(
                 conn.execute(select(JOBS.c.seq).order_by(JOBS.c.seq.desc()).limit(1)).scalar() or 0
             )
-        log.info(
-            "scheduler leader (term %d): restored %d placed jobs, %d queued",
-            term,
-            len(placed) - len(lost),
-            len(queued),
-        )
+        what = f"restored {len(placed) - len(lost)} placed jobs, {len(queued)} queued"
+        log.info("scheduler (term %d%s): %s", term, f", {rebuilt_for}" if rebuilt_for else "", what)
+        action = "scheduler.rebuilt" if rebuilt_for else "leader.elected"
+        why = f"term {term}: " + (f"{rebuilt_for}: " if rebuilt_for else "") + what
         self._write(
             lambda conn: add_events(
-                conn,
-                [
-                    Event(
-                        "service",
-                        self.lease.holder,
-                        "leader.elected",
-                        None,
-                        None,
-                        f"term {term}: restored {len(placed) - len(lost)} placed jobs, "
-                        f"{len(queued)} queued",
-                        self.lease.holder,
-                    )
-                ],
+                conn, [Event("service", self.lease.holder, action, None, None, why, "scheduler")]
             )
         )
         return st
@@ -315,8 +324,17 @@ class SchedulingLoop:
     def _submit(self, st: _State, row: Any) -> None:
         st.scheduler.submit(to_model_job(row, self.epoch))
         st.known[row["id"]] = row["created_at"]
-        st.commands[row["id"]] = tuple(row["doc"]["spec"]["command"])
+        self._remember(st, row)
         st.dirty = True
+
+    @staticmethod
+    def _remember(st: _State, row: Any) -> None:
+        """What a launch needs of a job's document: its command and declared checkpoint."""
+        spec = row["doc"]["spec"]
+        st.commands[row["id"]] = tuple(spec["command"])
+        checkpoint = (spec.get("checkpoint") or {}).get("path")
+        if checkpoint:
+            st.checkpoints[row["id"]] = checkpoint
 
     def _intake(self, st: _State, sweep: bool) -> None:
         with self.store.engine.connect() as conn:
@@ -358,13 +376,33 @@ class SchedulingLoop:
         if not ids:
             return
         done: list[tuple[str, str, str]] = []
+        left = False
         for job_id in ids:
-            handle = st.handles.pop(job_id, None)
+            handle = st.handles.get(job_id)
+            why = "cancelled on request"
             if handle is not None:
-                self.backend.cancel(handle)
+                try:
+                    if self.failover is not None and self.failover.skips(handle):
+                        raise BackendUnavailable("its site is down")
+                    self.backend.cancel(handle)
+                except BackendUnavailable as exc:
+                    if self.failover is None:
+                        log.warning("cancel of %s: %s; trying again next tick", job_id, exc)
+                        continue
+                    # its cluster does not answer: the run is stopped when it answers again
+                    self.failover.leave(job_id, handle)
+                    why += f"; its run is stopped when the site answers again ({exc})"
+                    left = True
+                del st.handles[job_id]
             self._release(st, job_id)
-            done.append((job_id, "running" if handle else "admitted", "cancelled on request"))
-        self._write(lambda conn: self._finish_rows(conn, done, "cancelled"))
+            done.append((job_id, "running" if handle else "admitted", why))
+
+        def write(conn: Connection) -> None:
+            self._finish_rows(conn, done, "cancelled")
+            if left and self.failover is not None:
+                self.failover.save(conn)
+
+        self._write(write)
 
     def _release(self, st: _State, job_id: str) -> None:
         if job_id in st.scheduler.running:
@@ -372,6 +410,7 @@ class SchedulingLoop:
             st.dirty = True
         st.known.pop(job_id, None)
         st.commands.pop(job_id, None)
+        st.checkpoints.pop(job_id, None)
 
     # -- 4. poll -------------------------------------------------------------------------
 
@@ -379,7 +418,12 @@ class SchedulingLoop:
         ended: dict[str, list[tuple[str, str, str]]] = {}
         requeue: list[str] = []
         for job_id, handle in list(st.handles.items()):
-            status = self.backend.poll(handle)
+            if self.failover is not None and self.failover.skips(handle):
+                continue  # its site is down: the job is held there
+            try:
+                status = self.backend.poll(handle)
+            except BackendUnavailable:
+                continue  # the site's liveness decides; the job is asked again next tick
             if status.state is RunState.RUNNING:
                 continue
             del st.handles[job_id]
@@ -404,15 +448,23 @@ class SchedulingLoop:
         for job_id in requeue:
             self._release(st, job_id)
 
-    def _preempt(self, conn: Connection, job_id: str) -> None:
-        """A run the backend lost: recorded as preempted, then queued again."""
+    def _preempt(
+        self,
+        conn: Connection,
+        job_id: str,
+        why: str = "the backend lost the run",
+        requeued: str = "requeued after preemption",
+        src: str = "running",
+    ) -> None:
+        """A run the backend lost (or could not start, or left on a site that went down):
+        recorded as preempted, then queued again."""
         now = time.time()
         done = conn.execute(
             update(JOBS)
-            .where(JOBS.c.id == job_id, JOBS.c.state == "running")
+            .where(JOBS.c.id == job_id, JOBS.c.state == src)
             .values(
                 state="queued",
-                reason="preempted: the backend lost the run; requeued",
+                reason=f"preempted: {why}; {requeued}",
                 handle=None,
                 site=None,
                 pool=None,
@@ -426,12 +478,8 @@ class SchedulingLoop:
             add_events(
                 conn,
                 [
-                    job_event(
-                        job_id, "running", "preempted", "the backend lost the run", "scheduler"
-                    ),
-                    job_event(
-                        job_id, "preempted", "queued", "requeued after preemption", "scheduler"
-                    ),
+                    job_event(job_id, src, "preempted", why, "scheduler"),
+                    job_event(job_id, "preempted", "queued", requeued, "scheduler"),
                 ],
                 now,
             )
@@ -504,7 +552,10 @@ class SchedulingLoop:
 
     def _launch(self, st: _State, placements: Sequence[Placement]) -> None:
         rows = []
+        failed: list[tuple[str, str]] = []
         for p in placements:
+            checkpoint = st.checkpoints.get(p.job.id)
+            per_node = st.scheduler.scenario.sites[p.option.site].pools[p.option.pool].per_node
             launch = Launch(
                 p.job.id,
                 st.commands.get(p.job.id, ()),
@@ -512,19 +563,34 @@ class SchedulingLoop:
                 p.option.accelerator,
                 p.job.accelerators,
                 p.option.runtime_h,
+                env={"SUANLI_CHECKPOINT": checkpoint} if checkpoint else {},
+                nodes=max(1, math.ceil(p.job.accelerators / per_node)) if p.job.gang else 1,
             )
-            handle = self.backend.submit(launch)
+            try:
+                handle = self.backend.submit(launch)
+            except BackendUnavailable as exc:
+                failed.append((p.job.id, str(exc)))
+                continue
             st.handles[p.job.id] = handle
-            rows.append(
-                {
-                    "b_id": p.job.id,
-                    "b_handle": handle,
-                    "b_why": f"launched on the {self.backend.name} backend",
-                }
-            )
+            rows.append({"b_id": p.job.id, "b_handle": handle, "b_why": self._launched(p, handle)})
         if rows:
             stmt = update(JOBS).values(handle=bindparam("b_handle"))
             self._write(lambda conn: self._transition(conn, stmt, rows, "admitted", "running"))
+        if failed:
+
+            def requeue(conn: Connection) -> None:
+                for job_id, why in failed:
+                    self._preempt(conn, job_id, f"launch failed: {why}", "requeued", "admitted")
+
+            self._write(requeue)
+            for job_id, _ in failed:
+                self._release(st, job_id)
+
+    def _launched(self, p: Placement, handle: str) -> str:
+        if isinstance(self.backend, SiteBackends):
+            kind = self.backend.describe(p.option.site)
+            return f"launched on the {kind} backend of {p.option.site} ({handle})"
+        return f"launched on the {self.backend.name} backend"
 
     def _finish_rows(
         self, conn: Connection, rows: Sequence[tuple[str, str, str]], dst: str

@@ -294,7 +294,7 @@ def _site(svc: Service, site_id: str) -> w.Site:
     row = svc.store.site(site_id)
     if row is None:
         raise not_found("site", site_id)
-    return views.site(row, svc.store.pools(site_id))
+    return views.site(row, svc.store.pools(site_id), svc.down_sites().get(site_id))
 
 
 @router.get(
@@ -305,7 +305,8 @@ def list_sites(svc: Svc, who: Who) -> list[w.Site]:
     pools: dict[str, list[Any]] = {}
     for p in svc.store.pools():
         pools.setdefault(p["site_id"], []).append(p)
-    return [views.site(r, pools.get(r["id"], [])) for r in svc.store.sites()]
+    down = svc.down_sites()
+    return [views.site(r, pools.get(r["id"], []), down.get(r["id"])) for r in svc.store.sites()]
 
 
 @router.post(

@@ -114,6 +114,13 @@ class DataSpec(WireIn):
     classification: Classification = Classification.GENERAL
 
 
+class CheckpointSpec(WireIn):
+    """Where a job keeps its checkpoints, reachable from every site it may run on; each run
+    gets it as ``SUANLI_CHECKPOINT`` and resumes from what it finds there."""
+
+    path: Annotated[str, Field(min_length=1, max_length=1024)]
+
+
 class JobSpec(WireIn):
     kind: JobKind
     accelerators: AcceleratorRequest
@@ -126,6 +133,8 @@ class JobSpec(WireIn):
     latency_slo_ms: float | None = Field(default=None, gt=0, le=10_000)
     users_site: Name | None = None
     priority: int = Field(default=0, ge=-1000, le=1000)
+    #: declared: a run moved off a failed site resumes from it; otherwise it restarts
+    checkpoint: CheckpointSpec | None = None
 
     @field_validator("command")
     @classmethod
@@ -260,6 +269,10 @@ class Site(Wire):
     lon: float
     pue: float
     state: SiteState
+    #: ``down``: its cluster stopped answering (backends file's health settings); it takes no
+    #: new work and its jobs were moved or held
+    health: Literal["up", "down"] = "up"
+    down_since: datetime | None = None
     accelerators: int
     pools: list[Pool]
 

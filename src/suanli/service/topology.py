@@ -9,7 +9,7 @@ repeats (`suanli.core.cost`).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -36,14 +36,28 @@ class ServiceClock:
 
 
 class ServiceRules:
-    """The interim rules, plus: a draining site takes no new work."""
+    """The interim rules, plus: a draining site, a site marked down and a site without a
+    backend take no new work."""
 
-    def __init__(self, draining: set[str]) -> None:
+    def __init__(
+        self,
+        draining: set[str],
+        down: Container[str] = frozenset(),
+        dispatchable: Callable[[str], bool] | None = None,
+    ) -> None:
         self.draining = draining
+        self.down = down
+        self.dispatchable = dispatchable
 
     def check(self, job: Job, site: Site, scenario: Scenario) -> RuleResult:
         if site.id in self.draining:
             return RuleResult(Verdict.DENY, "drain", "the site is draining")
+        if site.id in self.down:
+            return RuleResult(
+                Verdict.DENY, "down", "the site is down (its cluster does not answer)"
+            )
+        if self.dispatchable is not None and not self.dispatchable(site.id):
+            return RuleResult(Verdict.DENY, "backend", "no backend is configured for the site")
         return INTERIM_RULES.check(job, site, scenario)
 
 
@@ -107,3 +121,17 @@ def build_scenario(
         for t in tenants
     }
     return replace(base, sites=built, links=links, tenants=tenant_map)
+
+
+def restrict_pools(scenario: Scenario, served: Mapping[str, frozenset[str]]) -> Scenario:
+    """The scenario with each listed site's pools cut to the accelerator types its cluster
+    really has (a backend's ``accelerators``); other sites keep theirs."""
+    if not served:
+        return scenario
+    sites = {
+        sid: replace(site, pools=tuple(p for p in site.pools if p.accelerator in served[sid]))
+        if sid in served
+        else site
+        for sid, site in scenario.sites.items()
+    }
+    return replace(scenario, sites=sites)

@@ -60,7 +60,9 @@ def pool(row: Mapping[Any, Any]) -> w.Pool:
     )
 
 
-def site(row: Mapping[Any, Any], pools: Sequence[Mapping[Any, Any]]) -> w.Site:
+def site(
+    row: Mapping[Any, Any], pools: Sequence[Mapping[Any, Any]], down_since: float | None = None
+) -> w.Site:
     ps = [pool(p) for p in pools]
     return w.Site(
         id=row["id"],
@@ -73,6 +75,8 @@ def site(row: Mapping[Any, Any], pools: Sequence[Mapping[Any, Any]]) -> w.Site:
         lon=row["lon"],
         pue=row["pue"],
         state=w.SiteState(row["state"]),
+        health="down" if down_since is not None else "up",
+        down_since=ts(down_since) if down_since is not None else None,
         accelerators=sum(p.accelerators for p in ps),
         pools=ps,
     )

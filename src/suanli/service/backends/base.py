@@ -11,9 +11,19 @@ cancel work an earlier leader launched.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Generic, Protocol, TypeVar, runtime_checkable
+
+from suanli.errors import SuanliError
+
+
+class BackendUnavailable(SuanliError):
+    """The backend's cluster did not answer (its controller or API is down or unreachable).
+
+    The service treats it as a missed health check of the site, not as the job's end."""
 
 
 class RunState(StrEnum):
@@ -34,6 +44,8 @@ class Launch:
     count: float
     runtime_h: float
     env: dict[str, str] = field(default_factory=dict)
+    #: a gang job's nodes (its accelerators spread evenly over them); 1 otherwise
+    nodes: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +78,51 @@ class Backend(Protocol):
 
 
 @runtime_checkable
+class SupportsPreempt(Protocol):
+    """Optional: stop a job so that it can run again later (Slurm: requeue)."""
+
+    def preempt(self, handle: str, grace_s: float = 30.0) -> None: ...
+
+
+@runtime_checkable
 class SupportsLogs(Protocol):
     """Optional: the output of a job."""
 
     def logs(self, handle: str, tail: int = 100) -> str: ...
+
+
+T = TypeVar("T")
+
+
+class Snapshot(Generic[T]):
+    """What a cluster answered last (all its jobs, say), read again at most every
+    ``interval_s``; a `BackendUnavailable` is kept as an answer too, so a cluster that does
+    not answer is not asked again by every poll of the same tick."""
+
+    def __init__(self, read: Callable[[], T], interval_s: float) -> None:
+        self.read, self.interval_s = read, interval_s
+        self._last: tuple[float, T | BackendUnavailable] | None = None
+
+    def get(self, fresh: bool = False) -> T:
+        now = time.monotonic()
+        last = self._last
+        if fresh or last is None or now - last[0] >= self.interval_s:
+            try:
+                last = (now, self.read())
+            except BackendUnavailable as exc:
+                last = (now, exc)
+            self._last = last
+        if isinstance(last[1], BackendUnavailable):
+            raise last[1]
+        return last[1]
+
+    def clear(self) -> None:
+        self._last = None
+
+    def health(self, detail: str, running: Callable[[T], int]) -> Health:
+        """Healthy when the cluster answers a fresh read; ``running`` counts its live jobs."""
+        try:
+            answer = self.get(fresh=True)
+        except BackendUnavailable as exc:
+            return Health(False, str(exc))
+        return Health(True, detail, running(answer))
