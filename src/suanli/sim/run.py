@@ -3,9 +3,10 @@
 With a policy set (`GovernanceOptions`), every policy run gets its own `GovernanceEngine`
 (its export counters and approvals are that run's state) and a `SimulatedRegulator` that
 decides held jobs after the approval delay. Feasibility is computed once with a base engine
-and shared only for jobs whose verdicts are static (``engine.cache_key(job) is not None``);
-the others are evaluated by each run's engine at intake. After each run its placements are
-re-checked against a fresh engine (`suanli.governance.violations.policy_violations`).
+(`FeasibilityCheck.prepare`) and shared; the few sites whose verdicts depend on a run's state
+(cross-border export volumes, approvals) are resolved by each run's engine at intake. After
+each run its placements are re-checked against a fresh engine
+(`suanli.governance.violations.policy_violations`).
 """
 
 from __future__ import annotations
@@ -135,19 +136,19 @@ def simulate(
     jobs = sorted(jobs, key=lambda j: (j.arrival_h, j.id))
     window = window_h if window_h is not None else max(1.0, math.ceil(jobs[-1].arrival_h))
     cost = CostModel(scenario, horizon_for(scenario, jobs))
+    # feasibility as the runs start (for the bound), and the part of it no run's state can
+    # change (shared by the runs: each resolves the rest with its own engine at intake)
     feas: dict[str, Feasibility] = {}
+    shared: dict[str, Feasibility] = {}
     base = governance.engine(scenario) if governance is not None else None
     check = FeasibilityCheck(cost) if base is None else FeasibilityCheck(cost, base)
     for n, job in enumerate(jobs):
-        feas[job.id] = check(job)
+        shared[job.id] = prepared = check.prepare(job)
+        feas[job.id] = check.resolve(prepared, job)
         if progress and n % 2000 == 0:
             progress("feasibility", n, len(jobs))
     if progress:
         progress("feasibility", len(jobs), len(jobs))
-    # with governance, only jobs whose verdicts no run's state can change share feasibility
-    shared = (
-        feas if base is None else {j.id: feas[j.id] for j in jobs if base.cache_key(j) is not None}
-    )
     runs: dict[str, PolicyRun] = {}
     for name in names:
         clock = ManualClock(0.0)
