@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Hashable
 from dataclasses import dataclass
 
 from suanli.core.cost import CostModel
-from suanli.core.rules import INTERIM_RULES, SiteRules, Verdict
+from suanli.core.rules import INTERIM_RULES, RuleResult, SiteRules, Verdict
 from suanli.model import Job, JobKind, Site
 
 
@@ -84,8 +84,13 @@ class FeasibilityCheck:
             n: (a.throughput(False), a.throughput(True)) for n, a in scenario.catalog.items()
         }
         self._pue = [scenario.sites[s].pue for s in model.site_ids]
-        self._index = {sid: i for i, sid in enumerate(model.site_ids)}
         self._all = frozenset(model.site_ids)
+        #: per-site parts of screens, and one copy of each reason text and excluded map: most
+        #: jobs share them, and the runs' traces keep them (memory, not speed)
+        self._pools: dict[tuple[object, ...], tuple[list[tuple[int, int, str, float]], str | None]]
+        self._pools = {}
+        self._texts: dict[object, str] = {}
+        self._maps: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
 
     def __call__(self, job: Job) -> Feasibility:
         """Every feasible option of ``job`` and why every other site is out, now."""
@@ -129,7 +134,7 @@ class FeasibilityCheck:
         for idx, otherwise in f.unresolved:
             verdict = self.rules.check(job, scenario.sites[model.site_ids[idx]], scenario)
             if verdict.verdict is Verdict.DENY:
-                out[idx] = str(verdict)
+                out[idx] = self._text(verdict)
             elif otherwise is not None:
                 out[idx] = otherwise
         options = [o for o in f.options if o.site_idx not in out] if out else list(f.options)
@@ -137,8 +142,21 @@ class FeasibilityCheck:
         for idx, why in out.items():
             reasons[model.site_ids[idx]] = why
         # in site order, as a screen of every site writes them
-        excluded = {sid: reasons[sid] for sid in model.site_ids if sid in reasons}
-        return Feasibility(options, excluded)
+        return Feasibility(options, self._map([(s, reasons[s]) for s in model.site_ids
+                                               if s in reasons]))  # fmt: skip
+
+    def _text(self, verdict: RuleResult) -> str:
+        text = self._texts.get(verdict)
+        if text is None:
+            text = self._texts[verdict] = str(verdict)
+        return text
+
+    def _map(self, items: list[tuple[str, str]]) -> dict[str, str]:
+        key = tuple(items)
+        found = self._maps.get(key)
+        if found is None:
+            found = self._maps[key] = dict(items)
+        return found
 
     def _options(self, job: Job, eligible: list[tuple[int, int, str, float]]) -> list[Option]:
         model = self.model
@@ -147,13 +165,21 @@ class FeasibilityCheck:
         inference = 1 if job.kind.inference else 0
         lat_price = model.scenario.costs.latency_yuan_per_gpu_h_ms if job.users_site else 0.0
         options: list[Option] = []
-        transfer: dict[int, tuple[float, float, float]] = {}
+        # figures shared by the options of one site or one type (one float object each)
+        at_site: dict[int, tuple[float, float, float, float]] = {}
+        runtime: dict[str, float] = {}
         for idx, k, acc, lat in eligible:
             sid = model.site_ids[idx]
-            if idx not in transfer:
-                transfer[idx] = model.transfer(job, sid)
-            gb, transfer_yuan, transfer_h = transfer[idx]
-            r = job.duration_h if online else job.duration_h / self._speed[acc][inference]
+            here = at_site.get(idx)
+            if here is None:
+                gb, transfer_yuan, transfer_h = model.transfer(job, sid)
+                here = at_site[idx] = (gb, transfer_yuan, job.arrival_h + transfer_h, lat)
+            gb, transfer_yuan, ready, lat = here
+            r = runtime.get(acc)
+            if r is None:
+                r = runtime[acc] = (
+                    job.duration_h if online else job.duration_h / self._speed[acc][inference]
+                )
             options.append(
                 Option(
                     site=sid,
@@ -162,10 +188,11 @@ class FeasibilityCheck:
                     accelerator=acc,
                     runtime_h=r,
                     power_kw=a * self._power[acc] * self._pue[idx],
-                    ready_h=job.arrival_h + transfer_h,
+                    ready_h=ready,
                     transfer_gb=gb,
                     latency_ms=lat,
-                    fixed_yuan=transfer_yuan + lat_price * a * r * lat,
+                    fixed_yuan=(transfer_yuan + lat_price * a * r * lat) if lat_price
+                    else transfer_yuan,
                 )
             )
         return options
@@ -183,15 +210,21 @@ class FeasibilityCheck:
             if sid not in state_sites:
                 verdict = self.rules.check(job, site, scenario)
                 if verdict.verdict is Verdict.DENY:
-                    excluded[sid] = str(verdict)
+                    excluded[sid] = self._text(verdict)
                     continue
-            pools, why = self._site_pools(job, idx, site)
+            pkey = (idx, job.types, job.accelerators, job.users_site, job.latency_slo_ms)
+            found = self._pools.get(pkey)
+            if found is None:
+                pools, why = self._site_pools(job, idx, site)
+                why = None if why is None else self._texts.setdefault(why, why)
+                found = self._pools[pkey] = (pools, why)
+            pools, why = found
             if sid in state_sites:
                 unresolved.append((idx, why))
             elif why is not None:
                 excluded[sid] = why
             eligible.extend(pools)
-        return _Screen(eligible, excluded, tuple(unresolved))
+        return _Screen(eligible, self._map(list(excluded.items())), tuple(unresolved))
 
     def _site_pools(
         self, job: Job, idx: int, site: Site
