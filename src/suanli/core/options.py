@@ -45,13 +45,18 @@ class Feasibility:
     unresolved: tuple[tuple[int, str | None], ...] = ()
 
 
+#: a pool a job may use: site index, pool index, type, latency (ms), the type's power (kW) and
+#: throughput (training, inference), the site's PUE
+_Pool = tuple[int, int, str, float, float, float, tuple[float, float]]
+
+
 @dataclass(frozen=True, slots=True)
 class _Screen:
     """The screen of one screening key: what does not depend on the rules' state."""
 
     #: (site index, pool index, type, latency) of every pool the job may use, including the
     #: pools at `unresolved` sites that pass the screen's other tests
-    eligible: list[tuple[int, int, str, float]]
+    eligible: list[_Pool]
     #: site id -> why it is out, for the sites whose verdicts do not depend on state
     excluded: dict[str, str]
     unresolved: tuple[tuple[int, str | None], ...]
@@ -87,7 +92,7 @@ class FeasibilityCheck:
         self._all = frozenset(model.site_ids)
         #: per-site parts of screens, and one copy of each reason text and excluded map: most
         #: jobs share them, and the runs' traces keep them (memory, not speed)
-        self._pools: dict[tuple[object, ...], tuple[list[tuple[int, int, str, float]], str | None]]
+        self._pools: dict[tuple[object, ...], tuple[list[_Pool], str | None]]
         self._pools = {}
         self._texts: dict[object, str] = {}
         self._maps: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
@@ -158,43 +163,30 @@ class FeasibilityCheck:
             found = self._maps[key] = dict(items)
         return found
 
-    def _options(self, job: Job, eligible: list[tuple[int, int, str, float]]) -> list[Option]:
+    def _options(self, job: Job, eligible: list[_Pool]) -> list[Option]:
         model = self.model
         a = job.accelerators
+        duration = job.duration_h
+        arrival = job.arrival_h
         online = job.kind is JobKind.ONLINE_INFERENCE
         inference = 1 if job.kind.inference else 0
         lat_price = model.scenario.costs.latency_yuan_per_gpu_h_ms if job.users_site else 0.0
         options: list[Option] = []
-        # figures shared by the options of one site or one type (one float object each)
-        at_site: dict[int, tuple[float, float, float, float]] = {}
+        # the figures of one site or one type are computed once (and shared: one float each);
+        # ``eligible`` lists each site's pools together
         runtime: dict[str, float] = {}
-        for idx, k, acc, lat in eligible:
-            sid = model.site_ids[idx]
-            here = at_site.get(idx)
-            if here is None:
+        at = -1
+        sid, gb, transfer_yuan, ready = "", 0.0, 0.0, 0.0
+        for idx, k, acc, lat, kw, pue, speed in eligible:
+            if idx != at:
+                at, sid = idx, model.site_ids[idx]
                 gb, transfer_yuan, transfer_h = model.transfer(job, sid)
-                here = at_site[idx] = (gb, transfer_yuan, job.arrival_h + transfer_h, lat)
-            gb, transfer_yuan, ready, lat = here
+                ready = arrival + transfer_h
             r = runtime.get(acc)
             if r is None:
-                r = runtime[acc] = (
-                    job.duration_h if online else job.duration_h / self._speed[acc][inference]
-                )
-            options.append(
-                Option(
-                    site=sid,
-                    site_idx=idx,
-                    pool=k,
-                    accelerator=acc,
-                    runtime_h=r,
-                    power_kw=a * self._power[acc] * self._pue[idx],
-                    ready_h=ready,
-                    transfer_gb=gb,
-                    latency_ms=lat,
-                    fixed_yuan=(transfer_yuan + lat_price * a * r * lat) if lat_price
-                    else transfer_yuan,
-                )
-            )
+                r = runtime[acc] = duration if online else duration / speed[inference]
+            fixed = (transfer_yuan + lat_price * a * r * lat) if lat_price else transfer_yuan
+            options.append(Option(sid, idx, k, acc, r, a * kw * pue, ready, gb, lat, fixed))
         return options
 
     def _screen(self, job: Job, state_sites: Collection[str]) -> _Screen:
@@ -202,7 +194,7 @@ class FeasibilityCheck:
         with the reason the rest of the screen gives, if any)."""
         model = self.model
         scenario = model.scenario
-        eligible: list[tuple[int, int, str, float]] = []
+        eligible: list[_Pool] = []
         excluded: dict[str, str] = {}
         unresolved: list[tuple[int, str | None]] = []
         for idx, sid in enumerate(model.site_ids):
@@ -228,7 +220,7 @@ class FeasibilityCheck:
 
     def _site_pools(
         self, job: Job, idx: int, site: Site
-    ) -> tuple[list[tuple[int, int, str, float]], str | None]:
+    ) -> tuple[list[_Pool], str | None]:
         """The pools of ``site`` the job may use as far as latency, types and size go, or
         why none."""
         lat = self.model.latency_ms(job, site.id)
@@ -243,7 +235,12 @@ class FeasibilityCheck:
         if not pools:
             have = ", ".join(sorted({p.accelerator for p in site.pools}))
             return [], f"accelerators: site has {have}; job accepts {', '.join(job.types)}"
-        big = [(idx, k, p.accelerator, lat) for k, p in pools if p.accelerators >= job.accelerators]
+        pue, kw, speed = self._pue[idx], self._power, self._speed
+        big = [
+            (idx, k, p.accelerator, lat, kw[p.accelerator], pue, speed[p.accelerator])
+            for k, p in pools
+            if p.accelerators >= job.accelerators
+        ]
         if not big:
             largest = max(p.accelerators for _, p in pools)
             return [], (
