@@ -149,31 +149,12 @@ def simulate(
             progress("feasibility", n, len(jobs))
     if progress:
         progress("feasibility", len(jobs), len(jobs))
+    del check, base  # their caches are not needed any more (memory)
     runs: dict[str, PolicyRun] = {}
     for name in names:
-        clock = ManualClock(0.0)
-        engine = governance.engine(scenario) if governance is not None else None
-        scheduler = Scheduler(
-            scenario, make_policy(name), clock, cost, feasibility_cache=dict(shared),
-            **({} if engine is None else {"rules": engine}),
-        )  # fmt: skip
-        task = f"policy {name}"
-        cb = (lambda done, _t=task: progress(_t, done, len(jobs))) if progress else None
-        regulator = _regulator(engine, governance) if engine and governance else None
-        t0 = time.perf_counter()
-        trace = run(scheduler, clock, jobs, on_progress=cb, regulator=regulator)
-        wall = time.perf_counter() - t0
-        if progress:
-            progress(task, len(jobs), len(jobs))
-        violations = None
-        if engine is not None and governance is not None:
-            violations = policy_violations(
-                trace.placements, governance.policy, scenario, engine.approvals
-            )
-        metrics, series = compute_metrics(
-            trace, scenario, cost, window, violations, _residency_rules(governance)
-        )
-        runs[name] = PolicyRun(name, trace, metrics, series, wall, engine)
+        # one call per policy: its scheduler and policy state are freed before the next
+        runs[name] = _run_policy(name, scenario, jobs, cost, shared, window, progress, governance)
+    del shared  # the bound needs the runs' starting feasibility only
     result_bound = None
     if bound:
         if progress:
@@ -183,6 +164,43 @@ def simulate(
         if progress:
             progress("lower bound", 1, 1)
     return SimulationResult(scenario, jobs, window, runs, result_bound, cost, governance)
+
+
+def _run_policy(
+    name: str,
+    scenario: Scenario,
+    jobs: Sequence[Job],
+    cost: CostModel,
+    shared: dict[str, Feasibility],
+    window: float,
+    progress: Progress | None,
+    governance: GovernanceOptions | None,
+) -> PolicyRun:
+    """One policy's run: its own clock, scheduler, engine and regulator; its placements then
+    re-checked against a fresh engine of the policy set."""
+    clock = ManualClock(0.0)
+    engine = governance.engine(scenario) if governance is not None else None
+    scheduler = Scheduler(
+        scenario, make_policy(name), clock, cost, feasibility_cache=dict(shared),
+        **({} if engine is None else {"rules": engine}),
+    )  # fmt: skip
+    task = f"policy {name}"
+    cb = (lambda done, _t=task: progress(_t, done, len(jobs))) if progress else None
+    regulator = _regulator(engine, governance) if engine and governance else None
+    t0 = time.perf_counter()
+    trace = run(scheduler, clock, jobs, on_progress=cb, regulator=regulator)
+    wall = time.perf_counter() - t0
+    if progress:
+        progress(task, len(jobs), len(jobs))
+    violations = None
+    if engine is not None and governance is not None:
+        violations = policy_violations(
+            trace.placements, governance.policy, scenario, engine.approvals
+        )
+    metrics, series = compute_metrics(
+        trace, scenario, cost, window, violations, _residency_rules(governance)
+    )
+    return PolicyRun(name, trace, metrics, series, wall, engine)
 
 
 def _regulator(engine: GovernanceEngine, governance: GovernanceOptions) -> Regulator:
