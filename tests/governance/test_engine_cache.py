@@ -126,3 +126,22 @@ def test_a_prepared_feasibility_leaves_the_export_site_to_the_runs_state(
     else:
         assert "sg" not in sites and f.excluded["sg"].startswith(sg_reason)
     assert list(f.excluded) == [s for s in base.scenario.site_ids if s in f.excluded]
+
+
+def test_an_engine_shares_static_facts_only_with_one_of_the_same_policy_and_scenario() -> None:
+    base = engine(*RULES, tenants=TENANTS, models=MODELS)
+    jobs_ = [gjob(f"j{i}", tenant=t, cls=c) for i, (t, c) in enumerate(
+        [("t1", Classification.PERSONAL), ("gov", Classification.GENERAL),
+         ("health", Classification.PERSONAL)])]  # fmt: skip
+    for j in jobs_:
+        base.screen_key(j)
+    shared = GovernanceEngine(base.policy, base.scenario, static_from=base)
+    fresh = GovernanceEngine(base.policy, base.scenario)
+    for j in jobs_:
+        assert shared.screen_key(j) == fresh.screen_key(j)
+        assert shared.type_limits(j) == fresh.type_limits(j)
+        for site in base.scenario.sites.values():
+            assert shared.check(j, site, base.scenario) == fresh.check(j, site, base.scenario)
+    other = engine(*RULES[:2])
+    with pytest.raises(ValueError, match="same policy and scenario"):
+        GovernanceEngine(other.policy, base.scenario, static_from=base)

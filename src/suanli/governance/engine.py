@@ -71,6 +71,7 @@ class GovernanceEngine:
         approvals: ApprovalBook | None = None,
         registry: ModelRegistry | None = None,
         source: str = "policy",
+        static_from: GovernanceEngine | None = None,
     ) -> None:
         self.policy = policy
         self.scenario = scenario
@@ -93,6 +94,14 @@ class GovernanceEngine:
         #: the last job whose attributes were read (rules ask once per site)
         self._last: tuple[Job | None, JobAttributes] = (None, JobAttributes())
         self._limits: dict[tuple[str, tuple[str, ...]], dict[str, tuple[frozenset[str], str]]] = {}
+        if static_from is not None:
+            # what depends on the policy and the scenario only (which sites' verdicts depend on
+            # state, the allow-lists' type limits) is shared with an engine of the same two;
+            # bindings are not (their checks read this engine's counters and approvals)
+            if static_from.policy is not policy or static_from.scenario is not scenario:
+                raise ValueError("static_from must be compiled from the same policy and scenario")
+            self._dynamic = static_from._dynamic
+            self._limits = static_from._limits
 
     @classmethod
     def from_file(

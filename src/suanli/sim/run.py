@@ -64,8 +64,14 @@ class GovernanceOptions:
         digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
         return cls(load_policy(path), path.name, digest, approval_delay_h)
 
-    def engine(self, scenario: Scenario) -> GovernanceEngine:
-        return GovernanceEngine(self.policy, scenario, source=self.source)
+    def engine(
+        self, scenario: Scenario, static_from: GovernanceEngine | None = None
+    ) -> GovernanceEngine:
+        """A fresh engine; ``static_from`` (an engine of the same scenario) shares what
+        depends on the policy and scenario only."""
+        return GovernanceEngine(
+            self.policy, scenario, source=self.source, static_from=static_from
+        )
 
 
 @dataclass(slots=True)
@@ -149,12 +155,14 @@ def simulate(
             progress("feasibility", n, len(jobs))
     if progress:
         progress("feasibility", len(jobs), len(jobs))
-    del check, base  # their caches are not needed any more (memory)
+    del check  # its caches are not needed any more (memory)
     runs: dict[str, PolicyRun] = {}
     for name in names:
         # one call per policy: its scheduler and policy state are freed before the next
-        runs[name] = _run_policy(name, scenario, jobs, cost, shared, window, progress, governance)
-    del shared  # the bound needs the runs' starting feasibility only
+        runs[name] = _run_policy(
+            name, scenario, jobs, cost, shared, window, progress, governance, base
+        )
+    del shared, base  # the bound needs the runs' starting feasibility only
     result_bound = None
     if bound:
         if progress:
@@ -175,11 +183,12 @@ def _run_policy(
     window: float,
     progress: Progress | None,
     governance: GovernanceOptions | None,
+    base: GovernanceEngine | None,
 ) -> PolicyRun:
     """One policy's run: its own clock, scheduler, engine and regulator; its placements then
     re-checked against a fresh engine of the policy set."""
     clock = ManualClock(0.0)
-    engine = governance.engine(scenario) if governance is not None else None
+    engine = governance.engine(scenario, base) if governance is not None else None
     scheduler = Scheduler(
         scenario, make_policy(name), clock, cost, feasibility_cache=dict(shared),
         **({} if engine is None else {"rules": engine}),
