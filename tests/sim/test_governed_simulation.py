@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -51,6 +52,44 @@ def test_every_rejection_gives_every_sites_reason(governed: SimulationResult) ->
     for run in governed.runs.values():
         for r in run.trace.rejections:
             assert set(r.reasons) == sites, r.job.id
+
+
+def _decisions(result: SimulationResult, name: str) -> str:
+    """A digest of every decision of one run: where and when each job started (with the sites
+    it could not use and why), and each rejection with its reasons."""
+    h = hashlib.sha256()
+    run = result.runs[name]
+    for p in run.trace.placements:
+        excluded = sorted(p.explanation.excluded.items())
+        h.update(f"{p.job.id}|{p.option.site}|{p.option.pool}|{p.option.accelerator}|"
+                 f"{p.start_h:.9f}|{excluded}\n".encode())  # fmt: skip
+    for r in run.trace.rejections:
+        h.update(f"R{r.job.id}|{r.time_h:.9f}|{sorted(r.reasons.items())}\n".encode())
+    return h.hexdigest()[:16]
+
+
+# Recorded before the governance speed-ups of issue 5 (seed 7, half a day, 4,406 jobs). A
+# change meant to alter decisions (a policy, the allocator, the workload) updates these on
+# purpose; an optimisation must leave them as they are.
+PINNED = [
+    pytest.param("nearest", 104617.81, 118, 12, "ffafec969080f89a", id="nearest"),
+    pytest.param("cheapest", 483912.89, 119, 12, "e00509ed043c8caa", id="cheapest"),
+    pytest.param("greenest", 482523.2, 120, 11, "802136e0890e69db", id="greenest"),
+    pytest.param("suanli", 74997.6, 118, 12, "edd3a9e8e9c02fbf", id="suanli"),
+]
+
+
+@pytest.mark.parametrize(("name", "objective", "rejected", "held", "digest"), PINNED)
+def test_the_governed_runs_decisions_stay_as_pinned(
+    governed: SimulationResult, name: str, objective: float, rejected: int, held: int, digest: str
+) -> None:
+    m = governed.runs[name].metrics
+    assert len(governed.jobs) == 4406
+    assert (round(m.objective_yuan, 2), m.jobs_rejected, m.approvals_held) == (
+        objective, rejected, held
+    )
+    assert m.policy_violations == 0 and m.approvals_denied == 0
+    assert _decisions(governed, name) == digest
 
 
 def _forge(p: Placement, result: SimulationResult, site: str, accelerator: str) -> Placement:

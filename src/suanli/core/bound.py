@@ -98,24 +98,28 @@ class _Candidates:
         h = cost.horizon_h
         self.n_jobs = len(jobs)
         self.penalty = np.array([cost.penalty_yuan(j) for j in jobs])
-        flat = [(jx, o) for jx, opts in enumerate(options) for o in opts]
-        owner_job = np.array([jx for jx, _ in flat], dtype=np.int64)
-        r = np.array([o.runtime_h for _, o in flat])
-        e = np.array([o.ready_h for _, o in flat])
-        site = np.array([o.site_idx for _, o in flat], dtype=np.int64)
-        power = np.array([o.power_kw for _, o in flat])
-        fixed = np.array([o.fixed_yuan for _, o in flat])
+        # the options in job order, without a tuple per option (memory: this is the peak)
+        flat = [o for opts in options for o in opts]
+        n_opt = len(flat)
+        counts = np.fromiter((len(opts) for opts in options), np.int64, len(options))
+        owner_job = np.repeat(np.arange(len(options), dtype=np.int64), counts)
+        r = np.fromiter((o.runtime_h for o in flat), np.float64, n_opt)
+        e = np.fromiter((o.ready_h for o in flat), np.float64, n_opt)
+        site = np.fromiter((o.site_idx for o in flat), np.int64, n_opt)
+        power = np.fromiter((o.power_kw for o in flat), np.float64, n_opt)
+        fixed = np.fromiter((o.fixed_yuan for o in flat), np.float64, n_opt)
         deadline = np.array([j.deadline_h if j.deadline_h is not None else np.inf for j in jobs])
         acc = np.array([j.accelerators for j in jobs])
-        last = np.minimum(deadline[owner_job] - r, h - r) if len(flat) else np.zeros(0)
+        last = np.minimum(deadline[owner_job] - r, h - r) if n_opt else np.zeros(0)
         # every late start costs at least the penalty plus the cheapest energy anywhere
         late_cost = self.penalty[owner_job] + power * r * cost.rate.min(axis=1)[site] + fixed
         self.late = np.full(len(jobs), np.inf)
         np.minimum.at(self.late, owner_job, late_cost)
         # per option: run time, pool row, accelerators
         self.opt_r = r
-        self.opt_g = np.array([pool_of[(o.site_idx, o.pool)] for _, o in flat], dtype=np.int64)
-        self.opt_a = acc[owner_job] if len(flat) else np.zeros(0)
+        self.opt_g = np.fromiter((pool_of[(o.site_idx, o.pool)] for o in flat), np.int64, n_opt)
+        del flat
+        self.opt_a = acc[owner_job] if n_opt else np.zeros(0)
         # candidates: e, last, whole hours, whole hours minus r, all within [e, last];
         # built in batches of options into buffers sized by an upper bound, so the peak
         # memory is the result plus one batch
@@ -129,8 +133,8 @@ class _Candidates:
         width = h + 1
         flat_rate = cost.cum_rate.ravel()
         n = 0
-        for lo in range(0, len(flat), OPTION_BATCH):
-            hi = min(len(flat), lo + OPTION_BATCH)
+        for lo in range(0, n_opt, OPTION_BATCH):
+            hi = min(n_opt, lo + OPTION_BATCH)
             sel = lo + np.flatnonzero(ok[lo:hi])
             o_int, t_int = _ranges(e[sel], last[sel])
             o_sh, t_sh = _ranges(e[sel] + r[sel], last[sel] + r[sel])

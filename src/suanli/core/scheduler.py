@@ -185,8 +185,9 @@ class Scheduler:
         self.rules = rules
         self._check = FeasibilityCheck(self.cost, rules)
         #: feasibility is static per job: a driver replaying one workload under several
-        #: policies may share it (with stateful rules, only for jobs whose verdicts are static:
-        #: ``rules.cache_key(job) is not None``; shared jobs are not re-checked at admission)
+        #: policies may share it. With stateful rules, share what `FeasibilityCheck.prepare`
+        #: returns: the sites whose verdicts depend on state (``unresolved``) are resolved at
+        #: intake with this scheduler's rules, and such jobs are re-checked at admission
         self._feasibility = feasibility_cache if feasibility_cache is not None else {}
         self.running: dict[str, Placement] = {}
         #: jobs waiting for a regulator's decision, by job id
@@ -288,13 +289,20 @@ class Scheduler:
         fresh = job.id in self._fresh
         if fresh:
             self._fresh.discard(job.id)
-        cached = None if fresh else self._feasibility.get(job.id)
-        f = cached or self._check(job)
+        cached = self._feasibility.get(job.id)
+        if cached is not None and fresh and not cached.unresolved:
+            cached = None
+        # a shared feasibility holds for any state of the rules (see __init__): its sites
+        # whose verdicts depend on state are resolved now, with this run's rules
+        f = self._check.resolve(cached, job) if cached is not None else self._check(job)
         if not f.options:
             out.rejected.append(Rejection(job, now, dict(f.excluded), self.cost.rejection(job)))
             return None
-        # a shared feasibility is static by contract (see __init__); others may need a re-check
-        recheck = cached is None and self._key_of is not None and self._key_of(job) is None
+        recheck = (
+            (cached is None or bool(cached.unresolved))
+            and self._key_of is not None
+            and self._key_of(job) is None
+        )
         options, excluded = f.options, f.excluded
         limits = self._type_limits(job) if self._type_limits is not None else {}
         if limits:

@@ -71,6 +71,7 @@ class GovernanceEngine:
         approvals: ApprovalBook | None = None,
         registry: ModelRegistry | None = None,
         source: str = "policy",
+        static_from: GovernanceEngine | None = None,
     ) -> None:
         self.policy = policy
         self.scenario = scenario
@@ -89,8 +90,18 @@ class GovernanceEngine:
         self._allow_lists = [r for r in self.rules if isinstance(r, AllowListRule)]
         self._cache: dict[StaticKey, tuple[RuleResult | None, tuple[Check, ...]]] = {}
         #: static key without the site -> whether some site's verdict depends on the job itself
-        self._dynamic: dict[tuple[object, ...], int] = {}
+        self._dynamic: dict[tuple[object, ...], tuple[int, frozenset[str]]] = {}
+        #: the last job whose attributes were read (rules ask once per site)
+        self._last: tuple[Job | None, JobAttributes] = (None, JobAttributes())
         self._limits: dict[tuple[str, tuple[str, ...]], dict[str, tuple[frozenset[str], str]]] = {}
+        if static_from is not None:
+            # what depends on the policy and the scenario only (which sites' verdicts depend on
+            # state, the allow-lists' type limits) is shared with an engine of the same two;
+            # bindings are not (their checks read this engine's counters and approvals)
+            if static_from.policy is not policy or static_from.scenario is not scenario:
+                raise ValueError("static_from must be compiled from the same policy and scenario")
+            self._dynamic = static_from._dynamic
+            self._limits = static_from._limits
 
     @classmethod
     def from_file(
@@ -115,8 +126,13 @@ class GovernanceEngine:
         return f"{self.policy.metadata.name} v{self.policy.metadata.version}"
 
     def attributes(self, job: Job) -> JobAttributes:
+        last, attributes = self._last
+        if last is job:
+            return attributes
         given = self._given.get(job.id)
-        return given if given is not None else JobAttributes.of(job)
+        attributes = given if given is not None else JobAttributes.of(job)
+        self._last = (job, attributes)
+        return attributes
 
     def _compile(self, r: Rule, tenants: dict[str, TenantRecord]) -> CompiledRule:
         s = self.scenario
@@ -143,25 +159,42 @@ class GovernanceEngine:
         users, SLO) the verdicts depend on: None when some site's verdict depends on state
         (export counters, approvals: ask every time); else the tenant, kind and, where a
         model-filing check applies, the service's model and audience."""
+        key, state_sites = self.screen_key(job)
+        return None if state_sites else key
+
+    def screen_key(self, job: Job) -> tuple[Hashable, frozenset[str]]:
+        """`cache_key` split in two: the key of every verdict that does not depend on state
+        (the tenant, kind and, where some check reads them, the service's model and
+        audience), and the sites whose verdicts for ``job`` do (cross-border volumes and
+        approvals; empty for most jobs)."""
         k = (job.tenant, job.data.classification, job.data.site, job.kind, job.types,
              job.users_site)  # fmt: skip
-        kind = self._dynamic.get(k)
-        if kind is None:
-            kind = 0  # 0: static, 1: depends on the job's attributes, 2: on state
-            for site in self.scenario.sites.values():
-                skey: StaticKey = (*k, site.id)
-                entry = self._cache.get(skey)
-                if entry is None:
-                    entry = self._cache[skey] = self._bind(job, site)
-                for check in entry[1]:
-                    kind = max(kind, _DEPENDS.get(check.__qualname__.split(".")[0], 2))
-            self._dynamic[k] = kind
-        if kind == 2:
-            return None
-        if kind == 1:
-            a = self.attributes(job)
-            return (job.tenant, job.kind, a.model_id, a.public_facing, a.generative)
-        return (job.tenant, job.kind)
+        found = self._dynamic.get(k)
+        if found is None:
+            found = self._dynamic[k] = self._classify(job, k)
+        kind, state_sites = found
+        if kind == 0:
+            return (job.tenant, job.kind), state_sites
+        a = self.attributes(job)
+        return (job.tenant, job.kind, a.model_id, a.public_facing, a.generative), state_sites
+
+    def _classify(
+        self, job: Job, k: tuple[object, ...]
+    ) -> tuple[int, frozenset[str]]:
+        """0: every site's verdict is static for the key; 1: some depends on the job's
+        attributes; 2: some on state. With the sites whose verdicts depend on state."""
+        kind, state_sites = 0, []
+        for site in self.scenario.sites.values():
+            skey: StaticKey = (*k, site.id)  # type: ignore[assignment]
+            entry = self._cache.get(skey)
+            if entry is None:
+                entry = self._cache[skey] = self._bind(job, site)
+            for check in entry[1]:
+                depends = _DEPENDS.get(check.__qualname__.split(".")[0], 2)
+                kind = max(kind, depends)
+                if depends == 2 and site.id not in state_sites:
+                    state_sites.append(site.id)
+        return kind, frozenset(state_sites)
 
     def check(self, job: Job, site: Site, scenario: Scenario | None = None) -> RuleResult:
         """allow, deny or needs-approval for ``job`` at ``site`` (``scenario`` is the one the

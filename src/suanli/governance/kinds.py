@@ -111,6 +111,8 @@ class CrossBorderRule:
         self.id, self.r, self.scenario, self.tenants = r.id, r, scenario, tenants
         self.counters, self.approvals, self.attributes = counters, approvals, attributes
         self.origins = frozenset(r.from_)
+        #: the record of a tenant the policy says nothing about (built once: it is validated)
+        self._no_record = TenantRecord()
 
     def exports(self, job: Job, site: Site) -> bool:
         """Whether placing ``job`` at ``site`` exports its data under this rule."""
@@ -152,7 +154,7 @@ class CrossBorderRule:
                     "personal data with an unknown number of people may not be exported",
                 )
             return self._approval(job, "personal data of an unknown number of people")
-        record = self.tenants.get(job.tenant, TenantRecord())
+        record = self.tenants.get(job.tenant, self._no_record)
         if record.ciio and (a.people or a.sensitive_people):
             return self._approval(
                 job,

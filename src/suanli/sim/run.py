@@ -3,9 +3,10 @@
 With a policy set (`GovernanceOptions`), every policy run gets its own `GovernanceEngine`
 (its export counters and approvals are that run's state) and a `SimulatedRegulator` that
 decides held jobs after the approval delay. Feasibility is computed once with a base engine
-and shared only for jobs whose verdicts are static (``engine.cache_key(job) is not None``);
-the others are evaluated by each run's engine at intake. After each run its placements are
-re-checked against a fresh engine (`suanli.governance.violations.policy_violations`).
+(`FeasibilityCheck.prepare`) and shared; the few sites whose verdicts depend on a run's state
+(cross-border export volumes, approvals) are resolved by each run's engine at intake. After
+each run its placements are re-checked against a fresh engine
+(`suanli.governance.violations.policy_violations`).
 """
 
 from __future__ import annotations
@@ -63,8 +64,14 @@ class GovernanceOptions:
         digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
         return cls(load_policy(path), path.name, digest, approval_delay_h)
 
-    def engine(self, scenario: Scenario) -> GovernanceEngine:
-        return GovernanceEngine(self.policy, scenario, source=self.source)
+    def engine(
+        self, scenario: Scenario, static_from: GovernanceEngine | None = None
+    ) -> GovernanceEngine:
+        """A fresh engine; ``static_from`` (an engine of the same scenario) shares what
+        depends on the policy and scenario only."""
+        return GovernanceEngine(
+            self.policy, scenario, source=self.source, static_from=static_from
+        )
 
 
 @dataclass(slots=True)
@@ -135,44 +142,27 @@ def simulate(
     jobs = sorted(jobs, key=lambda j: (j.arrival_h, j.id))
     window = window_h if window_h is not None else max(1.0, math.ceil(jobs[-1].arrival_h))
     cost = CostModel(scenario, horizon_for(scenario, jobs))
+    # feasibility as the runs start (for the bound), and the part of it no run's state can
+    # change (shared by the runs: each resolves the rest with its own engine at intake)
     feas: dict[str, Feasibility] = {}
+    shared: dict[str, Feasibility] = {}
     base = governance.engine(scenario) if governance is not None else None
     check = FeasibilityCheck(cost) if base is None else FeasibilityCheck(cost, base)
     for n, job in enumerate(jobs):
-        feas[job.id] = check(job)
+        shared[job.id] = prepared = check.prepare(job)
+        feas[job.id] = check.resolve(prepared, job)
         if progress and n % 2000 == 0:
             progress("feasibility", n, len(jobs))
     if progress:
         progress("feasibility", len(jobs), len(jobs))
-    # with governance, only jobs whose verdicts no run's state can change share feasibility
-    shared = (
-        feas if base is None else {j.id: feas[j.id] for j in jobs if base.cache_key(j) is not None}
-    )
+    del check  # its caches are not needed any more (memory)
     runs: dict[str, PolicyRun] = {}
     for name in names:
-        clock = ManualClock(0.0)
-        engine = governance.engine(scenario) if governance is not None else None
-        scheduler = Scheduler(
-            scenario, make_policy(name), clock, cost, feasibility_cache=dict(shared),
-            **({} if engine is None else {"rules": engine}),
-        )  # fmt: skip
-        task = f"policy {name}"
-        cb = (lambda done, _t=task: progress(_t, done, len(jobs))) if progress else None
-        regulator = _regulator(engine, governance) if engine and governance else None
-        t0 = time.perf_counter()
-        trace = run(scheduler, clock, jobs, on_progress=cb, regulator=regulator)
-        wall = time.perf_counter() - t0
-        if progress:
-            progress(task, len(jobs), len(jobs))
-        violations = None
-        if engine is not None and governance is not None:
-            violations = policy_violations(
-                trace.placements, governance.policy, scenario, engine.approvals
-            )
-        metrics, series = compute_metrics(
-            trace, scenario, cost, window, violations, _residency_rules(governance)
+        # one call per policy: its scheduler and policy state are freed before the next
+        runs[name] = _run_policy(
+            name, scenario, jobs, cost, shared, window, progress, governance, base
         )
-        runs[name] = PolicyRun(name, trace, metrics, series, wall, engine)
+    del shared, base  # the bound needs the runs' starting feasibility only
     result_bound = None
     if bound:
         if progress:
@@ -182,6 +172,44 @@ def simulate(
         if progress:
             progress("lower bound", 1, 1)
     return SimulationResult(scenario, jobs, window, runs, result_bound, cost, governance)
+
+
+def _run_policy(
+    name: str,
+    scenario: Scenario,
+    jobs: Sequence[Job],
+    cost: CostModel,
+    shared: dict[str, Feasibility],
+    window: float,
+    progress: Progress | None,
+    governance: GovernanceOptions | None,
+    base: GovernanceEngine | None,
+) -> PolicyRun:
+    """One policy's run: its own clock, scheduler, engine and regulator; its placements then
+    re-checked against a fresh engine of the policy set."""
+    clock = ManualClock(0.0)
+    engine = governance.engine(scenario, base) if governance is not None else None
+    scheduler = Scheduler(
+        scenario, make_policy(name), clock, cost, feasibility_cache=dict(shared),
+        **({} if engine is None else {"rules": engine}),
+    )  # fmt: skip
+    task = f"policy {name}"
+    cb = (lambda done, _t=task: progress(_t, done, len(jobs))) if progress else None
+    regulator = _regulator(engine, governance) if engine and governance else None
+    t0 = time.perf_counter()
+    trace = run(scheduler, clock, jobs, on_progress=cb, regulator=regulator)
+    wall = time.perf_counter() - t0
+    if progress:
+        progress(task, len(jobs), len(jobs))
+    violations = None
+    if engine is not None and governance is not None:
+        violations = policy_violations(
+            trace.placements, governance.policy, scenario, engine.approvals
+        )
+    metrics, series = compute_metrics(
+        trace, scenario, cost, window, violations, _residency_rules(governance)
+    )
+    return PolicyRun(name, trace, metrics, series, wall, engine)
 
 
 def _regulator(engine: GovernanceEngine, governance: GovernanceOptions) -> Regulator:
