@@ -60,6 +60,13 @@ def serve(
     scheduler: Annotated[
         str, typer.Option(help="Where the scheduling loop runs: process, thread or off.")
     ] = "process",
+    ledger_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="Ed25519 key file that signs the ledger's tree heads (default: a key kept "
+            "in the database, made on first start)."
+        ),
+    ] = None,
 ) -> None:
     """Run the control plane: REST API under /v1, metrics at /metrics, the scheduler."""
     import uvicorn
@@ -79,6 +86,7 @@ def serve(
                 fake_seconds_per_hour=fake_seconds_per_hour,
                 tick_s=tick,
                 scheduler=scheduler,
+                ledger_key=ledger_key,
             )
         )
     except SuanliError as exc:
@@ -89,9 +97,6 @@ def serve(
         + f" · http://{host}:{port}/docs",
         highlight=False,
     )
-    app = create_app(service)
-    gc.collect()
-    gc.freeze()  # the long-lived objects of start-up stay out of every later collection
     app = create_app(service)
     gc.collect()
     gc.freeze()  # the long-lived objects of start-up stay out of every later collection

@@ -3,11 +3,13 @@ approvals, the audit ledger, metrics."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
-from serving import Running, job_doc, wait_for
+from serving import Running, job_doc, running_service, wait_for
 
+from suanli.ledger import SignedHead, SigningKey
 from suanli.ledger.merkle import MerkleTree, verify_consistency, verify_inclusion
 
 
@@ -192,6 +194,35 @@ def test_the_audit_ledger_is_a_merkle_tree_with_inclusion_and_consistency_proofs
             [bytes.fromhex(h) for h in cons["path"]],
         )
     assert any(e["subjectId"] == job["id"] and e["toState"] == "succeeded" for e in entries)
+
+
+def _head(doc: dict[str, Any]) -> SignedHead:
+    return SignedHead(
+        doc["treeSize"], bytes.fromhex(doc["root"]), doc["time"], bytes.fromhex(doc["signature"])
+    )
+
+
+def test_tree_heads_are_signed_with_one_key_that_replicas_of_a_database_share(
+    db_url: str, tmp_path: Path
+) -> None:
+    with running_service(db_url) as r, r.client("regulator") as reg:
+        doc = reg.get("/v1/audit/head").json()
+    key = bytes.fromhex(doc["publicKey"])
+    assert doc["format"] == "suanli-ledger-head/1"
+    assert _head(doc).verify(key)
+    forged = _head({**doc, "treeSize": doc["treeSize"] + 1})
+    assert not forged.verify(key)
+    # a second start on the same database (another replica, or a restart) signs with that key
+    with running_service(db_url) as r, r.client("operator") as op:
+        again = op.get("/v1/audit/head").json()
+    assert again["publicKey"] == doc["publicKey"] and _head(again).verify(key)
+    # an operator may keep the key in a file instead; every replica then gets the same file
+    own = SigningKey.generate()
+    own.save(tmp_path / "ledger.key")
+    keyfile = tmp_path / "ledger.key"
+    with running_service(db_url, ledger_key=keyfile) as r, r.client("regulator") as reg:
+        filed = reg.get("/v1/audit/head").json()
+    assert filed["publicKey"] == own.public_key.hex() and _head(filed).verify(own.public_key)
 
 
 def test_sites_are_registered_drained_and_resumed_by_operators(svc: Running) -> None:

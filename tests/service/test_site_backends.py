@@ -129,6 +129,21 @@ def test_serve_with_a_bad_backends_file_exits_2_and_writes_no_database(tmp_path:
     assert not db.exists()
 
 
+def test_serve_with_a_bad_ledger_key_file_exits_2_and_writes_no_database(tmp_path: Path) -> None:
+    key = tmp_path / "ledger.key"
+    key.write_text("not a key\n")
+    db = tmp_path / "suanli.db"
+    done = subprocess.run(
+        [*SUANLI, "serve", "--db", str(db), "--ledger-key", str(key)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert str(key) in done.stderr.replace("\n", "") and "64 hex digits" in done.stderr
+    assert not db.exists()
+
+
 def test_site_backends_route_each_job_to_its_site_and_refuse_sites_without_one() -> None:
     guian, sg = FakeBackend(), FakeBackend()
     router = SiteBackends({"guian": guian, "sg": sg})

@@ -160,7 +160,27 @@ def test_web_a_regulator_verifies_a_ledger_entry_in_the_browser(
         0
     ]
     assert result.text.startswith(f"Verified in this browser: entry {seq} "), result.text
+    signature = dashboard.driver.find_element(By.ID, "head-signature").text
+    assert signature.startswith("valid: Ed25519"), signature
     dashboard.shot("ledger")
+
+
+def test_web_the_browser_accepts_the_services_signed_head_and_refuses_a_changed_one(
+    served: Served, dashboard: Dashboard
+) -> None:
+    if dashboard.page() in ("", "login"):
+        dashboard.login(served.tokens["regulator"])
+    with served.client("regulator") as c:
+        head = c.get("/v1/audit/head").json()
+    script = (
+        "const [head, done] = arguments;"
+        "import('/ui/merkle.js').then(m => m.verifyHeadSignature(head))"
+        ".then(done, e => done('error: ' + e.message));"
+    )
+    run = dashboard.driver.execute_async_script
+    assert run(script, head) is True
+    assert run(script, {**head, "treeSize": head["treeSize"] + 1}) is False
+    assert run(script, {**head, "root": "00" * 32}) is False
 
 
 @pytest.mark.parametrize("size", [1, 2, 5, 13, 64])

@@ -30,6 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from suanli.errors import InputError, SuanliError
+from suanli.ledger.keys import SigningKey
 from suanli.ledger.merkle import MerkleTree
 from suanli.model import Scenario
 from suanli.scenario import load_scenario
@@ -78,6 +79,8 @@ class ServiceConfig:
     fake_seconds_per_hour: float = 0.0
     #: a ``kind: Backends`` file mapping sites to Slurm and Ray clusters (replaces ``backend``)
     backends: Path | None = None
+    #: the Ed25519 key file that signs tree heads; None: the key kept in the database
+    ledger_key: Path | None = None
 
 
 class ApiProblem(SuanliError):
@@ -96,12 +99,16 @@ class Service:
         self.config = config
         # a bad backends file is refused before anything is written
         self._backends_file = load_backends(config.backends) if config.backends else None
+        file_key = SigningKey.load(config.ledger_key) if config.ledger_key is not None else None
         self.db_url = normalize_url(config.db_url or default_db_url())
         self.engine = make_engine(self.db_url)
         migrate(self.engine)
         self.scenario: Scenario = load_scenario(config.scenario)
         self.store = Store(self.engine)
         self.store.seed(self.scenario)
+        # replicas of one database share its key; an operator who keeps the key out of the
+        # database passes the same file to every replica
+        self.signing_key = file_key or self.store.signing_key()
         self.auth = Authenticator(self.store)
         self.metrics = ServiceMetrics()
         self.backend = backend or self._backend()

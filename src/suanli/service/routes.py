@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
@@ -11,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from suanli.errors import UnknownNameError
+from suanli.ledger.ledger import HEAD_FORMAT, signed_message
 from suanli.service import schemas as w
 from suanli.service import views
 from suanli.service.app import ApiProblem, Service
@@ -551,10 +553,19 @@ def decide(job_id: JobId, body: w.ApprovalDecision, svc: Svc, who: Who) -> w.Dec
     dependencies=[Depends(allow(REG, OP))],
 )
 def audit_head(svc: Svc, who: Who) -> w.AuditHead:
-    """The newest tree head of the audit ledger (a Merkle tree, RFC 6962)."""
+    """The newest tree head of the audit ledger (a Merkle tree, RFC 6962), signed now."""
     who.require(REG, OP)
     size, root = svc.store.audit_head()
-    return w.AuditHead(tree_size=size, root=root)
+    at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    signature = svc.signing_key.sign(signed_message(size, bytes.fromhex(root), at))
+    return w.AuditHead(
+        tree_size=size,
+        root=root,
+        time=at,
+        format=HEAD_FORMAT,
+        signature=signature.hex(),
+        public_key=svc.signing_key.public_key.hex(),
+    )
 
 
 @router.get(

@@ -366,8 +366,21 @@ class AuditEntry(Wire):
 
 
 class AuditHead(Wire):
+    """A signed tree head: ``suanli.ledger.SignedHead(treeSize, root, time, signature)
+    .verify(publicKey)`` accepts it (Ed25519 over the canonical JSON of format, rootHash,
+    time and treeSize, as in the file ledger's heads)."""
+
     tree_size: int
     root: str
+    #: when the head was signed, UTC (ISO 8601)
+    time: str
+    #: ``suanli-ledger-head/1``
+    format: str
+    #: Ed25519 signature, hex
+    signature: str
+    #: the service's public key, hex (publish it out of band for a verifier who must not
+    #: trust this answer)
+    public_key: str
 
 
 class AuditEntries(Wire):

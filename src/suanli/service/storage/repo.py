@@ -18,6 +18,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Engine, RowMapping, Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from suanli.ledger.keys import SigningKey
 from suanli.ledger.ledger import canonical
 from suanli.ledger.merkle import EMPTY_ROOT, leaf_hash
 from suanli.model import Classification, Scenario
@@ -180,6 +181,20 @@ class Store:
     def meta(self, key: str) -> str | None:
         with self.engine.connect() as conn:
             return conn.execute(select(META.c.value).where(META.c.key == key)).scalar()
+
+    def signing_key(self) -> SigningKey:
+        """The tree-head signing key kept in the database, made by the first replica to ask."""
+        value = self.meta("ledger_key")
+        if value is None:
+            try:
+                with self.engine.begin() as conn:
+                    new = secrets.token_bytes(32).hex()
+                    conn.execute(insert(META), {"key": "ledger_key", "value": new})
+            except IntegrityError:
+                pass  # another replica made it first: use that one
+            value = self.meta("ledger_key")
+            assert value is not None
+        return SigningKey.from_seed(bytes.fromhex(value))
 
     def epoch(self) -> float:
         value = self.meta("epoch")

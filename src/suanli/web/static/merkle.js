@@ -50,3 +50,17 @@ export async function rootFromInclusion(index, size, leafHex, pathHex) {
   if (sn !== 0) throw new Error("the proof is shorter than the tree needs");
   return toHex(r);
 }
+
+/** Whether `head` (GET /v1/audit/head) carries a valid Ed25519 signature by its public key:
+ * the signed bytes are the canonical JSON of format, rootHash, time and treeSize (sorted
+ * keys, no spaces), as suanli/ledger/ledger.py signed_message builds them. */
+export async function verifyHeadSignature(head) {
+  if (!globalThis.crypto?.subtle) {
+    throw new Error("WebCrypto is unavailable: open the dashboard over HTTPS or on localhost");
+  }
+  const message = JSON.stringify({
+    format: head.format, rootHash: head.root, time: head.time, treeSize: head.treeSize,
+  });
+  const key = await crypto.subtle.importKey("raw", fromHex(head.publicKey), { name: "Ed25519" }, false, ["verify"]);
+  return crypto.subtle.verify({ name: "Ed25519" }, key, fromHex(head.signature), new TextEncoder().encode(message));
+}

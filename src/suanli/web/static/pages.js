@@ -3,7 +3,7 @@
 // seconds (app.js) unless live is false.
 
 import { api, el, errorBox, session } from "./app.js";
-import { rootFromInclusion } from "./merkle.js";
+import { rootFromInclusion, verifyHeadSignature } from "./merkle.js";
 import { mapPage, sitePage } from "./network.js";
 import {
   STATES, TERMINAL, badge, drawPlots, fmt, kv, loadPlotly, pct, plot, table, unchanged, when,
@@ -221,12 +221,23 @@ async function verifyEntry(seq, out) {
 const ledgerPage = {
   async render({ first }) {
     const head = await api("/audit/head");
-    if (unchanged("ledger", head, first)) return null;
+    // the head is signed anew on every request: only a new size or root is a change
+    if (unchanged("ledger", { treeSize: head.treeSize, root: head.root }, first)) return null;
+    let signed;
+    try {
+      signed = (await verifyHeadSignature(head))
+        ? `valid: Ed25519 by ${head.publicKey.slice(0, 16)}…, checked in this browser`
+        : "INVALID: the signature does not match this head";
+    } catch (exc) {
+      signed = `not checked: ${exc.message}`;
+    }
     const after = Math.max(0, head.treeSize - 50);
     const entries = head.treeSize ? (await api(`/audit/entries?after=${after}&limit=50`)).items.reverse() : [];
     const headCard = el("div", { class: "card", id: "head-card" }, kv([
       ["entries", fmt(head.treeSize)], ["root (SHA-256, RFC 6962)", el("span", { class: "mono" }, head.root)],
-      ["signature", "none: the service does not sign its heads yet (docs/service.md)"],
+      ["signed at", head.time],
+      ["public key (Ed25519)", el("span", { class: "mono" }, head.publicKey)],
+      ["signature", el("span", { id: "head-signature" }, signed)],
     ]));
     const list = entries.length ? table("The 50 newest entries", ["#", "at", "subject", "change", "reason", "by", ""],
       entries.map((e) => [String(e.seq), when(e.at), `${e.subject} ${e.subjectId}`,
