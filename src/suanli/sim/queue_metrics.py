@@ -8,6 +8,10 @@
   its demand. Jain's index of received/entitled over the tenants with an entitlement, averaged
   over windows weighted by what was delivered.
 * preemptions and wasted_gpu_h come from the scheduler's `Preemption` records.
+* quota_violations (`count_quota_violations`): the run's starts and ends replayed on a fresh
+  `QuotaBook`, in time order (ends first at one instant); a start that does not fit its
+  queue's quota plus what the cohort lends is a violation. It checks every policy the same
+  way, whatever the policy itself counted.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from suanli.core.capacity import job_milli
 from suanli.core.queueing.fairshare import jain_index
+from suanli.core.queueing.quota import QueueingConfig, QuotaBook
 from suanli.core.scheduler import Placement, Preemption
 
 
@@ -171,3 +177,32 @@ def _fairness(
 def _overlap(edges: np.ndarray, width: float, start: float, end: float) -> np.ndarray:
     out: np.ndarray = np.clip(np.minimum(edges + width, end) - np.maximum(edges, start), 0.0, None)
     return out
+
+
+def count_quota_violations(
+    placements: Sequence[Placement],
+    config: QueueingConfig,
+    preemptions: Iterable[Preemption] = (),
+) -> int:
+    """Starts that broke their queue's quota (see the module docstring)."""
+    cut = {(p.placement.job.id, p.placement.start_h): p.time_h for p in preemptions}
+    queue_of = {t: q.name for q in config.queues.values() for t in q.tenants}
+    first = next(iter(config.queues))
+    events: list[tuple[float, int, int, str, str, int]] = []
+    for k, p in enumerate(placements):
+        queue = queue_of.get(p.job.tenant, first)
+        milli = job_milli(p.job)
+        end = cut.get((p.job.id, p.start_h), p.end_h)
+        events.append((p.start_h, 1, k, queue, p.option.accelerator, milli))
+        events.append((end, 0, k, queue, p.option.accelerator, milli))
+    events.sort()
+    book = QuotaBook(config)
+    violations = 0
+    for _t, is_start, _k, queue, flavor, milli in events:
+        if not is_start:
+            book.release(queue, flavor, milli)
+            continue
+        if not book.fits(queue, flavor, milli):
+            violations += 1
+        book.admit(queue, flavor, milli)
+    return violations

@@ -19,6 +19,8 @@ there). The docs state the bound for each scenario from this rule.
 
 from __future__ import annotations
 
+from typing import Any
+
 from suanli.core.capacity import job_milli
 from suanli.core.options import Option
 from suanli.core.policies.queueing.backfill import (
@@ -26,7 +28,7 @@ from suanli.core.policies.queueing.backfill import (
     reserve,
     rule_backfill_never_delays_the_reservation,
 )
-from suanli.core.policies.queueing.base import QueueingPolicy, Waiting, runtime_h, wait_h
+from suanli.core.policies.queueing.base import QueueingPolicy, Waiting, runtime_h
 from suanli.core.queueing.fairshare import rule_lower_share_first
 from suanli.core.queueing.preemption import Running, rule_least_waste_first
 from suanli.core.scheduler import CycleContext
@@ -43,17 +45,20 @@ class SuanliQueuePolicy(QueueingPolicy):
         self.reservation: Reservation | None = None
         self._shares = {q: self.share(q) for q in self.config.queues}
 
-    def order(self, heads: list[Waiting], ctx: CycleContext) -> list[Waiting]:
-        def key(w: Waiting) -> tuple[bool, float, tuple[float, ...], float, int]:
-            overdue = wait_h(w, ctx.now) >= self.aging_h
-            if overdue:
-                return (False, w.since_h, (), 0.0, w.seq)
-            fair = rule_lower_share_first(
-                self._shares[w.queue], w.pending.job.priority, runtime_h(w)
-            )
-            return (True, 0.0, fair, w.since_h, w.seq)
+    @property
+    def aging_after_h(self) -> float | None:  # type: ignore[override]
+        return self.aging_h
 
-        return sorted(heads, key=key)
+    def within_key(self, w: Waiting) -> Any:
+        if w.aged:
+            return (w.since_h,)
+        return (-w.pending.job.priority, runtime_h(w), w.since_h)
+
+    def merge_key(self, w: Waiting, ctx: CycleContext) -> Any:
+        if w.aged:  # overdue: oldest first, before every other job
+            return (False, w.since_h, (), 0.0)
+        fair = rule_lower_share_first(self._shares[w.queue], w.pending.job.priority, runtime_h(w))
+        return (True, 0.0, fair, w.since_h)
 
     def may_start(self, w: Waiting, option: Option, ctx: CycleContext) -> bool:
         return rule_backfill_never_delays_the_reservation(self.reservation, option, ctx.now)
