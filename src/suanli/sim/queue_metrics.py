@@ -54,7 +54,7 @@ class QueueMetrics:
             "mean_jct_h": round(self.mean_jct_h, 4),
             "p95_jct_h": round(self.p95_jct_h, 4),
             "max_wait_h": round(self.max_wait_h, 4),
-            "jain_fairness": round(self.jain_fairness, 4),
+            "jain_fairness": round(float(self.jain_fairness), 4),
             "preemptions": self.preemptions,
             "wasted_gpu_h": round(self.wasted_gpu_h, 3),
             "quota_violations": self.quota_violations,

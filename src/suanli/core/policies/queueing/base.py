@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -131,6 +131,9 @@ class QueueingPolicy(Policy):
         self.to_age: list[tuple[float, int, str]] = []
         #: jobs that came back during a cycle wait for the next one (as with a full sort)
         self._deferred: list[Waiting] | None = None
+        #: waiting jobs by milli-accelerators (the smallest bounds what can still start)
+        self.sizes: Counter[int] = Counter()
+        self._max_free: int | None = None
         #: every quota breach seen at admission (0 for policies that enforce quotas)
         self.quota_violations = 0
 
@@ -143,9 +146,13 @@ class QueueingPolicy(Policy):
 
     def _add(self, w: Waiting) -> None:
         self.jobs[w.pending.job.id] = w
+        self.sizes[job_milli(w.pending.job)] += 1
         if self._deferred is not None:
             self._deferred.append(w)
-            return
+        else:
+            self._push(w)
+
+    def _push(self, w: Waiting) -> None:
         ready = min(o.ready_h for o in w.pending.options)
         heapq.heappush(self.unready, (ready, w.seq, w.pending.job.id))
 
@@ -184,6 +191,9 @@ class QueueingPolicy(Policy):
         heapq.heapify(tops)
         while tops:
             _, _, key = tops[0]
+            if not self.queue_open(key[0]):
+                heapq.heappop(tops)
+                continue
             heap = self.heaps[key]
             entry = heapq.heappop(heap)
             taken.append(entry)
@@ -212,6 +222,7 @@ class QueueingPolicy(Policy):
     def on_preempted(self, placement: Placement, record: Preemption) -> None:
         """A preempted job waits again, resuming from its last checkpoint."""
         self._release(placement.job.id, record.time_h)
+        self._max_free = None
         left = 1.0 - record.kept_h / placement.option.runtime_h if placement.option.runtime_h else 1
         options = [
             dataclasses.replace(o, runtime_h=o.runtime_h * left)
@@ -234,9 +245,10 @@ class QueueingPolicy(Policy):
         self.begin_cycle(ctx)
         taken: list[tuple[Any, int, str]] = []
         self._deferred = []
+        self._max_free = None
         try:
             for n, w in enumerate(self.ordered(ctx, taken)):  # 4. order
-                if n >= self.scan_limit:
+                if n >= self.scan_limit or (self.scan_may_stop() and self._full(ctx)):
                     break
                 if w.pending.job.id not in self.jobs or not self.may_consider(w, ctx):
                     continue
@@ -252,7 +264,7 @@ class QueueingPolicy(Policy):
                 if back is not None:
                     heapq.heappush(self.heaps[(back.queue, back.aged)], entry)
             for again in deferred:
-                self._add(again)
+                self._push(again)
             self._refresh(ctx.now)
         # wake when the next job's data arrives
         while self.unready and self._live(self.unready[0][1], self.unready[0][2]) is None:
@@ -282,6 +294,7 @@ class QueueingPolicy(Policy):
             return False
         job, milli = w.pending.job, job_milli(w.pending.job)
         del self.jobs[job.id]
+        self._shrink(milli)
         placement = self.scheduler.running.get(job.id)
         if placement is None or placement.option != option:
             return True  # the rules withdrew it: the scheduler takes it in again
@@ -292,6 +305,18 @@ class QueueingPolicy(Policy):
         self.held[job.id] = Held(w.queue, option.accelerator, milli, placement)
         self.after_start(w, option, ctx)
         return True
+
+    def _shrink(self, milli: int) -> None:
+        self.sizes[milli] -= 1
+        if not self.sizes[milli]:
+            del self.sizes[milli]
+        self._max_free = None  # capacity changed
+
+    def _full(self, ctx: CycleContext) -> bool:
+        """No pool has room for the smallest waiting job (nothing more can start now)."""
+        if self._max_free is None:
+            self._max_free = max((max(row) for row in ctx.capacity.free_milli if row), default=0)
+        return not self.sizes or self._max_free < min(self.sizes)
 
     def _release(self, job_id: str, now: float) -> None:
         h = self.held.pop(job_id)
@@ -333,6 +358,15 @@ class QueueingPolicy(Policy):
 
     def may_consider(self, w: Waiting, ctx: CycleContext) -> bool:
         return True
+
+    def queue_open(self, queue: str) -> bool:
+        """False: no job of ``queue`` is examined for the rest of this cycle."""
+        return True
+
+    def scan_may_stop(self) -> bool:
+        """True: the scan may end once no pool can hold the smallest waiting job (the
+        blocked top job already has its reservation)."""
+        return False
 
     def may_start(self, w: Waiting, option: Option, ctx: CycleContext) -> bool:
         return True

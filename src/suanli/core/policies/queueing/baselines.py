@@ -95,6 +95,9 @@ class SlurmPolicy(QueueingPolicy):
     def may_start(self, w: Waiting, option: Option, ctx: CycleContext) -> bool:
         return rule_backfill_never_delays_the_reservation(self.reservation, option, ctx.now)
 
+    def scan_may_stop(self) -> bool:
+        return self.reservation is not None
+
     def admit_reason(self, w: Waiting, option: Option) -> str:
         if self.reservation is None:
             return "slurm: highest multifactor priority with room now"
@@ -129,6 +132,9 @@ class KueuePolicy(QueueingPolicy):
 
     def may_consider(self, w: Waiting, ctx: CycleContext) -> bool:
         return w.queue not in self.blocked
+
+    def queue_open(self, queue: str) -> bool:
+        return queue not in self.blocked
 
     def admit_reason(self, w: Waiting, option: Option) -> str:
         borrowing = self.book.borrowed(w.queue, option.accelerator) + job_milli(w.pending.job)

@@ -63,6 +63,9 @@ class SuanliQueuePolicy(QueueingPolicy):
     def may_start(self, w: Waiting, option: Option, ctx: CycleContext) -> bool:
         return rule_backfill_never_delays_the_reservation(self.reservation, option, ctx.now)
 
+    def scan_may_stop(self) -> bool:
+        return self.reservation is not None
+
     def admit_reason(self, w: Waiting, option: Option) -> str:
         share = self._shares[w.queue]
         if self.reservation is not None:
