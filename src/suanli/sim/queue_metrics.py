@@ -26,6 +26,7 @@ from suanli.core.capacity import job_milli
 from suanli.core.queueing.fairshare import jain_index
 from suanli.core.queueing.quota import QueueingConfig, QuotaBook
 from suanli.core.scheduler import Placement, Preemption
+from suanli.sim.engine import SAME_INSTANT_H
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +195,8 @@ def count_quota_violations(
         milli = job_milli(p.job)
         end = cut.get((p.job.id, p.start_h), p.end_h)
         events.append((p.start_h, 1, k, queue, p.option.accelerator, milli))
-        events.append((end, 0, k, queue, p.option.accelerator, milli))
+        # the engine takes events within SAME_INSTANT_H as one instant, ends first
+        events.append((end - SAME_INSTANT_H, 0, k, queue, p.option.accelerator, milli))
     events.sort()
     book = QuotaBook(config)
     violations = 0

@@ -107,6 +107,9 @@ class QueueingPolicy(Policy):
     half_life_h = 24.0
     #: jobs examined per cycle after ordering (bounds the cost of a long queue)
     scan_limit = 400
+    #: hours between backfill passes (Slurm's ``bf_interval``, 30 s by default); between
+    #: passes a cycle admits in order and stops at the first blocked job
+    backfill_interval_h = 30.0 / 3600.0
 
     def bind(self, scheduler: Scheduler) -> None:
         super().bind(scheduler)
@@ -134,6 +137,9 @@ class QueueingPolicy(Policy):
         #: waiting jobs by milli-accelerators (the smallest bounds what can still start)
         self.sizes: Counter[int] = Counter()
         self._max_free: int | None = None
+        #: whether this cycle is a backfill pass, and when the next one is due
+        self.backfill_pass = True
+        self._next_backfill = 0.0
         #: every quota breach seen at admission (0 for policies that enforce quotas)
         self.quota_violations = 0
 
@@ -246,6 +252,9 @@ class QueueingPolicy(Policy):
         taken: list[tuple[Any, int, str]] = []
         self._deferred = []
         self._max_free = None
+        self.backfill_pass = ctx.now >= self._next_backfill - EPS
+        if self.backfill_pass:
+            self._next_backfill = ctx.now + self.backfill_interval_h
         try:
             for n, w in enumerate(self.ordered(ctx, taken)):  # 4. order
                 if n >= self.scan_limit or (self.scan_may_stop() and self._full(ctx)):

@@ -104,6 +104,9 @@ class SlurmPolicy(QueueingPolicy):
         return "slurm: backfilled (cannot delay the reserved start of the blocked top job)"
 
     def on_blocked(self, w: Waiting, option: Option | None, why: str, ctx: CycleContext) -> bool:
+        if not self.backfill_pass:  # the main scheduler stops at the first blocked job
+            w.pending.waiting_reason = f"top priority, waiting for the backfill pass: {why}"
+            return False
         if self.reservation is None:
             self.reservation = reserve(
                 w.pending.job,

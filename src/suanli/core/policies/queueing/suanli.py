@@ -78,6 +78,9 @@ class SuanliQueuePolicy(QueueingPolicy):
     def on_blocked(self, w: Waiting, option: Option | None, why: str, ctx: CycleContext) -> bool:
         if self.reservation is None and self.reclaim and self._reclaim(w, ctx):
             return True
+        if not self.backfill_pass:  # between passes the cycle stops at the first blocked job
+            w.pending.waiting_reason = f"ranked first, waiting for the backfill pass: {why}"
+            return False
         if self.reservation is None:
             self.reservation = reserve(
                 w.pending.job,
