@@ -1,11 +1,14 @@
-"""The incremental per-queue heaps give each cycle the same order as a full sort."""
+"""The incremental per-queue heaps give each cycle the same order as a full sort; the quota
+replay of `suanli.sim.queue_metrics` counts each start beyond quota."""
 
 from __future__ import annotations
 
 import dataclasses
 import heapq
+from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -13,9 +16,11 @@ from builders import job, scenario, site
 from suanli.core.clock import ManualClock
 from suanli.core.policies import POLICIES
 from suanli.core.policies.queueing.base import EPS, QueueingPolicy
+from suanli.core.queueing import ClusterQueue, Cohort, FlavorQuota, QueueingConfig
 from suanli.core.scheduler import CycleContext, Scheduler
 from suanli.model import Pool, Sector, Tenant
 from suanli.sim.engine import run
+from suanli.sim.queue_metrics import count_quota_violations
 
 TENANTS = {
     t: Tenant(t, t.upper(), Sector.FINANCE, "CN", weight=w, quota={"A100": q})
@@ -88,3 +93,35 @@ def test_the_heaps_order_every_cycle_as_a_full_sort_of_the_backlog_would(
     run(sched, clock, jobs)
     assert sched.policy.waiting() == 0
     assert compared  # the check ran
+
+
+def _run(job_id: str, tenant: str, gpus: float, start: float, end: float) -> Any:
+    """A run of ``gpus`` A100 from ``start`` to ``end``: what the replay reads of a placement."""
+    j = job(job_id, arrival=0.0, gpus=gpus, duration=1.0, types=("A100",)).copy(tenant=tenant)
+    return SimpleNamespace(
+        job=j, start_h=start, end_h=end, option=SimpleNamespace(accelerator="A100")
+    )
+
+
+CONFIG = QueueingConfig(
+    {"qa": ClusterQueue("qa", ("ta",), {"A100": FlavorQuota(4.0, borrowing_limit=2.0)}, "c"),
+     "qb": ClusterQueue("qb", ("tb",), {"A100": FlavorQuota(4.0)}, "c")},
+    {"c": Cohort("c")},
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("runs", "violations"),
+    [
+        pytest.param([("ta", 4, 0, 2), ("ta", 2, 1, 3)], 0, id="borrowing-within-the-limit"),
+        pytest.param([("ta", 4, 0, 2), ("ta", 4, 1, 3)], 1, id="over-the-borrowing-limit"),
+        pytest.param([("ta", 6, 0, 2), ("tb", 4, 1, 3)], 1, id="lender-cannot-have-its-quota"),
+        pytest.param([("ta", 6, 0, 2), ("tb", 4, 2, 3)], 0, id="an-end-frees-room-that-instant"),
+        pytest.param([("ta", 9, 1, 1)], 1, id="a-run-stopped-as-it-started-is-checked"),
+    ],
+)
+def test_the_quota_replay_counts_each_start_beyond_quota_and_cohort(
+    runs: list[tuple[str, float, float, float]], violations: int
+) -> None:
+    placements = [_run(f"j{i}", *r) for i, r in enumerate(runs)]
+    assert count_quota_violations(placements, CONFIG) == violations

@@ -194,17 +194,21 @@ def count_quota_violations(
         queue = queue_of.get(p.job.tenant, first)
         milli = job_milli(p.job)
         end = cut.get((p.job.id, p.start_h), p.end_h)
-        events.append((p.start_h, 1, k, queue, p.option.accelerator, milli))
-        # the engine takes events within SAME_INSTANT_H as one instant, ends first
-        events.append((end - SAME_INSTANT_H, 0, k, queue, p.option.accelerator, milli))
+        # the engine takes events within SAME_INSTANT_H as one instant, ends first; a run
+        # stopped in the instant it started is checked at its start and holds nothing
+        held = end - p.start_h > SAME_INSTANT_H
+        events.append((p.start_h, 1 if held else 2, k, queue, p.option.accelerator, milli))
+        if held:
+            events.append((end - SAME_INSTANT_H, 0, k, queue, p.option.accelerator, milli))
     events.sort()
     book = QuotaBook(config)
     violations = 0
-    for _t, is_start, _k, queue, flavor, milli in events:
-        if not is_start:
+    for _t, kind, _k, queue, flavor, milli in events:
+        if kind == 0:
             book.release(queue, flavor, milli)
             continue
         if not book.fits(queue, flavor, milli):
             violations += 1
-        book.admit(queue, flavor, milli)
+        if kind == 1:
+            book.admit(queue, flavor, milli)
     return violations
