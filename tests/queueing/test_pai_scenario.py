@@ -66,11 +66,13 @@ def test_days_keeps_only_the_jobs_that_arrive_within_them_and_a_bad_load_is_refu
         pai_workload(SCENARIO, load=0.0)
 
 
-def test_simulate_json_carries_the_queueing_figures_of_every_policy(tmp_path: Path) -> None:
+def test_simulate_json_and_report_carry_the_queueing_figures_of_every_policy(
+    tmp_path: Path,
+) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "suanli", "simulate", "--scenario", "pai-2020", "--days", "0.05",
-         "--policy", "slurm", "--policy", "suanli-queue", "--no-bound", "--no-report", "--json",
-         "--policy-set", "none"],
+         "--policy", "slurm", "--policy", "suanli-queue", "--no-bound", "--report", "r.html",
+         "--json", "--policy-set", "none"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -84,3 +86,6 @@ def test_simulate_json_carries_the_queueing_figures_of_every_policy(tmp_path: Pa
         assert row["quota_violations"] == 0
         assert 0 < row["jain_fairness"] <= 1
         assert sum(t["jobs"] for t in row["per_tenant"].values()) == out["jobs"]
+    report = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "Multi-tenant queueing" in report
+    assert all(t in report for t in TENANT_MIX)  # per-tenant rows and share series
