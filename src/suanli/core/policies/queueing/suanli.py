@@ -94,6 +94,17 @@ class SuanliQueuePolicy(QueueingPolicy):
             w.pending.waiting_reason = f"behind the reservation: {why}"
         return True
 
+    def _quota_fits_without(
+        self, w: Waiting, flavor: str, milli: int, victims: list[Running]
+    ) -> bool:
+        """Trial on the quota book: would ``w`` fit its quota with ``victims`` gone? (Undone.)"""
+        for v in victims:
+            self.book.release(v.queue, v.flavor, v.milli)
+        fits = self.book.fits(w.queue, flavor, milli)
+        for v in victims:
+            self.book.admit(v.queue, v.flavor, v.milli)
+        return fits
+
     def _reclaim(self, w: Waiting, ctx: CycleContext) -> bool:
         """Preempt borrowers' jobs on one pool so that ``w`` starts now; False if none can."""
         job, milli = w.pending.job, job_milli(w.pending.job)
@@ -129,7 +140,7 @@ class SuanliQueuePolicy(QueueingPolicy):
                     break
                 victims.append(r)
                 free += r.milli
-            if free < milli:
+            if free < milli or not self._quota_fits_without(w, o.accelerator, milli, victims):
                 continue
             for v in victims:
                 self.scheduler.preempt(v.job_id, f"reclaimed by {w.queue} for {job.id}")
