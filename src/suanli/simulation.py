@@ -35,12 +35,17 @@ def load_inputs(
     seed: int = 7,
     days: float = 7.0,
 ) -> tuple[Scenario, list[Job]]:
-    """The scenario (by name, path or value) and its workload (a file, jobs, or generated)."""
+    """The scenario (by name, path or value) and its workload (a file, jobs, or generated;
+    a built-in trace scenario such as ``pai-2020`` replays its trace, arrivals within
+    ``days``)."""
     from suanli.scenario import load_scenario
     from suanli.workload import generate_workload, load_workload
+    from suanli.workload.pai import TRACE_WORKLOADS
 
     scn = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-    if workload is None:
+    if workload is None and scn.name in TRACE_WORKLOADS:
+        jobs = TRACE_WORKLOADS[scn.name](scn, seed=seed, days=days)
+    elif workload is None:
         jobs = generate_workload(scn, seed=seed, days=days)
     elif isinstance(workload, str | Path):
         jobs = load_workload(Path(workload), scn)

@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -13,6 +14,9 @@ import numpy.typing as npt
 from suanli.errors import UnknownNameError
 from suanli.model.accelerators import AcceleratorCatalog
 from suanli.model.jobs import Tenant
+
+if TYPE_CHECKING:
+    from suanli.core.queueing.quota import QueueingConfig
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -120,6 +124,9 @@ class Scenario:
     tenants: Mapping[str, Tenant]
     costs: CostParameters = field(default_factory=CostParameters)
     description: str = ""
+    #: queues, quotas and cohorts from the file's ``queueing:`` section (None: one queue per
+    #: tenant, see `suanli.core.policies.queueing.default_config`)
+    queueing: QueueingConfig | None = None
 
     def site(self, site_id: str) -> Site:
         try:

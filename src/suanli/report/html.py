@@ -18,6 +18,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from suanli.report.queueing import policy_rows, share_figure, tenant_rows
 from suanli.report.summary import summary_dict
 from suanli.sim.run import SimulationResult
 
@@ -355,6 +356,7 @@ def render(result: SimulationResult) -> str:
         _fragmentation(result),
     ]
     figs += [_utilization(result, n) for n in names]
+    figs.append(share_figure(result))
     divs = [_div(f, i == 0) for i, f in enumerate(figs)]
     scn = result.scenario
     bound = result.bound
@@ -397,7 +399,17 @@ reference GPU-hour of a late or rejected job). {html.escape(scn.description)}</p
 allocator (suanli.alloc): shares of one GPU, whole GPUs and multi-node gangs.</p>
 {divs[4]}
 <h2>Utilization per site over time</h2>
-{"".join(divs[5:])}
+{"".join(divs[5:-1])}
+<h2>Multi-tenant queueing</h2>
+<p class="note">JCT: completion minus arrival; Jain: Jain's index of each tenant's received
+over entitled accelerator-hours per 6 h window (entitlement: the weighted max-min split of
+what was delivered, capped at the tenant's demand); quota violations: starts replayed on the
+scenario's queues that broke a quota (docs/queueing.md).</p>
+{_table(*policy_rows(result))}
+<p class="note">Per tenant:</p>
+{_table(*tenant_rows(result))}
+<p class="note">Each tenant's share of the delivered accelerator-hours over time:</p>
+{divs[-1]}
 </body></html>
 """
 

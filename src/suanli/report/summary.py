@@ -23,6 +23,8 @@ def summary_dict(result: SimulationResult) -> dict[str, Any]:
                 result.scenario.site_ids, run.series.fragmentation_by_site, strict=True
             )
         }
+        if run.queue is not None:
+            row.update(run.queue.as_json())
         policies[name] = row
     return {
         "scenario": result.scenario.name,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC
 from pathlib import Path
 
+from suanli.core.queueing.quota import QueueingConfig, parse_queueing
 from suanli.errors import ScenarioError
 from suanli.model.accelerators import AcceleratorCatalog
 from suanli.model.jobs import Tenant
@@ -49,20 +50,22 @@ def load_scenario(
     doc = validate(ScenarioFile, data, path, text)
     catalog = catalog if catalog is not None else default_catalog()
     builder = _Builder(path, text, doc.spec, catalog)
+    sites, tenants = builder.sites(), builder.tenants()
     return Scenario(
         name=doc.metadata.name,
         start=doc.spec.start.astimezone(UTC),
         hours=doc.spec.hours,
         catalog=catalog,
-        sites=builder.sites(),
+        sites=sites,
         links=builder.links(),
-        tenants=builder.tenants(),
+        tenants=tenants,
         costs=CostParameters(
             carbon_price_yuan_per_t=doc.spec.costs.carbon_price_yuan_per_tonne,
             deadline_penalty_yuan_per_gpu_h=doc.spec.costs.deadline_penalty_yuan_per_gpu_hour,
             latency_yuan_per_gpu_h_ms=doc.spec.costs.latency_yuan_per_gpu_hour_ms,
         ),
         description=doc.metadata.description,
+        queueing=builder.queueing(),
     )
 
 
@@ -177,3 +180,12 @@ class _Builder:
                 self._known_type(name, ["spec", "tenants", i, "quota", name])
             tenants[t.id] = Tenant(t.id, t.name, t.sector, t.jurisdiction, t.weight, dict(t.quota))
         return tenants
+
+    def queueing(self) -> QueueingConfig | None:
+        """The ``queueing:`` section; a quota may name only flavors the sites have."""
+        raw = self.spec.queueing
+        if raw is None:
+            return None
+        flavors = {p.accelerator for s in self._sites.values() for p in s.pools}
+        tenants = [t.id for t in self.spec.tenants]
+        return parse_queueing(raw, flavors, tenants, f"{self.path.name}: spec.queueing")

@@ -204,6 +204,9 @@ class Spec(Strict):
     network: NetworkSpec = NetworkSpec()
     sites: list[SiteSpec] = Field(min_length=1)
     tenants: list[TenantSpec] = Field(min_length=1)
+    #: queues, quotas per flavor and cohorts (docs/queueing.md); checked by
+    #: `suanli.core.queueing.parse_queueing` once the sites and tenants are known
+    queueing: dict[str, Any] | None = None
 
     @field_validator("start")
     @classmethod

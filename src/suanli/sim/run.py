@@ -23,7 +23,8 @@ from suanli.core.clock import ManualClock
 from suanli.core.cost import CostModel
 from suanli.core.options import Feasibility, FeasibilityCheck
 from suanli.core.policies import make_policy
-from suanli.core.scheduler import PendingApproval, Scheduler
+from suanli.core.policies.queueing import default_config
+from suanli.core.scheduler import PendingApproval, Preemption, Scheduler
 from suanli.errors import InputError
 from suanli.governance.approvals import SimulatedRegulator
 from suanli.governance.engine import GovernanceEngine
@@ -32,6 +33,7 @@ from suanli.governance.violations import policy_violations
 from suanli.model import Job, Scenario
 from suanli.sim.engine import Regulator, Trace, run
 from suanli.sim.metrics import PolicyMetrics, SiteSeries, compute_metrics
+from suanli.sim.queue_metrics import QueueMetrics, count_quota_violations, queue_metrics
 
 #: progress callback: (task description, completed, total)
 Progress = Callable[[str, int, int], None]
@@ -83,6 +85,8 @@ class PolicyRun:
     wall_s: float
     #: the run's governance engine (None: no policy set); its book holds the approvals
     engine: GovernanceEngine | None = None
+    #: the queueing figures (JCT, waits, fairness, preemptions, quota violations)
+    queue: QueueMetrics | None = None
 
     @property
     def decisions_per_s(self) -> float:
@@ -209,7 +213,16 @@ def _run_policy(
     metrics, series = compute_metrics(
         trace, scenario, cost, window, violations, _residency_rules(governance)
     )
-    return PolicyRun(name, trace, metrics, series, wall, engine)
+    queue = _queue_metrics(scenario, trace, getattr(scheduler, "preemptions", []))
+    return PolicyRun(name, trace, metrics, series, wall, engine, queue)
+
+
+def _queue_metrics(scenario: Scenario, trace: Trace, stopped: list[Preemption]) -> QueueMetrics:
+    """The run's queueing figures, its quota violations checked on the scenario's queues."""
+    config = scenario.queueing or default_config(scenario)
+    weights = {t: q.weight for q in config.queues.values() for t in q.tenants}
+    violations = count_quota_violations(trace.placements, config, stopped)
+    return queue_metrics(trace.placements, weights, stopped, violations)
 
 
 def _regulator(engine: GovernanceEngine, governance: GovernanceOptions) -> Regulator:

@@ -75,3 +75,12 @@ def doubling_sizes(smallest: float, largest: float, mean: float) -> tuple[FloatA
         lo, hi = (mid, hi) if mean_of(mid) < mean else (lo, mid)
     p = lo**k
     return np.asarray(sizes, dtype=np.float64), np.asarray(p / p.sum(), dtype=np.float64)
+
+
+@functools.cache
+def pai_arrivals_h() -> FloatArray:
+    """PAI arrival times in hours (the ``arrival_time`` column of ``pai-100k.csv``, in order;
+    GAIA spread the 99,998 sampled jobs over one year)."""
+    values = _column("pai_arrivals_h.csv.gz")
+    values.setflags(write=False)
+    return values

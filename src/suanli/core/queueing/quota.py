@@ -171,14 +171,20 @@ def _parse_queue(
     return ClusterQueue(name, members, quotas, cohort, float(weight))
 
 
+#: the scenario file's camelCase spellings of the limits
+_SNAKE = {"borrowingLimit": "borrowing_limit", "lendingLimit": "lending_limit"}
+
+
 def _parse_flavor_quota(spec: Any, at: str, in_cohort: bool) -> FlavorQuota:
     if isinstance(spec, int | float) and not isinstance(spec, bool):
         spec = {"nominal": spec}
     if not isinstance(spec, Mapping):
         raise ScenarioError(at, "must be a number or a mapping with nominal, borrowing_limit, ...")
+    written = {_SNAKE.get(k, k): k for k in spec}
+    spec = {_SNAKE.get(k, k): v for k, v in spec.items()}
     unknown = set(spec) - {"nominal", "borrowing_limit", "lending_limit"}
     if unknown:
-        raise ScenarioError(at, f"unknown keys {sorted(unknown)}")
+        raise ScenarioError(at, f"unknown keys {sorted(written[k] for k in unknown)}")
     values: dict[str, float | None] = {}
     for key in ("nominal", "borrowing_limit", "lending_limit"):
         v = spec.get(key)
@@ -186,9 +192,11 @@ def _parse_flavor_quota(spec: Any, at: str, in_cohort: bool) -> FlavorQuota:
             values[key] = None
             continue
         if not isinstance(v, int | float) or isinstance(v, bool):
-            raise ScenarioError(f"{at}.{key}", f"must be a number, got {v!r}")
+            raise ScenarioError(f"{at}.{written[key]}", f"must be a number, got {v!r}")
         if v < 0:
-            raise ScenarioError(f"{at}.{key}", f"negative limit {v}", "limits must be >= 0")
+            raise ScenarioError(
+                f"{at}.{written[key]}", f"negative limit {v}", "limits must be >= 0"
+            )
         values[key] = float(v)
     nominal = values["nominal"]
     if nominal is None:
@@ -196,7 +204,7 @@ def _parse_flavor_quota(spec: Any, at: str, in_cohort: bool) -> FlavorQuota:
     lending = values["lending_limit"]
     if lending is not None and lending > nominal:
         raise ScenarioError(
-            f"{at}.lending_limit", f"lends {lending} of a nominal quota of {nominal}"
+            f"{at}.{written['lending_limit']}", f"lends {lending} of a nominal quota of {nominal}"
         )
     if not in_cohort and (values["borrowing_limit"] or lending is not None):
         raise ScenarioError(at, "borrowing and lending limits need the queue to be in a cohort")

@@ -13,16 +13,28 @@ Every policy here runs the cycle in numbered phases:
 6. **requeue**   what did not start waits, with its reason; the next wake-up is the earliest
                  data arrival.
 
-Queues, quotas and cohorts come from the scenario's tenants (`default_config`): one queue per
-tenant with its ``quota`` as nominal quota (a tenant without one gets a share of every flavor by
-weight), all in one cohort ``network`` that lends unused quota without limits.
+Queues, quotas and cohorts come from the scenario's ``queueing:`` section, else from its
+tenants (`default_config`): one queue per tenant with its ``quota`` as nominal quota (a tenant
+without one gets a share of every flavor by weight), all in one cohort ``network`` that lends
+unused quota without limits.
+
+Ordering is incremental (phases 1 and 4): a waiting job sits in one heap per (queue, aged)
+under a key that does not change while it waits (`within_key`); a job moves to its queue's
+aged heap once it has waited `aging_after_h`. Each cycle merges the heaps' tops under the
+cycle's exact key (`merge_key`, which orders every heap the same way as its `within_key`)
+and pops only as many jobs as it examines, so a cycle costs O(k log n) for the k jobs it looks
+at instead of sorting the whole backlog. `order` is the same order by a full sort (the
+reference the tests compare against).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections import defaultdict
+import heapq
+from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from suanli.core.capacity import job_milli
 from suanli.core.options import Option
@@ -71,6 +83,8 @@ class Waiting:
     queue: str
     seq: int
     since_h: float
+    #: in its queue's aged heap (it has waited `QueueingPolicy.aging_after_h`)
+    aged: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +107,9 @@ class QueueingPolicy(Policy):
     half_life_h = 24.0
     #: jobs examined per cycle after ordering (bounds the cost of a long queue)
     scan_limit = 400
+    #: hours between backfill passes (Slurm's ``bf_interval``, 30 s by default); between
+    #: passes a cycle admits in order and stops at the first blocked job
+    backfill_interval_h = 30.0 / 3600.0
 
     def bind(self, scheduler: Scheduler) -> None:
         super().bind(scheduler)
@@ -109,6 +126,20 @@ class QueueingPolicy(Policy):
         self.jobs: dict[str, Waiting] = {}
         self.held: dict[str, Held] = {}
         self.seq = 0
+        #: (queue, aged) -> heap of (within key, seq, job id); stale entries are skipped
+        self.heaps: dict[tuple[str, bool], list[tuple[Any, int, str]]] = defaultdict(list)
+        #: jobs not ready yet: (earliest ready time, seq, job id)
+        self.unready: list[tuple[float, int, str]] = []
+        #: ready, not yet aged jobs by the time they started waiting: (since, seq, job id)
+        self.to_age: list[tuple[float, int, str]] = []
+        #: jobs that came back during a cycle wait for the next one (as with a full sort)
+        self._deferred: list[Waiting] | None = None
+        #: waiting jobs by milli-accelerators (the smallest bounds what can still start)
+        self.sizes: Counter[int] = Counter()
+        self._max_free: int | None = None
+        #: whether this cycle is a backfill pass, and when the next one is due
+        self.backfill_pass = True
+        self._next_backfill = 0.0
         #: every quota breach seen at admission (0 for policies that enforce quotas)
         self.quota_violations = 0
 
@@ -116,8 +147,80 @@ class QueueingPolicy(Policy):
 
     def on_arrival(self, pending: PendingJob, ctx: CycleContext) -> None:
         queue = self.queue_of.get(pending.job.tenant, next(iter(self.config.queues)))
-        self.jobs[pending.job.id] = Waiting(pending, queue, self.seq, pending.job.arrival_h)
+        self._add(Waiting(pending, queue, self.seq, pending.job.arrival_h))
         self.seq += 1
+
+    def _add(self, w: Waiting) -> None:
+        self.jobs[w.pending.job.id] = w
+        self.sizes[job_milli(w.pending.job)] += 1
+        if self._deferred is not None:
+            self._deferred.append(w)
+        else:
+            self._push(w)
+
+    def _push(self, w: Waiting) -> None:
+        ready = min(o.ready_h for o in w.pending.options)
+        heapq.heappush(self.unready, (ready, w.seq, w.pending.job.id))
+
+    def _live(self, seq: int, job_id: str) -> Waiting | None:
+        w = self.jobs.get(job_id)
+        return w if w is not None and w.seq == seq else None
+
+    def _refresh(self, now: float) -> None:
+        """Phase 1: jobs whose data has arrived join their queue's heap; waiting jobs age."""
+        while self.unready and self.unready[0][0] <= now + EPS:
+            _, seq, jid = heapq.heappop(self.unready)
+            w = self._live(seq, jid)
+            if w is None:
+                continue
+            w.aged = self.aging_after_h is not None and wait_h(w, now) >= self.aging_after_h
+            heapq.heappush(self.heaps[(w.queue, w.aged)], (self.within_key(w), w.seq, jid))
+            if not w.aged and self.aging_after_h is not None:
+                heapq.heappush(self.to_age, (w.since_h, w.seq, jid))
+        limit = self.aging_after_h
+        while limit is not None and self.to_age and now - self.to_age[0][0] >= limit:
+            _, seq, jid = heapq.heappop(self.to_age)
+            w = self._live(seq, jid)
+            if w is None or w.aged:
+                continue
+            w.aged = True  # its entry in the fresh heap is now stale
+            heapq.heappush(self.heaps[(w.queue, True)], (self.within_key(w), w.seq, jid))
+
+    def ordered(self, ctx: CycleContext, taken: list[tuple[Any, int, str]]) -> Iterator[Waiting]:
+        """The ready jobs in this cycle's order, popped lazily from the heaps; every entry
+        popped is appended to ``taken`` (the caller puts back those still waiting)."""
+        tops: list[tuple[Any, int, tuple[str, bool]]] = []
+        for key in self.heaps:
+            w = self._top(key)
+            if w is not None:
+                tops.append((self.merge_key(w, ctx), w.seq, key))
+        heapq.heapify(tops)
+        while tops:
+            _, _, key = tops[0]
+            if not self.queue_open(key[0]):
+                heapq.heappop(tops)
+                continue
+            heap = self.heaps[key]
+            entry = heapq.heappop(heap)
+            taken.append(entry)
+            w = self.jobs[entry[2]]
+            nxt = self._top(key)
+            if nxt is None:
+                heapq.heappop(tops)
+            else:
+                heapq.heapreplace(tops, (self.merge_key(nxt, ctx), nxt.seq, key))
+            yield w
+
+    def _top(self, key: tuple[str, bool]) -> Waiting | None:
+        """The first live entry of heap ``key`` (stale ones, of jobs gone or aged, dropped)."""
+        heap = self.heaps[key]
+        while heap:
+            _, seq, jid = heap[0]
+            w = self._live(seq, jid)
+            if w is not None and (w.queue, w.aged) == key:
+                return w
+            heapq.heappop(heap)
+        return None
 
     def on_finish(self, placement: Placement, ctx: CycleContext) -> None:
         self._release(placement.job.id, ctx.now)
@@ -125,6 +228,7 @@ class QueueingPolicy(Policy):
     def on_preempted(self, placement: Placement, record: Preemption) -> None:
         """A preempted job waits again, resuming from its last checkpoint."""
         self._release(placement.job.id, record.time_h)
+        self._max_free = None
         left = 1.0 - record.kept_h / placement.option.runtime_h if placement.option.runtime_h else 1
         options = [
             dataclasses.replace(o, runtime_h=o.runtime_h * left)
@@ -133,7 +237,7 @@ class QueueingPolicy(Policy):
         pending = PendingJob(placement.job, options, dict(placement.explanation.excluded))
         pending.waiting_reason = f"preempted: {record.reason}"
         queue = self.queue_of.get(placement.job.tenant, next(iter(self.config.queues)))
-        self.jobs[placement.job.id] = Waiting(pending, queue, self.seq, placement.job.arrival_h)
+        self._add(Waiting(pending, queue, self.seq, placement.job.arrival_h))
         self.seq += 1
 
     def waiting(self) -> int:
@@ -142,27 +246,39 @@ class QueueingPolicy(Policy):
     # -- the cycle ----------------------------------------------------------------------
 
     def nominate(self, ctx: CycleContext) -> float | None:
+        self._refresh(ctx.now)  # 1. heads
         self.decayed.advance(ctx.now)  # 2. snapshot
-        heads = [w for w in self.jobs.values() if self._ready(w, ctx.now)]  # 1. heads
         self.begin_cycle(ctx)
-        for w in self.order(heads, ctx)[: self.scan_limit]:  # 4. order
-            if w.pending.job.id not in self.jobs or not self.may_consider(w, ctx):
-                continue
-            option, why = self.nominate_option(w, ctx)  # 3. nominate
-            if option is not None and self.may_start(w, option, ctx):
-                self.start(w, option, ctx, self.admit_reason(w, option))  # 5. admit
-            elif not self.on_blocked(w, option, why, ctx):  # 5. preempt or reserve
-                break
-        # 6. requeue: wake when the next job's data arrives
-        future = [
-            min(o.ready_h for o in w.pending.options)
-            for w in self.jobs.values()
-            if not self._ready(w, ctx.now)
-        ]
-        return min(future) if future else None
-
-    def _ready(self, w: Waiting, now: float) -> bool:
-        return any(o.ready_h <= now + EPS for o in w.pending.options)
+        taken: list[tuple[Any, int, str]] = []
+        self._deferred = []
+        self._max_free = None
+        self.backfill_pass = ctx.now >= self._next_backfill - EPS
+        if self.backfill_pass:
+            self._next_backfill = ctx.now + self.backfill_interval_h
+        try:
+            for n, w in enumerate(self.ordered(ctx, taken)):  # 4. order
+                if n >= self.scan_limit or (self.scan_may_stop() and self._full(ctx)):
+                    break
+                if w.pending.job.id not in self.jobs or not self.may_consider(w, ctx):
+                    continue
+                option, why = self.nominate_option(w, ctx)  # 3. nominate
+                if option is not None and self.may_start(w, option, ctx):
+                    self.start(w, option, ctx, self.admit_reason(w, option))  # 5. admit
+                elif not self.on_blocked(w, option, why, ctx):  # 5. preempt or reserve
+                    break
+        finally:
+            deferred, self._deferred = self._deferred, None
+            for entry in taken:  # 6. requeue: what did not start waits in its heap again
+                back = self._live(entry[1], entry[2])
+                if back is not None:
+                    heapq.heappush(self.heaps[(back.queue, back.aged)], entry)
+            for again in deferred:
+                self._push(again)
+            self._refresh(ctx.now)
+        # wake when the next job's data arrives
+        while self.unready and self._live(self.unready[0][1], self.unready[0][2]) is None:
+            heapq.heappop(self.unready)
+        return self.unready[0][0] if self.unready else None
 
     def nominate_option(self, w: Waiting, ctx: CycleContext) -> tuple[Option | None, str]:
         """The fastest ready option with room in its pool and its queue's quota."""
@@ -187,6 +303,7 @@ class QueueingPolicy(Policy):
             return False
         job, milli = w.pending.job, job_milli(w.pending.job)
         del self.jobs[job.id]
+        self._shrink(milli)
         placement = self.scheduler.running.get(job.id)
         if placement is None or placement.option != option:
             return True  # the rules withdrew it: the scheduler takes it in again
@@ -197,6 +314,18 @@ class QueueingPolicy(Policy):
         self.held[job.id] = Held(w.queue, option.accelerator, milli, placement)
         self.after_start(w, option, ctx)
         return True
+
+    def _shrink(self, milli: int) -> None:
+        self.sizes[milli] -= 1
+        if not self.sizes[milli]:
+            del self.sizes[milli]
+        self._max_free = None  # capacity changed
+
+    def _full(self, ctx: CycleContext) -> bool:
+        """No pool has room for the smallest waiting job (nothing more can start now)."""
+        if self._max_free is None:
+            self._max_free = max((max(row) for row in ctx.capacity.free_milli if row), default=0)
+        return not self.sizes or self._max_free < min(self.sizes)
 
     def _release(self, job_id: str, now: float) -> None:
         h = self.held.pop(job_id)
@@ -218,11 +347,35 @@ class QueueingPolicy(Policy):
     def begin_cycle(self, ctx: CycleContext) -> None:
         """Called after the snapshot, before ordering."""
 
-    def order(self, heads: list[Waiting], ctx: CycleContext) -> list[Waiting]:
+    #: hours after which a waiting job moves to its queue's aged heap (None: never)
+    aging_after_h: float | None = None
+
+    def within_key(self, w: Waiting) -> Any:
+        """The job's order within its (queue, aged) heap; fixed while it waits."""
         raise NotImplementedError
+
+    def merge_key(self, w: Waiting, ctx: CycleContext) -> Any:
+        """The job's key in this cycle's order; within one heap it must order jobs as
+        `within_key` does (ties are broken by arrival sequence)."""
+        raise NotImplementedError
+
+    def order(self, heads: list[Waiting], ctx: CycleContext) -> list[Waiting]:
+        """The cycle's order by a full sort (the reference for `ordered`)."""
+        for w in heads:
+            w.aged = self.aging_after_h is not None and wait_h(w, ctx.now) >= self.aging_after_h
+        return sorted(heads, key=lambda w: (self.merge_key(w, ctx), w.seq))
 
     def may_consider(self, w: Waiting, ctx: CycleContext) -> bool:
         return True
+
+    def queue_open(self, queue: str) -> bool:
+        """False: no job of ``queue`` is examined for the rest of this cycle."""
+        return True
+
+    def scan_may_stop(self) -> bool:
+        """True: the scan may end once no pool can hold the smallest waiting job (the
+        blocked top job already has its reservation)."""
+        return False
 
     def may_start(self, w: Waiting, option: Option, ctx: CycleContext) -> bool:
         return True

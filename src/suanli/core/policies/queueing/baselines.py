@@ -17,6 +17,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from suanli.core.capacity import job_milli
 from suanli.core.options import Option
 from suanli.core.policies.queueing.backfill import (
@@ -27,15 +29,18 @@ from suanli.core.policies.queueing.backfill import (
 from suanli.core.policies.queueing.base import QueueingPolicy, Waiting, wait_h
 from suanli.core.queueing import FlavorQuota
 from suanli.core.queueing.preemption import Outcome, Request, Running, select_victims
-from suanli.core.scheduler import CycleContext
+from suanli.core.scheduler import CycleContext, Scheduler
 
 
 class FifoPolicy(QueueingPolicy):
     name = "fifo"
     enforce_quota = False
 
-    def order(self, heads: list[Waiting], ctx: CycleContext) -> list[Waiting]:
-        return sorted(heads, key=lambda w: (w.since_h, w.seq))
+    def within_key(self, w: Waiting) -> Any:
+        return (w.since_h,)
+
+    def merge_key(self, w: Waiting, ctx: CycleContext) -> Any:
+        return (w.since_h,)
 
     def admit_reason(self, w: Waiting, option: Option) -> str:
         return "fifo: head of the single queue, room now"
@@ -58,24 +63,40 @@ class SlurmPolicy(QueueingPolicy):
         for name, q in self.config.queues.items():
             used = sum(self.decayed.of(name, f) for f in self.capacity_of) / cap
             self._fs[name] = 2.0 ** (-used / (q.weight / total))
+
+    @property
+    def aging_after_h(self) -> float | None:  # type: ignore[override]
+        """The age factor stops growing at ``PriorityMaxAge``: such jobs share one heap."""
+        return self.max_age_h
+
+    def bind(self, scheduler: Scheduler) -> None:
+        super().bind(scheduler)
         self._largest = max(self.capacity_of.values(), default=1.0)
+
+    def _static(self, w: Waiting) -> float:
+        """The factors that do not change while the job waits (size, QOS)."""
+        size = min(w.pending.job.accelerators / self._largest, 1.0)
+        return self.weight_size * size + self.weight_qos * w.pending.job.priority
 
     def priority(self, w: Waiting, now: float) -> float:
         """Slurm's multifactor sum of weighted factors in [0, 1]."""
         age = min(wait_h(w, now) / self.max_age_h, 1.0)
-        size = min(w.pending.job.accelerators / self._largest, 1.0)
-        return (
-            self.weight_age * age
-            + self.weight_fairshare * self._fs[w.queue]
-            + self.weight_size * size
-            + self.weight_qos * w.pending.job.priority
-        )
+        return self.weight_age * age + self.weight_fairshare * self._fs[w.queue] + self._static(w)
 
-    def order(self, heads: list[Waiting], ctx: CycleContext) -> list[Waiting]:
-        return sorted(heads, key=lambda w: (-self.priority(w, ctx.now), w.seq))
+    def within_key(self, w: Waiting) -> Any:
+        # the age factor grows alike for every job of a queue until it is capped
+        if w.aged:
+            return (-self._static(w),)
+        return (self.weight_age * w.since_h / self.max_age_h - self._static(w),)
+
+    def merge_key(self, w: Waiting, ctx: CycleContext) -> Any:
+        return (-self.priority(w, ctx.now),)
 
     def may_start(self, w: Waiting, option: Option, ctx: CycleContext) -> bool:
         return rule_backfill_never_delays_the_reservation(self.reservation, option, ctx.now)
+
+    def scan_may_stop(self) -> bool:
+        return self.reservation is not None
 
     def admit_reason(self, w: Waiting, option: Option) -> str:
         if self.reservation is None:
@@ -83,6 +104,9 @@ class SlurmPolicy(QueueingPolicy):
         return "slurm: backfilled (cannot delay the reserved start of the blocked top job)"
 
     def on_blocked(self, w: Waiting, option: Option | None, why: str, ctx: CycleContext) -> bool:
+        if not self.backfill_pass:  # the main scheduler stops at the first blocked job
+            w.pending.waiting_reason = f"top priority, waiting for the backfill pass: {why}"
+            return False
         if self.reservation is None:
             self.reservation = reserve(
                 w.pending.job,
@@ -103,11 +127,17 @@ class KueuePolicy(QueueingPolicy):
     def begin_cycle(self, ctx: CycleContext) -> None:
         self.blocked: set[str] = set()
 
-    def order(self, heads: list[Waiting], ctx: CycleContext) -> list[Waiting]:
-        return sorted(heads, key=lambda w: (-w.pending.job.priority, w.since_h, w.seq))
+    def within_key(self, w: Waiting) -> Any:
+        return (-w.pending.job.priority, w.since_h)
+
+    def merge_key(self, w: Waiting, ctx: CycleContext) -> Any:
+        return (-w.pending.job.priority, w.since_h)
 
     def may_consider(self, w: Waiting, ctx: CycleContext) -> bool:
         return w.queue not in self.blocked
+
+    def queue_open(self, queue: str) -> bool:
+        return queue not in self.blocked
 
     def admit_reason(self, w: Waiting, option: Option) -> str:
         borrowing = self.book.borrowed(w.queue, option.accelerator) + job_milli(w.pending.job)

@@ -19,6 +19,8 @@ there). The docs state the bound for each scenario from this rule.
 
 from __future__ import annotations
 
+from typing import Any
+
 from suanli.core.capacity import job_milli
 from suanli.core.options import Option
 from suanli.core.policies.queueing.backfill import (
@@ -26,7 +28,7 @@ from suanli.core.policies.queueing.backfill import (
     reserve,
     rule_backfill_never_delays_the_reservation,
 )
-from suanli.core.policies.queueing.base import QueueingPolicy, Waiting, runtime_h, wait_h
+from suanli.core.policies.queueing.base import QueueingPolicy, Waiting, runtime_h
 from suanli.core.queueing.fairshare import rule_lower_share_first
 from suanli.core.queueing.preemption import Running, rule_least_waste_first
 from suanli.core.scheduler import CycleContext
@@ -43,20 +45,26 @@ class SuanliQueuePolicy(QueueingPolicy):
         self.reservation: Reservation | None = None
         self._shares = {q: self.share(q) for q in self.config.queues}
 
-    def order(self, heads: list[Waiting], ctx: CycleContext) -> list[Waiting]:
-        def key(w: Waiting) -> tuple[bool, float, tuple[float, ...], float, int]:
-            overdue = wait_h(w, ctx.now) >= self.aging_h
-            if overdue:
-                return (False, w.since_h, (), 0.0, w.seq)
-            fair = rule_lower_share_first(
-                self._shares[w.queue], w.pending.job.priority, runtime_h(w)
-            )
-            return (True, 0.0, fair, w.since_h, w.seq)
+    @property
+    def aging_after_h(self) -> float | None:  # type: ignore[override]
+        return self.aging_h
 
-        return sorted(heads, key=key)
+    def within_key(self, w: Waiting) -> Any:
+        if w.aged:
+            return (w.since_h,)
+        return (-w.pending.job.priority, runtime_h(w), w.since_h)
+
+    def merge_key(self, w: Waiting, ctx: CycleContext) -> Any:
+        if w.aged:  # overdue: oldest first, before every other job
+            return (False, w.since_h, (), 0.0)
+        fair = rule_lower_share_first(self._shares[w.queue], w.pending.job.priority, runtime_h(w))
+        return (True, 0.0, fair, w.since_h)
 
     def may_start(self, w: Waiting, option: Option, ctx: CycleContext) -> bool:
         return rule_backfill_never_delays_the_reservation(self.reservation, option, ctx.now)
+
+    def scan_may_stop(self) -> bool:
+        return self.reservation is not None
 
     def admit_reason(self, w: Waiting, option: Option) -> str:
         share = self._shares[w.queue]
@@ -70,6 +78,9 @@ class SuanliQueuePolicy(QueueingPolicy):
     def on_blocked(self, w: Waiting, option: Option | None, why: str, ctx: CycleContext) -> bool:
         if self.reservation is None and self.reclaim and self._reclaim(w, ctx):
             return True
+        if not self.backfill_pass:  # between passes the cycle stops at the first blocked job
+            w.pending.waiting_reason = f"ranked first, waiting for the backfill pass: {why}"
+            return False
         if self.reservation is None:
             self.reservation = reserve(
                 w.pending.job,
@@ -82,6 +93,17 @@ class SuanliQueuePolicy(QueueingPolicy):
         else:
             w.pending.waiting_reason = f"behind the reservation: {why}"
         return True
+
+    def _quota_fits_without(
+        self, w: Waiting, flavor: str, milli: int, victims: list[Running]
+    ) -> bool:
+        """Trial on the quota book: would ``w`` fit its quota with ``victims`` gone? (Undone.)"""
+        for v in victims:
+            self.book.release(v.queue, v.flavor, v.milli)
+        fits = self.book.fits(w.queue, flavor, milli)
+        for v in victims:
+            self.book.admit(v.queue, v.flavor, v.milli)
+        return fits
 
     def _reclaim(self, w: Waiting, ctx: CycleContext) -> bool:
         """Preempt borrowers' jobs on one pool so that ``w`` starts now; False if none can."""
@@ -118,7 +140,7 @@ class SuanliQueuePolicy(QueueingPolicy):
                     break
                 victims.append(r)
                 free += r.milli
-            if free < milli:
+            if free < milli or not self._quota_fits_without(w, o.accelerator, milli, victims):
                 continue
             for v in victims:
                 self.scheduler.preempt(v.job_id, f"reclaimed by {w.queue} for {job.id}")

@@ -1,0 +1,49 @@
+"""The pai-2020 queueing scenario end to end: 99,998 trace jobs per queueing policy.
+
+Each policy runs alone, in this process, on the full pai-2020 workload (``--days`` cuts the
+arrivals), without governance and without the lower bound, as
+
+    .venv/bin/suanli simulate --scenario pai-2020 --days 12 --policy P --no-bound \\
+        --policy-set none --no-report --json
+
+would. Reported per policy: CPU seconds (user + sys of this process, the figure to compare on
+a shared machine), wall seconds, cycles, and the queueing figures of the run; one JSON line
+per policy, then the load average.
+
+    .venv/bin/python benchmarks/bench_pai.py [--days 12] [--policy slurm ...]
+
+The target (issue 4): each run under 5 minutes on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+from suanli.simulation import simulate
+
+POLICIES = ("fifo", "slurm", "kueue", "suanli-queue")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--days", type=float, default=12.0)
+    ap.add_argument("--policy", action="append", default=None)
+    args = ap.parse_args()
+    for name in args.policy or POLICIES:
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        result = simulate("pai-2020", policies=[name], days=args.days, bound=False, policy_set=None)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        run = result.runs[name]
+        figures = run.queue.as_json() if run.queue is not None else {}
+        figures.pop("per_tenant", None)
+        row = {"policy": name, "jobs": len(result.jobs), "cpu_s": round(cpu, 1),
+               "wall_s": round(wall, 1), "cycles": run.trace.cycles, **figures}  # fmt: skip
+        print(json.dumps(row), flush=True)
+    print(json.dumps({"loadavg": os.getloadavg()}))
+
+
+if __name__ == "__main__":
+    main()
