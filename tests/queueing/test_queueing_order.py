@@ -118,6 +118,9 @@ CONFIG = QueueingConfig(
         pytest.param([("ta", 6, 0, 2), ("tb", 4, 1, 3)], 1, id="lender-cannot-have-its-quota"),
         pytest.param([("ta", 6, 0, 2), ("tb", 4, 2, 3)], 0, id="an-end-frees-room-that-instant"),
         pytest.param([("ta", 9, 1, 1)], 1, id="a-run-stopped-as-it-started-is-checked"),
+        pytest.param(
+            [("ta", 6, 1, 1), ("ta", 6, 1, 3)], 0, id="starts-of-one-instant-in-their-order"
+        ),
     ],
 )
 def test_the_quota_replay_counts_each_start_beyond_quota_and_cohort(

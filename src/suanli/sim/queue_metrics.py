@@ -9,7 +9,8 @@
   over windows weighted by what was delivered.
 * preemptions and wasted_gpu_h come from the scheduler's `Preemption` records.
 * quota_violations (`count_quota_violations`): the run's starts and ends replayed on a fresh
-  `QuotaBook`, in time order (ends first at one instant); a start that does not fit its
+  `QuotaBook`, in time order (ends first at one instant, then the starts of that instant in
+  the order they were made); a start that does not fit its
   queue's quota plus what the cohort lends is a violation. It checks every policy the same
   way, whatever the policy itself counted.
 """
@@ -189,26 +190,27 @@ def count_quota_violations(
     cut = {(p.placement.job.id, p.placement.start_h): p.time_h for p in preemptions}
     queue_of = {t: q.name for q in config.queues.values() for t in q.tenants}
     first = next(iter(config.queues))
-    events: list[tuple[float, int, int, str, str, int]] = []
+    events: list[tuple[float, int, int, str, str, int, bool]] = []
     for k, p in enumerate(placements):
         queue = queue_of.get(p.job.tenant, first)
         milli = job_milli(p.job)
         end = cut.get((p.job.id, p.start_h), p.end_h)
-        # the engine takes events within SAME_INSTANT_H as one instant, ends first; a run
-        # stopped in the instant it started is checked at its start and holds nothing
+        # the engine takes events within SAME_INSTANT_H as one instant, ends first; starts of
+        # one instant in the order they were made (placement order); a run stopped in the
+        # instant it started is checked at its start and holds nothing
         held = end - p.start_h > SAME_INSTANT_H
-        events.append((p.start_h, 1 if held else 2, k, queue, p.option.accelerator, milli))
+        events.append((p.start_h, 1, k, queue, p.option.accelerator, milli, held))
         if held:
-            events.append((end - SAME_INSTANT_H, 0, k, queue, p.option.accelerator, milli))
+            events.append((end - SAME_INSTANT_H, 0, k, queue, p.option.accelerator, milli, True))
     events.sort()
     book = QuotaBook(config)
     violations = 0
-    for _t, kind, _k, queue, flavor, milli in events:
+    for _t, kind, _k, queue, flavor, milli, held in events:
         if kind == 0:
             book.release(queue, flavor, milli)
             continue
         if not book.fits(queue, flavor, milli):
             violations += 1
-        if kind == 1:
+        if held:
             book.admit(queue, flavor, milli)
     return violations
