@@ -141,8 +141,10 @@ def proof(out: Path, seconds: float = 0, code: int = 0) -> str:
     """A job script that writes where it runs to ``out`` (and its output), when it starts and
     when it ends: ``start|done <site> <Slurm cluster or ray> <Slurm job id or ->``."""
     where = '"$SUANLI_SITE ${SLURM_CLUSTER_NAME:-ray} ${SLURM_JOB_ID:--}"'
+    # a stopped job must not write "done": the cluster may signal the sleep before the shell,
+    # which would then go on to the next line (seen once in a full run)
     return (
-        f'echo "start "{where} | tee -a {out}; sleep {seconds}; '
+        f'trap "exit 143" TERM INT; echo "start "{where} | tee -a {out}; sleep {seconds} && '
         f'echo "done "{where} | tee -a {out}; exit {code}'
     )
 
