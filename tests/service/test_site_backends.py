@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -115,32 +116,38 @@ def test_a_backends_file_naming_an_unknown_site_is_refused_before_serving(tmp_pa
         Service(ServiceConfig(db_url=f"sqlite:///{tmp_path / 'db'}", backends=path))
 
 
-def test_serve_with_a_bad_backends_file_exits_2_and_writes_no_database(tmp_path: Path) -> None:
+def _bad_backends(tmp_path: Path) -> tuple[list[str], list[str]]:
     path = _write(tmp_path, _doc({"guian": {"type": "slurm"}}))
-    db = tmp_path / "suanli.db"
-    done = subprocess.run(
-        [*SUANLI, "serve", "--db", str(db), "--backends", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 2
-    assert "sites.guian.slurm.conf" in done.stderr.replace("\n", "")
-    assert not db.exists()
+    return ["--backends", str(path)], ["sites.guian.slurm.conf"]
 
 
-def test_serve_with_a_bad_ledger_key_file_exits_2_and_writes_no_database(tmp_path: Path) -> None:
+def _bad_ledger_key(tmp_path: Path) -> tuple[list[str], list[str]]:
     key = tmp_path / "ledger.key"
     key.write_text("not a key\n")
+    return ["--ledger-key", str(key)], [str(key), "64 hex digits"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param(_bad_backends, id="backends-file"),
+        pytest.param(_bad_ledger_key, id="ledger-key-file"),
+    ],
+)
+def test_serve_with_a_bad_option_file_exits_2_names_it_and_writes_no_database(
+    tmp_path: Path, bad: Any
+) -> None:
+    options, named = bad(tmp_path)
     db = tmp_path / "suanli.db"
     done = subprocess.run(
-        [*SUANLI, "serve", "--db", str(db), "--ledger-key", str(key)],
+        [*SUANLI, "serve", "--db", str(db), *options],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert done.returncode == 2
-    assert str(key) in done.stderr.replace("\n", "") and "64 hex digits" in done.stderr
+    for text in named:
+        assert text in done.stderr.replace("\n", "")
     assert not db.exists()
 
 
