@@ -12,12 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from browsing import Dashboard
+from browsing import Dashboard, Served
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from serving import job_doc
-
-from conftest import Served
 
 
 def submit(client: httpx.Client, **spec: object) -> str:
@@ -42,21 +40,122 @@ def test_web_an_unknown_token_is_refused_and_a_good_one_opens_the_map_of_all_sit
     dashboard.login(served.tokens["operator"])
     assert dashboard.page() == "map"
     with served.client("operator") as c:
-        sites = {s["id"] for s in c.get("/v1/sites").json()}
+        sites = {s["id"]: s for s in c.get("/v1/network").json()["sites"]}
     rows = dashboard.all("#sites-table tbody tr")
     assert len(rows) == len(sites) > 10
     links = {a.get_attribute("href").rsplit("/", 1)[1] for a in dashboard.all("#sites-table a")}
-    assert links == sites
-    plotted = dashboard.wait(
-        lambda d: d.execute_script(
-            "const c = document.getElementById('map-chart');"
-            "return c && c.data ? c.data[2].customdata : null"
-        ),
-        "the map's markers",
-    )
-    assert set(plotted) == sites
+    assert links == set(sites)
+    # China's view: a marker for every site in it, the others named under the map
+    drawn = set(map_markers(dashboard))
+    off = {a.get_attribute("href").rsplit("/", 1)[1] for a in dashboard.all("#map-off-view a")}
+    assert drawn | off == set(sites) and not drawn & off
+    assert {"guian", "zhangjiakou", "shaoguan", "kr", "jp-tk"} <= drawn
     assert "signed in as operator" in dashboard.find("#who").text
     dashboard.shot("map")
+
+
+def map_markers(dashboard: Dashboard) -> dict[str, dict[str, object]]:
+    """The map's site markers: id -> accessible name, centre and radius (SVG pixels), and
+    whether the name is drawn beside it."""
+    return dict(
+        dashboard.driver.execute_script(
+            "const out = {};"
+            "for (const a of document.querySelectorAll('#map-chart a.site')) {"
+            "  const c = a.querySelector('circle'), id = a.dataset.site;"
+            "  const name = document.querySelector(`#map-chart .names text[data-site='${id}']`);"
+            "  out[id] = {label: a.getAttribute('aria-label'), x: +c.getAttribute('cx'),"
+            "    y: +c.getAttribute('cy'), r: +c.getAttribute('r'), color: c.getAttribute('fill'),"
+            "    named: name ? name.textContent : null};"
+            "}"
+            "return out;"
+        )
+    )
+
+
+def choose(dashboard: Dashboard, select: str, value: str) -> None:
+    dashboard.driver.execute_script(
+        "const s = document.querySelector(arguments[0]); s.value = arguments[1];"
+        "s.dispatchEvent(new Event('change'))",
+        select,
+        value,
+    )
+
+
+def test_web_the_world_map_draws_every_site_with_its_name_price_and_carbon_and_every_link(
+    served: Served, dashboard: Dashboard
+) -> None:
+    dashboard.login(served.tokens["operator"])
+    with served.client("operator") as c:
+        net = c.get("/v1/network").json()
+    choose(dashboard, "#map-view", "world")
+    markers = map_markers(dashboard)
+    assert set(markers) == {s["id"] for s in net["sites"]}
+    for s in net["sites"]:
+        m = markers[s["id"]]
+        assert m["named"] == s["id"]
+        label = str(m["label"])
+        assert s["name"] in label, label
+        assert f"price now {s['priceYuanPerKwh']:.3f} yuan/kWh" in label, label
+        assert f"carbon now {s['carbonKgPerKwh']:.3f} kgCO2/kWh" in label, label
+    x, y, r = ({k: float(str(m[c])) for k, m in markers.items()} for c in ("x", "y", "r"))
+    # placed by coordinates: east is right, north is up
+    assert x["jp-tk"] > x["kr"] > x["guian"] > x["tianfu"] > x["de-lu"] > x["gb"] > x["br-sp"]
+    assert y["gb"] < y["zhangjiakou"] < y["guian"] < y["shaoguan"] < y["sg"] < y["br-sp"]
+    # sized by capacity
+    acc = sorted((s["accelerators"], s["id"]) for s in net["sites"])
+    assert r[acc[-1][1]] > r[acc[0][1]]
+    drawn = set(
+        dashboard.driver.execute_script(
+            "return [...document.querySelectorAll('#map-chart .link')].map(l => l.dataset.link)"
+        )
+    )
+    fast = {f"{lk['src']}|{lk['dst']}" for lk in net["links"] if lk["latencyMs"] <= 15}
+    assert drawn == fast and fast
+    title = str(
+        dashboard.driver.execute_script(
+            "return document.querySelector('#map-chart .link title').textContent"
+        )
+    )
+    assert " ms one way, " in title and "Gbit/s" in title
+    choose(dashboard, "#max-latency", "500")
+    assert len(dashboard.all("#map-chart .link")) == len(net["links"])
+    choose(dashboard, "#color-by", "carbon")
+    assert "carbon now (kgCO2/kWh)" in dashboard.text_of("#map-legend")
+    assert not dashboard.driver.execute_script(
+        "return window.Plotly !== undefined || performance.getEntriesByType('resource')"
+        ".some(e => e.name.includes('plotly'))"
+    ), "the map page loaded plotly.js"
+    dashboard.shot("map-world")
+    choose(dashboard, "#max-latency", "15")
+    choose(dashboard, "#color-by", "utilization")
+    choose(dashboard, "#map-view", "china")
+
+
+def test_web_a_map_marker_is_reached_from_the_keyboard_shows_its_numbers_and_opens_its_site(
+    served: Served, dashboard: Dashboard
+) -> None:
+    dashboard.login(served.tokens["operator"])
+    active = dashboard.driver.switch_to
+    dashboard.find("#max-latency").click()
+    focused = ""
+    # from the controls, Tab through the links to the markers (a live update redraws the
+    # map and gives the focus back to the same marker: read the active element anew)
+    for _ in range(20):
+        active.active_element.send_keys(Keys.TAB)
+        focused = dashboard.driver.execute_script("return document.activeElement.dataset.site")
+        if focused == "guian":
+            break
+    assert focused == "guian", "Tab never reached the guian marker"
+    tip = dashboard.text_of("#map-tip")
+    assert "Gui'an cluster" in tip and "yuan/kWh" in tip and "kgCO2/kWh" in tip, tip
+    dashboard.shot("map-focus")
+    before = dashboard.renders()
+    active.active_element.send_keys(Keys.ENTER)
+    dashboard.wait(
+        lambda d: dashboard.renders() > before and dashboard.page() == "sites",
+        "Enter on a marker to open its site",
+    )
+    assert dashboard.text_of("#site-title") == "Gui'an cluster (guian)"
 
 
 def test_web_a_job_submitted_through_the_api_appears_and_changes_state_without_a_reload(
@@ -312,6 +411,12 @@ def test_web_the_pages_work_from_the_keyboard_and_in_a_narrow_window(
         dashboard.go("#/map")
         width = dashboard.driver.execute_script("return document.documentElement.scrollWidth")
         assert width <= 400, f"the page is {width} px wide in a 400 px window"
+        shown = dashboard.driver.execute_script(
+            "const r = document.querySelector('#map-chart svg').getBoundingClientRect();"
+            "return [r.left, r.right]"
+        )
+        assert 0 <= shown[0] < shown[1] <= 400, f"the map spans {shown} px in a 400 px window"
+        assert set(map_markers(dashboard)) >= {"guian", "zhangjiakou", "shaoguan"}
         dashboard.shot("map-narrow")
     finally:
         dashboard.driver.set_window_size(1280, 900)

@@ -62,7 +62,7 @@ export function loadPlotly() {
 let pendingPlots = [];
 export function plot(id, traces, layout) {
   pendingPlots.push([id, traces, layout]);
-  return el("div", { id, class: `chart${id === "map-chart" ? " map" : ""}`, role: "img",
+  return el("div", { id, class: "chart", role: "img",
     "aria-label": layout.title?.text || layout.title || id });
 }
 
