@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from browsing import Dashboard, Served
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from serving import job_doc
@@ -135,13 +136,16 @@ def test_web_a_map_marker_is_reached_from_the_keyboard_shows_its_numbers_and_ope
     served: Served, dashboard: Dashboard
 ) -> None:
     dashboard.login(served.tokens["operator"])
-    active = dashboard.driver.switch_to
+
+    # keys go to whatever has the focus (ActionChains): a live update redraws the map and
+    # gives the focus back to the same marker, so an element found before may be gone
+    def press(key: str) -> None:
+        ActionChains(dashboard.driver).send_keys(key).perform()
+
     dashboard.find("#max-latency").click()
     focused = ""
-    # from the controls, Tab through the links to the markers (a live update redraws the
-    # map and gives the focus back to the same marker: read the active element anew)
-    for _ in range(20):
-        active.active_element.send_keys(Keys.TAB)
+    for _ in range(20):  # from the controls, Tab to the markers
+        press(Keys.TAB)
         focused = dashboard.driver.execute_script("return document.activeElement.dataset.site")
         if focused == "guian":
             break
@@ -150,7 +154,7 @@ def test_web_a_map_marker_is_reached_from_the_keyboard_shows_its_numbers_and_ope
     assert "Gui'an cluster" in tip and "yuan/kWh" in tip and "kgCO2/kWh" in tip, tip
     dashboard.shot("map-focus")
     before = dashboard.renders()
-    active.active_element.send_keys(Keys.ENTER)
+    press(Keys.ENTER)
     dashboard.wait(
         lambda d: dashboard.renders() > before and dashboard.page() == "sites",
         "Enter on a marker to open its site",
@@ -242,6 +246,33 @@ def test_web_a_regulator_approves_a_pending_job(served: Served, dashboard: Dashb
     assert any(e["reason"].endswith(": core data stays in Guizhou: approved") for e in events)
 
 
+def test_web_the_approvals_page_says_when_more_jobs_wait_than_it_lists(
+    served: Served, dashboard: Dashboard
+) -> None:
+    core = {"site": "guian", "sizeGB": 1, "classification": "core"}
+    with served.client("other") as c:
+        ids = [submit(c, name=f"wait-{i}", data=core) for i in range(101)]
+    dashboard.login(served.tokens["regulator"])
+    dashboard.go("#/approvals")
+    listed = [
+        b.get_attribute("id").removeprefix("approve-") for b in dashboard.all("[id^=approve-]")
+    ]
+    assert len(listed) == 100
+    assert ids[0] in listed and ids[-1] not in listed  # the oldest first
+    assert "The 100 oldest of more than 100 waiting" in dashboard.text_of("#approvals-slot caption")
+    with served.client("regulator") as c:
+        for job_id in ids:
+            r = c.post(f"/v1/approvals/{job_id}", json={"decision": "deny", "reason": "test"})
+            assert r.status_code == 200, r.text
+    dashboard.wait(
+        lambda d: (
+            "Pending, oldest first" in dashboard.text_of("#approvals-slot caption")
+            or "No jobs are waiting" in dashboard.text_of("#approvals-slot")
+        ),
+        "the live update to drop the denied jobs",
+    )
+
+
 def test_web_a_regulator_verifies_a_ledger_entry_in_the_browser(
     served: Served, dashboard: Dashboard
 ) -> None:
@@ -308,6 +339,48 @@ def test_web_the_browsers_proof_check_agrees_with_the_python_one_and_refuses_a_f
         if path:
             short = dashboard.driver.execute_async_script(script, index, size, leaf, path[:-1])
             assert short != root
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        pytest.param(
+            "const p = m.fitProjection([[100, 20], [140, 50]], 800, 400, 0);"
+            "return [p([100, 35]), p([140, 35]), p([120, 50]), p([120, 20])]"
+            ".map(([x, y]) => [Math.round(x), Math.round(y)]);",
+            [[182, 200], [618, 200], [400, 0], [400, 400]],
+            id="the box fills the frame's height, centred, with x shrunk by cos(35 degrees)",
+        ),
+        pytest.param(
+            "return m.unwrap([[178, -17], [-179, -17], [-178, -16], [179, -16]]);",
+            [[178, -17], [181, -17], [182, -16], [179, -16]],
+            id="a ring across the antimeridian stays in one piece",
+        ),
+        pytest.param(
+            "return [m.colorAt('YlOrRd', 0), m.colorAt('YlOrRd', 1), m.colorAt('YlOrRd', 7),"
+            " m.colorAt('YlOrRd', NaN)];",
+            ["rgb(255,255,204)", "rgb(128,0,38)", "rgb(128,0,38)", "rgb(255,255,204)"],
+            id="colours at the ends of the scale, and outside it",
+        ),
+        pytest.param(
+            "return m.placeLabels([{x: 100, y: 50, r: 5, text: 'aaaa'},"
+            " {x: 125, y: 50, r: 5, text: 'bbbb'}, {x: 395, y: 50, r: 5, text: 'cccc'}], 400, 100)"
+            ".map((s) => s.anchor);",
+            ["end", "start", "end"],
+            id="labels avoid markers, each other and the frame's edge",
+        ),
+    ],
+)
+def test_web_the_maps_projection_colours_and_labels(
+    served: Served, dashboard: Dashboard, script: str, expected: object
+) -> None:
+    if dashboard.page() in ("", "login"):
+        dashboard.login(served.tokens["operator"])
+    got = dashboard.driver.execute_async_script(
+        "const done = arguments[0];"
+        f"import('/ui/map.js').then(m => {{ {script} }}).then(done, e => done('error: ' + e));"
+    )
+    assert got == expected
 
 
 def test_web_a_tenant_cannot_see_another_tenants_job(served: Served, dashboard: Dashboard) -> None:
