@@ -58,6 +58,10 @@ function siteLines(s) {
 }
 
 function mapFigure(net) {
+  if (!net.sites.length) {
+    return el("div", { id: "map-chart", class: "map" }, el("p", { class: "empty" },
+      "No sites yet: an operator adds them with `POST /v1/sites` (a new database is seeded with a scenario's sites), and they appear here."));
+  }
   const [label, unit, scale, value, digits] = COLOR_BY[colorBy];
   const [lo, hi] = colorRange(net);
   const maxAcc = Math.max(1, ...net.sites.map((s) => s.accelerators));
@@ -83,6 +87,12 @@ function mapFigure(net) {
   return el("div", { id: "map-chart", class: "map" },
     el("div", { class: "map-canvas" }, node, tip),
     legend({ title: `${label} (${unit})`, scale, lo, hi, digits, sizes }), off);
+}
+
+function summary(net) {
+  const total = net.sites.reduce((a, s) => a + s.accelerators, 0);
+  const used = net.sites.reduce((a, s) => a + s.inUse, 0);
+  return el("p", { class: "note", id: "map-summary" }, `${net.sites.length} sites, ${fmt(total)} accelerators, ${fmt(used, 1)} in use; hour ${fmt(net.hour, 2)} of the service (${when(net.at)}). Marker area: accelerators; colour: your choice below; lines: links up to the latency chosen (hover one for its latency). Select a site for its pools and curves.`);
 }
 
 /** The width the map has: its frame's, or before the frame is in the page, main's content. */
@@ -118,6 +128,7 @@ export const mapPage = {
     if (!first && document.getElementById("map-chart")) {
       // live update: redraw the map and the table in place, keep the controls
       mapPage.redraw();
+      document.getElementById("map-summary").replaceWith(summary(net));
       document.getElementById("sites-table").replaceWith(sitesTable(net));
       return null;
     }
@@ -132,11 +143,8 @@ export const mapPage = {
       view = ev.target.value;
       mapPage.redraw();
     } }, Object.entries(VIEWS).map(([k, v]) => el("option", { value: k, selected: k === view }, v.label)));
-    const total = net.sites.reduce((a, s) => a + s.accelerators, 0);
-    const used = net.sites.reduce((a, s) => a + s.inUse, 0);
     return el("section", { "aria-labelledby": "map-title" },
-      el("h1", { id: "map-title" }, "The network now"),
-      el("p", { class: "note" }, `${net.sites.length} sites, ${fmt(total)} accelerators, ${fmt(used, 1)} in use; hour ${fmt(net.hour, 2)} of the service (${when(net.at)}). Marker area: accelerators; colour: your choice below; lines: links up to the latency chosen (hover one for its latency). Select a site for its pools and curves.`),
+      el("h1", { id: "map-title" }, "The network now"), summary(net),
       el("div", { class: "filters" },
         el("label", { for: "map-view" }, "View", viewSelect),
         el("label", { for: "color-by" }, "Colour by", select),
