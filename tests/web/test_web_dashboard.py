@@ -12,12 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from browsing import Dashboard
+from browsing import Dashboard, Served
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from serving import job_doc
-
-from conftest import Served
 
 
 def submit(client: httpx.Client, **spec: object) -> str:
@@ -42,21 +41,125 @@ def test_web_an_unknown_token_is_refused_and_a_good_one_opens_the_map_of_all_sit
     dashboard.login(served.tokens["operator"])
     assert dashboard.page() == "map"
     with served.client("operator") as c:
-        sites = {s["id"] for s in c.get("/v1/sites").json()}
+        sites = {s["id"]: s for s in c.get("/v1/network").json()["sites"]}
     rows = dashboard.all("#sites-table tbody tr")
     assert len(rows) == len(sites) > 10
     links = {a.get_attribute("href").rsplit("/", 1)[1] for a in dashboard.all("#sites-table a")}
-    assert links == sites
-    plotted = dashboard.wait(
-        lambda d: d.execute_script(
-            "const c = document.getElementById('map-chart');"
-            "return c && c.data ? c.data[2].customdata : null"
-        ),
-        "the map's markers",
-    )
-    assert set(plotted) == sites
+    assert links == set(sites)
+    # China's view: a marker for every site in it, the others named under the map
+    drawn = set(map_markers(dashboard))
+    off = {a.get_attribute("href").rsplit("/", 1)[1] for a in dashboard.all("#map-off-view a")}
+    assert drawn | off == set(sites) and not drawn & off
+    assert {"guian", "zhangjiakou", "shaoguan", "kr", "jp-tk"} <= drawn
     assert "signed in as operator" in dashboard.find("#who").text
     dashboard.shot("map")
+
+
+def map_markers(dashboard: Dashboard) -> dict[str, dict[str, object]]:
+    """The map's site markers: id -> accessible name, centre and radius (SVG pixels), and
+    whether the name is drawn beside it."""
+    return dict(
+        dashboard.driver.execute_script(
+            "const out = {};"
+            "for (const a of document.querySelectorAll('#map-chart a.site')) {"
+            "  const c = a.querySelector('circle'), id = a.dataset.site;"
+            "  const name = document.querySelector(`#map-chart .names text[data-site='${id}']`);"
+            "  out[id] = {label: a.getAttribute('aria-label'), x: +c.getAttribute('cx'),"
+            "    y: +c.getAttribute('cy'), r: +c.getAttribute('r'), color: c.getAttribute('fill'),"
+            "    named: name ? name.textContent : null};"
+            "}"
+            "return out;"
+        )
+    )
+
+
+def choose(dashboard: Dashboard, select: str, value: str) -> None:
+    dashboard.driver.execute_script(
+        "const s = document.querySelector(arguments[0]); s.value = arguments[1];"
+        "s.dispatchEvent(new Event('change'))",
+        select,
+        value,
+    )
+
+
+def test_web_the_world_map_draws_every_site_with_its_name_price_and_carbon_and_every_link(
+    served: Served, dashboard: Dashboard
+) -> None:
+    dashboard.login(served.tokens["operator"])
+    with served.client("operator") as c:
+        net = c.get("/v1/network").json()
+    choose(dashboard, "#map-view", "world")
+    markers = map_markers(dashboard)
+    assert set(markers) == {s["id"] for s in net["sites"]}
+    for s in net["sites"]:
+        m = markers[s["id"]]
+        assert m["named"] == s["id"]
+        label = str(m["label"])
+        assert s["name"] in label, label
+        assert f"price now {s['priceYuanPerKwh']:.3f} yuan/kWh" in label, label
+        assert f"carbon now {s['carbonKgPerKwh']:.3f} kgCO2/kWh" in label, label
+    x, y, r = ({k: float(str(m[c])) for k, m in markers.items()} for c in ("x", "y", "r"))
+    # placed by coordinates: east is right, north is up
+    assert x["jp-tk"] > x["kr"] > x["guian"] > x["tianfu"] > x["de-lu"] > x["gb"] > x["br-sp"]
+    assert y["gb"] < y["zhangjiakou"] < y["guian"] < y["shaoguan"] < y["sg"] < y["br-sp"]
+    # sized by capacity
+    acc = sorted((s["accelerators"], s["id"]) for s in net["sites"])
+    assert r[acc[-1][1]] > r[acc[0][1]]
+    drawn = set(
+        dashboard.driver.execute_script(
+            "return [...document.querySelectorAll('#map-chart .link')].map(l => l.dataset.link)"
+        )
+    )
+    fast = {f"{lk['src']}|{lk['dst']}" for lk in net["links"] if lk["latencyMs"] <= 15}
+    assert drawn == fast and fast
+    title = str(
+        dashboard.driver.execute_script(
+            "return document.querySelector('#map-chart .link title').textContent"
+        )
+    )
+    assert " ms one way, " in title and "Gbit/s" in title
+    choose(dashboard, "#max-latency", "500")
+    assert len(dashboard.all("#map-chart .link")) == len(net["links"])
+    choose(dashboard, "#color-by", "carbon")
+    assert "carbon now (kgCO2/kWh)" in dashboard.text_of("#map-legend")
+    assert not dashboard.driver.execute_script(
+        "return window.Plotly !== undefined || performance.getEntriesByType('resource')"
+        ".some(e => e.name.includes('plotly'))"
+    ), "the map page loaded plotly.js"
+    dashboard.shot("map-world")
+    choose(dashboard, "#max-latency", "15")
+    choose(dashboard, "#color-by", "utilization")
+    choose(dashboard, "#map-view", "china")
+
+
+def test_web_a_map_marker_is_reached_from_the_keyboard_shows_its_numbers_and_opens_its_site(
+    served: Served, dashboard: Dashboard
+) -> None:
+    dashboard.login(served.tokens["operator"])
+
+    # keys go to whatever has the focus (ActionChains): a live update redraws the map and
+    # gives the focus back to the same marker, so an element found before may be gone
+    def press(key: str) -> None:
+        ActionChains(dashboard.driver).send_keys(key).perform()
+
+    dashboard.find("#max-latency").click()
+    focused = ""
+    for _ in range(20):  # from the controls, Tab to the markers
+        press(Keys.TAB)
+        focused = dashboard.driver.execute_script("return document.activeElement.dataset.site")
+        if focused == "guian":
+            break
+    assert focused == "guian", "Tab never reached the guian marker"
+    tip = dashboard.text_of("#map-tip")
+    assert "Gui'an cluster" in tip and "yuan/kWh" in tip and "kgCO2/kWh" in tip, tip
+    dashboard.shot("map-focus")
+    before = dashboard.renders()
+    press(Keys.ENTER)
+    dashboard.wait(
+        lambda d: dashboard.renders() > before and dashboard.page() == "sites",
+        "Enter on a marker to open its site",
+    )
+    assert dashboard.text_of("#site-title") == "Gui'an cluster (guian)"
 
 
 def test_web_a_job_submitted_through_the_api_appears_and_changes_state_without_a_reload(
@@ -143,6 +246,33 @@ def test_web_a_regulator_approves_a_pending_job(served: Served, dashboard: Dashb
     assert any(e["reason"].endswith(": core data stays in Guizhou: approved") for e in events)
 
 
+def test_web_the_approvals_page_says_when_more_jobs_wait_than_it_lists(
+    served: Served, dashboard: Dashboard
+) -> None:
+    core = {"site": "guian", "sizeGB": 1, "classification": "core"}
+    with served.client("other") as c:
+        ids = [submit(c, name=f"wait-{i}", data=core) for i in range(101)]
+    dashboard.login(served.tokens["regulator"])
+    dashboard.go("#/approvals")
+    listed = [
+        b.get_attribute("id").removeprefix("approve-") for b in dashboard.all("[id^=approve-]")
+    ]
+    assert len(listed) == 100
+    assert ids[0] in listed and ids[-1] not in listed  # the oldest first
+    assert "The 100 oldest of more than 100 waiting" in dashboard.text_of("#approvals-slot caption")
+    with served.client("regulator") as c:
+        for job_id in ids:
+            r = c.post(f"/v1/approvals/{job_id}", json={"decision": "deny", "reason": "test"})
+            assert r.status_code == 200, r.text
+    dashboard.wait(
+        lambda d: (
+            "Pending, oldest first" in dashboard.text_of("#approvals-slot caption")
+            or "No jobs are waiting" in dashboard.text_of("#approvals-slot")
+        ),
+        "the live update to drop the denied jobs",
+    )
+
+
 def test_web_a_regulator_verifies_a_ledger_entry_in_the_browser(
     served: Served, dashboard: Dashboard
 ) -> None:
@@ -209,6 +339,48 @@ def test_web_the_browsers_proof_check_agrees_with_the_python_one_and_refuses_a_f
         if path:
             short = dashboard.driver.execute_async_script(script, index, size, leaf, path[:-1])
             assert short != root
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        pytest.param(
+            "const p = m.fitProjection([[100, 20], [140, 50]], 800, 400, 0);"
+            "return [p([100, 35]), p([140, 35]), p([120, 50]), p([120, 20])]"
+            ".map(([x, y]) => [Math.round(x), Math.round(y)]);",
+            [[182, 200], [618, 200], [400, 0], [400, 400]],
+            id="the box fills the frame's height, centred, with x shrunk by cos(35 degrees)",
+        ),
+        pytest.param(
+            "return m.unwrap([[178, -17], [-179, -17], [-178, -16], [179, -16]]);",
+            [[178, -17], [181, -17], [182, -16], [179, -16]],
+            id="a ring across the antimeridian stays in one piece",
+        ),
+        pytest.param(
+            "return [m.colorAt('YlOrRd', 0), m.colorAt('YlOrRd', 1), m.colorAt('YlOrRd', 7),"
+            " m.colorAt('YlOrRd', NaN)];",
+            ["rgb(255,255,204)", "rgb(128,0,38)", "rgb(128,0,38)", "rgb(255,255,204)"],
+            id="colours at the ends of the scale, and outside it",
+        ),
+        pytest.param(
+            "return m.placeLabels([{x: 100, y: 50, r: 5, text: 'aaaa'},"
+            " {x: 125, y: 50, r: 5, text: 'bbbb'}, {x: 395, y: 50, r: 5, text: 'cccc'}], 400, 100)"
+            ".map((s) => s.anchor);",
+            ["end", "start", "end"],
+            id="labels avoid markers, each other and the frame's edge",
+        ),
+    ],
+)
+def test_web_the_maps_projection_colours_and_labels(
+    served: Served, dashboard: Dashboard, script: str, expected: object
+) -> None:
+    if dashboard.page() in ("", "login"):
+        dashboard.login(served.tokens["operator"])
+    got = dashboard.driver.execute_async_script(
+        "const done = arguments[0];"
+        f"import('/ui/map.js').then(m => {{ {script} }}).then(done, e => done('error: ' + e));"
+    )
+    assert got == expected
 
 
 def test_web_a_tenant_cannot_see_another_tenants_job(served: Served, dashboard: Dashboard) -> None:
@@ -312,6 +484,12 @@ def test_web_the_pages_work_from_the_keyboard_and_in_a_narrow_window(
         dashboard.go("#/map")
         width = dashboard.driver.execute_script("return document.documentElement.scrollWidth")
         assert width <= 400, f"the page is {width} px wide in a 400 px window"
+        shown = dashboard.driver.execute_script(
+            "const r = document.querySelector('#map-chart svg').getBoundingClientRect();"
+            "return [r.left, r.right]"
+        )
+        assert 0 <= shown[0] < shown[1] <= 400, f"the map spans {shown} px in a 400 px window"
+        assert set(map_markers(dashboard)) >= {"guian", "zhangjiakou", "shaoguan"}
         dashboard.shot("map-narrow")
     finally:
         dashboard.driver.set_window_size(1280, 900)

@@ -1,9 +1,10 @@
 """The operations dashboard: static pages (HTML, CSS, JavaScript; no build step, no CDN)
 served by the control plane's FastAPI app under ``/ui/``.
 
-The pages call the service's own API (``/v1``) with the user's bearer token. plotly.js comes
-from the installed ``plotly`` Python package (MIT licence, see its ``LICENSE.txt``) and the
-world base map from ``suanli/data/geo``, so the dashboard works offline. See docs/dashboard.md.
+The pages call the service's own API (``/v1``) with the user's bearer token. plotly.js (its
+basic bundle, for the chart pages only) comes from ``suanli/data/js`` and the world base map
+from ``suanli/data/geo`` (MIT licences, beside them), so the dashboard works offline. See
+docs/dashboard.md.
 """
 
 from __future__ import annotations
@@ -17,17 +18,10 @@ from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 STATIC = Path(str(resources.files("suanli") / "web" / "static"))
-WORLD = Path(str(resources.files("suanli") / "data" / "geo" / "world_110m.json"))
-
-
-def plotly_js() -> Path:
-    """plotly.min.js as shipped in the plotly Python package."""
-    import plotly
-
-    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: plotly.min.js is missing from the plotly package")
-    return path
+DATA = Path(str(resources.files("suanli") / "data"))
+WORLD = DATA / "geo" / "world_110m.json"
+#: plotly.js 4.1.1's basic bundle (scatter, bar, pie): what the dashboard's charts use
+PLOTLY = DATA / "js" / "plotly-basic.min.js"
 
 
 def _file(path: Path, media: str) -> Callable[[], FileResponse]:
@@ -41,14 +35,16 @@ def _file(path: Path, media: str) -> Callable[[], FileResponse]:
 
 def mount_dashboard(app: FastAPI) -> None:
     """Serve the dashboard at ``/ui/`` (``/`` redirects there)."""
-    plotly_path = plotly_js()
+    for path in (PLOTLY, WORLD):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: missing from the suanli package")
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
         return RedirectResponse("/ui/")
 
     vendor = {
-        "plotly.min.js": (plotly_path, "text/javascript"),
+        "plotly-basic.min.js": (PLOTLY, "text/javascript"),
         "world_110m.json": (WORLD, "application/json"),
     }
     for name, (path, media) in vendor.items():

@@ -1,87 +1,134 @@
-// The network map and the site page: Plotly charts of the network now and of a site's hours.
+// The network map (our own SVG, map.js: no plotly.js on this page) and the site page (Plotly
+// charts of a site's hours, plotly.js loaded only there).
 
 import { api, el } from "./app.js";
+import { colorAt, drawMap, legend, radius } from "./map.js";
 import {
   drawPlots, fmt, kv, loadPlotly, narrow, pct, plot, table, unchanged, when,
 } from "./ui.js";
 
 // -- network map -------------------------------------------------------------------------
 
+const world = { topo: null, countries: null };
 let worldLoaded = null;
-async function loadWorld() {
-  // Plotly reads base maps from window.PlotlyGeoAssets before trying its CDN; we serve ours.
-  worldLoaded ||= fetch("vendor/world_110m.json").then((r) => r.json()).then((topo) => {
-    window.PlotlyGeoAssets = { topojson: { world_110m: topo } };
-  });
+function loadWorld() {
+  worldLoaded ||= fetch("vendor/world_110m.json").then((r) => {
+    if (!r.ok) throw new Error(`the base map did not load (${r.status})`);
+    return r.json();
+  }).then((topo) => { world.topo = topo; });
   return worldLoaded;
 }
 
+//: colour by: [label, unit, scale (low to high), value, digits, fixed range]
 const COLOR_BY = {
-  utilization: ["utilization", "share", "YlOrRd", (s) => s.utilization],
-  price: ["price now", "yuan/kWh", "Viridis", (s) => s.priceYuanPerKwh],
-  carbon: ["carbon now", "kgCO2/kWh", "RdYlGn", (s) => s.carbonKgPerKwh],
+  utilization: ["utilization", "share in use", "YlOrRd", (s) => s.utilization, 2, [0, 1]],
+  price: ["price now", "yuan/kWh", "Viridis", (s) => s.priceYuanPerKwh, 3, null],
+  carbon: ["carbon now", "kgCO2/kWh", "GnYlRd", (s) => s.carbonKgPerKwh, 3, null],
 };
 let colorBy = "utilization";
 let maxLatency = 15;
-//: the map's view: China's national network, or the world with the partner sites
+//: the map's views: China's national network and its neighbours, or every site
 const VIEWS = {
-  china: { label: "China and neighbours", geo: { fitbounds: false, lonaxis: { range: [72, 146] }, lataxis: { range: [16, 54] } } },
-  world: { label: "World (partner sites)", geo: { fitbounds: "locations", lonaxis: {}, lataxis: {} } },
+  china: { label: "China and neighbours", bounds: () => [[97, 19], [141, 46]] },
+  world: { label: "World (partner sites)", bounds: (sites) => paddedBox(sites, 8) },
 };
 let view = "china";
 let lastNetwork = null;
 
-function mapTraces(net) {
-  const byId = Object.fromEntries(net.sites.map((s) => [s.id, s]));
-  const lat = [], lon = [], midLat = [], midLon = [], midText = [];
-  for (const l of net.links) {
-    if (l.latencyMs > maxLatency) continue;
-    const a = byId[l.src], b = byId[l.dst];
-    if (!a || !b) continue;
-    lat.push(a.lat, b.lat, null);
-    lon.push(a.lon, b.lon, null);
-    midLat.push((a.lat + b.lat) / 2);
-    midLon.push((a.lon + b.lon) / 2);
-    midText.push(`${a.id} ↔ ${b.id}: ${fmt(l.latencyMs, 1)} ms one way, ${fmt(l.bandwidthGbps)} Gbit/s`);
-  }
-  const [label, unit, scale, value] = COLOR_BY[colorBy];
-  const maxAcc = Math.max(1, ...net.sites.map((s) => s.accelerators));
+function paddedBox(sites, pad) {
+  const lons = sites.map((s) => s.lon), lats = sites.map((s) => s.lat);
+  const box = [[Math.min(...lons) - pad, Math.min(...lats) - pad], [Math.max(...lons) + pad, Math.max(...lats) + pad]];
+  return sites.length ? box : [[-180, -60], [180, 80]];
+}
+
+function colorRange(net) {
+  const [, , , value, , fixed] = COLOR_BY[colorBy];
+  if (fixed) return fixed;
+  const values = net.sites.map(value);
+  return [Math.min(...values), Math.max(...values)];
+}
+
+function siteLines(s) {
   return [
-    { type: "scattergeo", mode: "lines", lat, lon, hoverinfo: "skip", showlegend: false,
-      line: { width: 1, color: "#7a869a" }, opacity: 0.5 },
-    { type: "scattergeo", mode: "markers", lat: midLat, lon: midLon, text: midText,
-      hoverinfo: "text", showlegend: false, marker: { size: 4, color: "#7a869a" } },
-    {
-      type: "scattergeo", mode: "markers+text", name: "sites",
-      showlegend: false, lat: net.sites.map((s) => s.lat), lon: net.sites.map((s) => s.lon),
-      text: net.sites.map((s) => s.id), textposition: "top center", textfont: { size: 10 },
-      customdata: net.sites.map((s) => s.id),
-      hovertext: net.sites.map((s) =>
-        `<b>${s.name}</b> (${s.id}, hub ${s.hub})<br>${fmt(s.inUse, 1)} of ${fmt(s.accelerators)} accelerators in use (${pct(s.utilization)})` +
-        `<br>price ${fmt(s.priceYuanPerKwh, 3)} yuan/kWh<br>carbon ${fmt(s.carbonKgPerKwh, 3)} kg/kWh<br>${s.state}`),
-      hoverinfo: "text",
-      marker: {
-        size: net.sites.map((s) => 8 + 32 * Math.sqrt(s.accelerators / maxAcc)),
-        color: net.sites.map(value), colorscale: scale, reversescale: colorBy !== "price",
-        cmin: colorBy === "utilization" ? 0 : undefined, cmax: colorBy === "utilization" ? 1 : undefined,
-        colorbar: { title: { text: `${label} (${unit})` }, ...(narrow()
-          ? { orientation: "h", y: -0.05, yanchor: "top", thickness: 12 } : {}) },
-        line: { width: 1, color: "#333" },
-      },
-    },
+    `${s.name} (${s.id}, hub ${s.hub}, ${s.state})`,
+    `${fmt(s.inUse, 1)} of ${fmt(s.accelerators)} accelerators in use (${pct(s.utilization)})`,
+    `price now ${fmt(s.priceYuanPerKwh, 3)} yuan/kWh`,
+    `carbon now ${fmt(s.carbonKgPerKwh, 3)} kgCO2/kWh`,
   ];
 }
 
+function mapFigure(net) {
+  if (!net.sites.length) {
+    return el("div", { id: "map-chart", class: "map" }, el("p", { class: "empty" },
+      "No sites yet: an operator adds them with `POST /v1/sites` (a new database is seeded with a scenario's sites), and they appear here."));
+  }
+  const [label, unit, scale, value, digits] = COLOR_BY[colorBy];
+  const [lo, hi] = colorRange(net);
+  const maxAcc = Math.max(1, ...net.sites.map((s) => s.accelerators));
+  const sites = net.sites.map((s) => ({
+    id: s.id, name: s.name, lon: s.lon, lat: s.lat, radius: radius(s.accelerators, maxAcc),
+    color: colorAt(scale, hi > lo ? (value(s) - lo) / (hi - lo) : 0.5), label: siteLines(s),
+  }));
+  const links = shownLinks(net).map((l) => ({ a: l.src, b: l.dst, text: linkText(l) }));
+  const width = Math.max(260, Math.round(frameWidth()) - 2); // less the border
+  const height = Math.round(Math.min(520, Math.max(260, width * (narrow() ? 0.9 : 0.5))));
+  const v = VIEWS[view];
+  // the marker's accessible name says the same: the tooltip is for the eyes
+  const tip = el("div", { class: "map-tip", id: "map-tip", "aria-hidden": "true", hidden: true });
+  const { node, offView } = drawMap({
+    world, view: { label: v.label, bounds: v.bounds(net.sites) }, sites, links, width, height,
+    onFocus: (s, x, y) => showTip(tip, s, x, y, width),
+  });
+  const sizes = [maxAcc / 4, maxAcc].map((n) => Math.round(n)).filter((n) => n > 0)
+    .map((n) => [n, radius(n, maxAcc)]);
+  const off = offView.length ? el("p", { class: "note", id: "map-off-view" },
+    `Outside this view (choose World): `,
+    offView.flatMap((s, i) => [i ? ", " : "", el("a", { href: `#/sites/${encodeURIComponent(s.id)}` }, s.name)])) : null;
+  return el("div", { id: "map-chart", class: "map" },
+    el("div", { class: "map-canvas" }, node, tip),
+    legend({ title: `${label} (${unit})`, scale, lo, hi, digits, sizes }), off);
+}
+
+function summary(net) {
+  const total = net.sites.reduce((a, s) => a + s.accelerators, 0);
+  const used = net.sites.reduce((a, s) => a + s.inUse, 0);
+  return el("p", { class: "note", id: "map-summary" }, `${net.sites.length} sites, ${fmt(total)} accelerators, ${fmt(used, 1)} in use; hour ${fmt(net.hour, 2)} of the service (${when(net.at)}). Marker area: accelerators; colour: your choice below; lines: links up to the latency chosen (hover one for its latency). Select a site for its pools and curves.`);
+}
+
+/** The width the map has: its frame's, or before the frame is in the page, main's content. */
+function frameWidth() {
+  const frame = document.getElementById("map-frame");
+  if (frame?.clientWidth) return frame.clientWidth;
+  const main = document.getElementById("main");
+  const style = getComputedStyle(main);
+  return main.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+}
+
+function showTip(tip, site, x, y, width) {
+  if (!site) {
+    tip.hidden = true;
+    return;
+  }
+  tip.replaceChildren(...site.label.map((line, i) => (i ? el("div", {}, line) : el("strong", {}, line))));
+  tip.hidden = false;
+  // beside the marker, on the side with room
+  tip.style.top = `${Math.max(0, y - 10)}px`;
+  tip.style.left = x < width / 2 ? `${x + site.radius + 8}px` : "";
+  tip.style.right = x < width / 2 ? "" : `${width - x + site.radius + 8}px`;
+}
+
+const shownLinks = (net) => net.links.filter((l) => l.latencyMs <= maxLatency);
+const linkText = (l) => `${l.src} ↔ ${l.dst}: ${fmt(l.latencyMs, 1)} ms one way, ${fmt(l.bandwidthGbps)} Gbit/s`;
+
 export const mapPage = {
-  charts: true,
   async render({ first }) {
-    loadPlotly();
     const [net] = await Promise.all([api("/network"), loadWorld()]);
     lastNetwork = net;
     if (unchanged("map", net.sites, first)) return null;
-    if (!first && document.getElementById("map-chart") && window.Plotly) {
-      // live update: redraw the chart in place and refresh the table, keep focus and controls
-      window.Plotly.react("map-chart", mapTraces(net), mapLayout());
+    if (!first && document.getElementById("map-chart")) {
+      // live update: redraw the map and the table in place, keep the controls
+      mapPage.redraw();
+      document.getElementById("map-summary").replaceWith(summary(net));
       document.getElementById("sites-table").replaceWith(sitesTable(net));
       return null;
     }
@@ -96,32 +143,38 @@ export const mapPage = {
       view = ev.target.value;
       mapPage.redraw();
     } }, Object.entries(VIEWS).map(([k, v]) => el("option", { value: k, selected: k === view }, v.label)));
-    const total = net.sites.reduce((a, s) => a + s.accelerators, 0);
-    const used = net.sites.reduce((a, s) => a + s.inUse, 0);
     return el("section", { "aria-labelledby": "map-title" },
-      el("h1", { id: "map-title" }, "The network now"),
-      el("p", { class: "note" }, `${net.sites.length} sites, ${fmt(total)} accelerators, ${fmt(used, 1)} in use; hour ${fmt(net.hour, 2)} of the service (${when(net.at)}). Marker size: accelerators; colour: your choice below.`),
+      el("h1", { id: "map-title" }, "The network now"), summary(net),
       el("div", { class: "filters" },
         el("label", { for: "map-view" }, "View", viewSelect),
         el("label", { for: "color-by" }, "Colour by", select),
         el("label", { for: "max-latency" }, "Links up to (ms one way)", latency)),
-      plot("map-chart", mapTraces(net), mapLayout()),
-      sitesTable(net));
+      el("div", { id: "map-frame" }, mapFigure(net)),
+      sitesTable(net), linksTable(net));
   },
+  /** Draws the map anew (new data, view, colour, latency or width); a marker that had the
+   * focus gets it back, an open list of links stays open. */
   redraw() {
-    window.Plotly?.react("map-chart", mapTraces(lastNetwork), mapLayout());
+    const frame = document.getElementById("map-frame");
+    if (!frame || !lastNetwork) return;
+    const focused = document.activeElement?.closest?.("a.site")?.dataset.site;
+    frame.replaceChildren(mapFigure(lastNetwork));
+    if (focused) frame.querySelector(`a.site[data-site="${CSS.escape(focused)}"]`)?.focus();
+    const links = document.getElementById("links-table");
+    if (links) {
+      const open = links.open;
+      links.replaceWith(linksTable(lastNetwork));
+      document.getElementById("links-table").open = open;
+    }
   },
-  after: drawPlots,
 };
 
-function mapLayout() {
-  return {
-    title: { text: "Sites by coordinates" }, height: narrow() ? 420 : 480,
-    margin: { l: 10, r: 10, t: 40, b: narrow() ? 60 : 10 },
-    geo: { projection: { type: "natural earth" }, showcountries: true, showland: true,
-      landcolor: "#f2efe9", countrycolor: "#b9b4aa", resolution: 110, ...VIEWS[view].geo },
-  };
-}
+// a narrower or wider window redraws the map at its new width
+let resizeTimer = null;
+window.addEventListener("resize", () => {
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(() => mapPage.redraw(), 150);
+});
 
 function sitesTable(net) {
   const wrap = table(
@@ -136,6 +189,16 @@ function sitesTable(net) {
   );
   wrap.id = "sites-table";
   return wrap;
+}
+
+function linksTable(net) {
+  const links = shownLinks(net);
+  const box = el("details", { id: "links-table", class: "links-details" },
+    el("summary", {}, `Links drawn: ${links.length} of ${net.links.length} (up to ${fmt(maxLatency)} ms one way)`),
+    links.length ? table("Links on the map", ["from", "to", "latency ms (one way)", "Gbit/s"],
+      links.map((l) => [l.src, l.dst, fmt(l.latencyMs, 1), fmt(l.bandwidthGbps)]), [2, 3])
+      : el("p", { class: "empty" }, "No link is this fast: raise the latency above."));
+  return box;
 }
 
 // -- site detail -------------------------------------------------------------------------

@@ -146,9 +146,14 @@ const jobPage = {
 
 // -- approvals ---------------------------------------------------------------------------
 
+// the oldest jobs waiting are listed, this many; one more is asked for, to say there are more
+const APPROVALS_SHOWN = 100;
+
 const approvalsPage = {
   async render({ first }) {
-    const items = await api("/approvals");
+    const waiting = await api(`/approvals?limit=${APPROVALS_SHOWN + 1}`);
+    const items = waiting.slice(0, APPROVALS_SHOWN);
+    items.more = waiting.length > APPROVALS_SHOWN;
     const slot = document.getElementById("approvals-slot");
     if (!first && slot) {
       if (slot.dataset.ids !== items.map((a) => a.jobId).join()) slot.replaceWith(approvalsList(items));
@@ -177,13 +182,17 @@ function approvalsList(items) {
         body: { decision, reason: input.value.trim() || `${decision}d from the dashboard` } });
       out.replaceChildren(el("p", { class: "ok" }, `${a.jobId}: ${r.decision}d, now ${r.state}.`));
       const rest = items.filter((x) => x.jobId !== a.jobId);
+      rest.more = items.more;
       document.getElementById("approvals-slot").replaceWith(approvalsList(rest));
     } catch (exc) {
       ev.target.disabled = false;
       out.replaceChildren(errorBox(exc));
     }
   };
-  slot.append(table("Pending", ["job", "tenant", "name", "data", "accelerators", "submitted", "decision"],
+  const caption = items.more
+    ? `The ${items.length} oldest of more than ${APPROVALS_SHOWN} waiting (the next appear as these are decided)`
+    : "Pending, oldest first";
+  slot.append(table(caption, ["job", "tenant", "name", "data", "accelerators", "submitted", "decision"],
     items.map((a) => {
       const input = el("input", { "aria-label": `Reason for ${a.jobId}`, placeholder: "reason", id: `reason-${a.jobId}` });
       return [

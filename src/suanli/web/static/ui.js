@@ -47,11 +47,12 @@ export function table(caption, head, rows, numeric = []) {
 export const kv = (pairs) =>
   el("dl", { class: "grid kv" }, pairs.map(([k, v]) => el("div", {}, el("dt", {}, k), el("dd", {}, v))));
 
-// plotly.js (3.5 MB) is loaded only by the pages that draw charts, while they fetch their data
+// plotly.js (its basic bundle, 1.2 MB) is loaded only by the pages that draw charts, while
+// they fetch their data; the network map is our own SVG (map.js)
 let plotlyLoaded = null;
 export function loadPlotly() {
   plotlyLoaded ||= new Promise((resolve, reject) => {
-    const script = el("script", { src: "vendor/plotly.min.js" });
+    const script = el("script", { src: "vendor/plotly-basic.min.js" });
     script.onload = resolve;
     script.onerror = () => reject(new Error("plotly.js did not load"));
     document.head.append(script);
@@ -62,7 +63,7 @@ export function loadPlotly() {
 let pendingPlots = [];
 export function plot(id, traces, layout) {
   pendingPlots.push([id, traces, layout]);
-  return el("div", { id, class: `chart${id === "map-chart" ? " map" : ""}`, role: "img",
+  return el("div", { id, class: "chart", role: "img",
     "aria-label": layout.title?.text || layout.title || id });
 }
 
