@@ -114,3 +114,18 @@ def test_the_checkpointer_copies_the_whole_log_while_nothing_reads(tmp_path: Pat
         conn.execute(text("INSERT INTO t VALUES ('z')"))
     assert Checkpointer(engine).checkpoint()[1] < 10
     engine.dispose()
+
+
+def test_a_write_transaction_begun_inside_another_is_refused_rather_than_left_waiting(
+    tmp_path: Path,
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'n.db'}")
+    with (
+        write_transaction(engine),
+        pytest.raises(RuntimeError, match="inside another one"),
+        write_transaction(engine),
+    ):
+        pass
+    with write_transaction(engine) as conn:  # the gate is free again
+        conn.execute(text("CREATE TABLE t (x TEXT)"))
+    engine.dispose()

@@ -58,10 +58,15 @@ class WriteGate:
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._pid = 0
+        self._owner: int | None = None
 
     @contextmanager
     def held(self) -> Iterator[None]:
+        if self._owner == threading.get_ident():
+            # a second write transaction inside the first would wait for itself forever
+            raise RuntimeError("a write transaction was begun inside another one")
         with self._lock:
+            self._owner = threading.get_ident()
             fd = self._file()
             fcntl.flock(fd, fcntl.LOCK_EX)
             collecting = gc.isenabled()
@@ -72,6 +77,7 @@ class WriteGate:
                 if collecting:
                     gc.enable()
                 fcntl.flock(fd, fcntl.LOCK_UN)
+                self._owner = None
 
     def _file(self) -> int:
         # one descriptor per process: flock excludes open files, not threads
