@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import event, text
 
 from suanli.service.storage import make_engine
-from suanli.service.storage.sqlite import Checkpointer, write_transaction
+from suanli.service.storage.sqlite import RESTART_FRAMES, Checkpointer, write_transaction
 
 HOLDER = """
 import sys, time
@@ -129,3 +129,31 @@ def test_a_write_transaction_begun_inside_another_is_refused_rather_than_left_wa
     with write_transaction(engine) as conn:  # the gate is free again
         conn.execute(text("CREATE TABLE t (x TEXT)"))
     engine.dispose()
+
+
+def test_the_log_is_started_over_under_a_steady_stream_of_commits(tmp_path: Path) -> None:
+    """Without the pass under the gate the log grew past 3,600 frames in this test (measured);
+    with it, it stays under the threshold plus what 50 ms of commits add."""
+    engine = make_engine(f"sqlite:///{tmp_path / 's.db'}", autocheckpoint=False)
+    with write_transaction(engine) as conn:
+        conn.execute(text("CREATE TABLE t (x TEXT)"))
+    stop = threading.Event()
+
+    def stream() -> None:
+        while not stop.is_set():
+            with write_transaction(engine) as conn:
+                conn.execute(text("INSERT INTO t VALUES (:x)"), [{"x": "y" * 500}] * 50)
+
+    writer = threading.Thread(target=stream)
+    writer.start()
+    checkpointer = Checkpointer(engine)
+    longest = 0
+    try:
+        for _ in range(30):
+            time.sleep(0.05)
+            longest = max(longest, checkpointer.checkpoint()[1])
+    finally:
+        stop.set()
+        writer.join()
+    engine.dispose()
+    assert RESTART_FRAMES <= longest < 2 * RESTART_FRAMES

@@ -21,10 +21,12 @@ So every write transaction of the service goes through `write_transaction`:
 * **`Checkpointer`**: the service's connections do not checkpoint when they commit
   (``wal_autocheckpoint=0``): an automatic checkpoint runs inside the ``COMMIT`` of whichever
   connection crosses 1,000 pages of log, i.e. in a submission's commit, or in the
-  scheduler's while it holds the gate. A thread of the API process runs a ``PASSIVE``
-  checkpoint every `CHECKPOINT_EVERY_S` instead; PASSIVE takes no write lock and never
-  waits, so it runs beside the writers. The log is bounded: it is rewound once checkpointed,
-  and cut back to `JOURNAL_SIZE_LIMIT` bytes.
+  scheduler's while it holds the gate. A thread of the API process checkpoints every
+  `CHECKPOINT_EVERY_S` instead (`Checkpointer.checkpoint`): a ``PASSIVE`` pass, which takes
+  no write lock and never waits, copies the bulk beside the writers; a second one with the
+  gate held copies what they appended meanwhile once the log is over `RESTART_FRAMES`, so
+  the checkpoint is complete and the next writer starts the log over. The file is cut back
+  to `JOURNAL_SIZE_LIMIT` bytes.
 
 Durability is unchanged: a commit still syncs the log (``synchronous=FULL``, `make_engine`),
 and a checkpoint only copies committed pages into the database file.
@@ -46,7 +48,10 @@ from sqlalchemy import Connection, Engine
 
 log = logging.getLogger("suanli.service")
 
-CHECKPOINT_EVERY_S = 0.5
+CHECKPOINT_EVERY_S = 0.25
+#: log frames (pages) past which a checkpoint finishes with the gate held: SQLite's own
+#: threshold for its automatic checkpoints (about 4 MB of log)
+RESTART_FRAMES = 1000
 JOURNAL_SIZE_LIMIT = 64 * 2**20
 
 
@@ -117,7 +122,7 @@ class Checkpointer:
         self.every_s = every_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        #: (busy, log frames, frames checkpointed) of the last checkpoint
+        #: (busy, log frames, frames checkpointed) of the last pass
         self.last: tuple[int, int, int] | None = None
 
     def start(self) -> None:
@@ -131,6 +136,25 @@ class Checkpointer:
             self._thread = None
 
     def checkpoint(self) -> tuple[int, int, int]:
+        """Copy the log into the database: the bulk beside the writers, then, once the log
+        is over `RESTART_FRAMES`, the frames they appended meanwhile with the gate held.
+
+        The log is only started over (by the next writer) once a checkpoint has copied all
+        of it, which under a steady stream of commits a checkpoint beside them never does:
+        at 1,000 submissions/s the log grew by about 10 MB/s to 100 MB (measured). The
+        second pass copies what was committed during the first, a few milliseconds of work.
+        """
+        busy, frames, copied = self._passive()
+        gate = _GATES.get(self.engine)
+        if gate is None or frames < RESTART_FRAMES:
+            return busy, frames, copied
+        # even a pass that copied everything may have run beside a writer's transaction,
+        # whose commit then leaves the log unfinished again: only with the gate held is
+        # there none
+        with gate.held():
+            return self._passive()
+
+    def _passive(self) -> tuple[int, int, int]:
         with self.engine.connect() as conn:
             row = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
             conn.rollback()
