@@ -82,9 +82,11 @@ INTAKE_BATCH = 5000
 SEAL_BATCH = 1000
 #: rows (jobs or ledger entries) per write transaction of the leader. On SQLite a submission
 #: waits for the transaction in progress, so a tick's changes are committed in short ones:
-#: one of 2,000 admissions held the lock for 48-111 ms, one of 200 holds it for a few ms
-#: (measured 2026-12-01, docs/benchmarks.md). Each is complete on its own (state, reason
-#: and event of every job in it), so a crash between two leaves nothing half-written.
+#: one of about 2,000 admissions held the lock for 48-111 ms, those of 200 held it for 8.8 ms
+#: at the median and 17.4 ms at most in one traced run at load average 3 (measured
+#: 2026-12-01, docs/service.md "The write path on SQLite"). Each is complete on its own
+#: (state, reason and event of every job in it), so a crash between two leaves nothing
+#: half-written.
 WRITE_CHUNK = 200
 
 #: a placement's row: where, when, at what cost, and why (``b_*``: bound per job)
