@@ -9,14 +9,16 @@ import subprocess
 import sys
 import threading
 import time
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import event, text
 
+import suanli.service.storage.sqlite as sqlite_module
 from suanli.service.storage import make_engine
-from suanli.service.storage.sqlite import RESTART_FRAMES, Checkpointer, write_transaction
+from suanli.service.storage.sqlite import Checkpointer, write_transaction
 
 HOLDER = """
 import sys, time
@@ -131,9 +133,12 @@ def test_a_write_transaction_begun_inside_another_is_refused_rather_than_left_wa
     engine.dispose()
 
 
-def test_the_log_is_started_over_under_a_steady_stream_of_commits(tmp_path: Path) -> None:
-    """Without the pass under the gate the log grew past 3,600 frames in this test (measured);
-    with it, it stays under the threshold plus what 50 ms of commits add."""
+def test_the_log_is_started_over_under_a_steady_stream_of_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checkpoints beside the writers alone never let the log start over here: its length
+    only grew, to over 3,600 frames in 1.5 s (measured); finished under the gate, it does."""
+    monkeypatch.setattr(sqlite_module, "RESTART_FRAMES", 200)
     engine = make_engine(f"sqlite:///{tmp_path / 's.db'}", autocheckpoint=False)
     with write_transaction(engine) as conn:
         conn.execute(text("CREATE TABLE t (x TEXT)"))
@@ -147,13 +152,14 @@ def test_the_log_is_started_over_under_a_steady_stream_of_commits(tmp_path: Path
     writer = threading.Thread(target=stream)
     writer.start()
     checkpointer = Checkpointer(engine)
-    longest = 0
+    lengths = []
     try:
         for _ in range(30):
             time.sleep(0.05)
-            longest = max(longest, checkpointer.checkpoint()[1])
+            lengths.append(checkpointer.checkpoint()[1])
     finally:
         stop.set()
         writer.join()
     engine.dispose()
-    assert RESTART_FRAMES <= longest < 2 * RESTART_FRAMES
+    restarts = sum(1 for a, b in pairwise(lengths) if b < a)
+    assert restarts >= 3, lengths
