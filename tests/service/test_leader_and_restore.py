@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import time
+from itertools import pairwise
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from serving import job_doc, running_service
+from sqlalchemy import event, text
 
+import suanli.service.loop as loop_module
 from suanli.core.clock import ManualClock
 from suanli.core.options import feasibility
 from suanli.core.policies import make_policy
@@ -77,3 +81,36 @@ def test_restore_refuses_a_job_that_does_not_fit() -> None:
     option = next(o for o in feasibility(_job(2), s.cost).options if o.site == "guian")
     with pytest.raises(SchedulingError):
         s.restore(big, option, 0.0)
+
+
+def test_a_tick_that_admits_many_jobs_commits_them_in_short_transactions_each_complete(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(loop_module, "WRITE_CHUNK", 40)
+    with running_service(db_url, scheduler="off") as svc, svc.client("tenant") as c:
+        doc = job_doc(accelerators={"count": 1, "types": ["A800"]}, durationHours=1)
+        ids = [c.post("/v1/jobs", json=doc).json()["id"] for _ in range(100)]
+        batches: list[tuple[str, int]] = []
+
+        def count(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, many: bool) -> None:
+            if many and statement.startswith("UPDATE jobs SET"):
+                batches.append(("admit" if "site=" in statement else "launch", len(params)))
+
+        def commit(_conn: Any) -> None:
+            batches.append(("commit", 0))
+
+        engine = svc.service.engine
+        event.listen(engine, "before_cursor_execute", count)
+        event.listen(engine, "commit", commit)
+        svc.service.loop.step()  # takes the lease, admits and launches everything at once
+        event.remove(engine, "before_cursor_execute", count)
+        event.remove(engine, "commit", commit)
+        updates = [b for b in batches if b[0] != "commit"]
+        sizes = [40, 40, 20]  # WRITE_CHUNK at most
+        assert updates == [("admit", n) for n in sizes] + [("launch", n) for n in sizes]
+        at = [i for i, b in enumerate(batches) if b[0] != "commit"]
+        # each in its own transaction: a commit between any two of them
+        assert all(("commit", 0) in batches[i:j] for i, j in pairwise(at))
+        for job_id in ids:
+            states = [e["toState"] for e in c.get(f"/v1/jobs/{job_id}/events").json()]
+            assert states == ["queued", "admitted", "running"]

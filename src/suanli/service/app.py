@@ -49,6 +49,7 @@ from suanli.service.loop import SchedulingLoop
 from suanli.service.metrics import ServiceMetrics
 from suanli.service.schemas import FieldProblem, Problem
 from suanli.service.storage import Store, default_db_url, make_engine, migrate, normalize_url
+from suanli.service.storage.sqlite import Checkpointer
 from suanli.service.writer import IdempotencyConflict, SubmissionWriter
 
 log = logging.getLogger("suanli.service")
@@ -101,7 +102,9 @@ class Service:
         self._backends_file = load_backends(config.backends) if config.backends else None
         file_key = SigningKey.load(config.ledger_key) if config.ledger_key is not None else None
         self.db_url = normalize_url(config.db_url or default_db_url())
-        self.engine = make_engine(self.db_url)
+        # checkpoints of a SQLite log run in `Checkpointer`, off every commit (`start`)
+        self.engine = make_engine(self.db_url, autocheckpoint=False)
+        self.checkpointer: Checkpointer | None = None
         migrate(self.engine)
         self.scenario: Scenario = load_scenario(config.scenario)
         self.store = Store(self.engine)
@@ -233,6 +236,10 @@ class Service:
 
     def start(self) -> None:
         self.writer = SubmissionWriter(self.store)
+        if self.engine.dialect.name == "sqlite":
+            # the API process checkpoints for every process of the replica (its scheduler's)
+            self.checkpointer = Checkpointer(self.engine)
+            self.checkpointer.start()
         if self.config.scheduler == "thread":
             self.loop.start()
         elif self.config.scheduler == "process":
@@ -287,6 +294,8 @@ class Service:
         self.loop.stop()
         if self.writer is not None:
             self.writer.close()
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.engine.dispose()
 
 

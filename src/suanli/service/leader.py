@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, select, update
 
 from suanli.errors import SuanliError
 from suanli.service.storage.repo import LEASES, SCHEDULER_LEASE
+from suanli.service.storage.sqlite import write_transaction
 
 
 class LostLeadership(SuanliError):
@@ -36,7 +37,7 @@ class LeaderLease:
     def acquire(self) -> bool:
         """Renew the lease, or take it if it expired. True while this replica is the leader."""
         now = time.time()
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             if self.term is not None and self._renew(conn, now):
                 return True
             self.term = None
@@ -60,7 +61,7 @@ class LeaderLease:
     def release(self) -> None:
         if self.term is None:
             return
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             conn.execute(
                 update(LEASES)
                 .where(

@@ -88,12 +88,12 @@ class SubmissionWriter:
 
     def _commit(self, batch: list[NewJob]) -> list[Result]:
         try:
-            with self.store.engine.begin() as conn:
+            with self.store.write() as conn:
                 return self._write(conn, batch)
         except IntegrityError:
             if len(batch) == 1:
                 # its key was stored by another replica just now: answer from that
-                with self.store.engine.begin() as conn:
+                with self.store.write() as conn:
                     return self._write(conn, batch)
             # a key raced with another replica: one transaction per job
             return [r for job in batch for r in self._commit([job])]

@@ -11,6 +11,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 
 from suanli.errors import InputError
+from suanli.service.storage.sqlite import JOURNAL_SIZE_LIMIT, attach_gate
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -37,7 +38,7 @@ def is_sqlite(url: str) -> bool:
     return normalize_url(url).startswith("sqlite")
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, autocheckpoint: bool = True) -> Engine:
     """An engine for ``url``; SQLite gets WAL, FULL sync and a generous busy timeout.
 
     WAL with ``synchronous=FULL`` syncs the log at every commit, so a committed transaction
@@ -45,18 +46,24 @@ def make_engine(url: str) -> Engine:
     many jobs at once, so that is one sync per batch, not per job. ``SUANLI_SQLITE_SYNC=NORMAL``
     syncs only at checkpoints: cheaper, and it still survives SIGKILL, but a power loss may
     drop the last commits, 201s included (docs/service.md).
+
+    A SQLite file gets a `WriteGate` (`suanli.service.storage.sqlite.write_transaction`).
+    ``autocheckpoint=False`` (the service, which runs a `Checkpointer`) keeps checkpoints out
+    of every commit.
     """
     url = normalize_url(url)
     if url.startswith("sqlite"):
         sync = os.environ.get("SUANLI_SQLITE_SYNC", "FULL").upper()
         if sync not in ("FULL", "NORMAL"):
             raise InputError("SUANLI_SQLITE_SYNC", f"{sync!r} is not FULL or NORMAL")
-        path = url.removeprefix("sqlite:///")
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else ""
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=8
         )
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            attach_gate(engine, Path(path))
+        checkpoint_pages = 1000 if autocheckpoint else 0  # 1000: SQLite's default
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -64,6 +71,8 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute(f"PRAGMA synchronous={sync}")
             cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA wal_autocheckpoint={checkpoint_pages}")
+            cur.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
             cur.close()
 
         return engine

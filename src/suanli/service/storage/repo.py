@@ -11,7 +11,8 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -22,6 +23,7 @@ from suanli.ledger.keys import SigningKey
 from suanli.ledger.ledger import canonical
 from suanli.ledger.merkle import EMPTY_ROOT, leaf_hash
 from suanli.model import Classification, Scenario
+from suanli.service.storage.sqlite import write_transaction
 from suanli.service.storage.tables import (
     EventRow,
     IdempotencyRow,
@@ -93,13 +95,19 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction (`suanli.service.storage.sqlite.write_transaction`)."""
+        with write_transaction(self.engine) as conn:
+            yield conn
+
     # -- setup ---------------------------------------------------------------------------
 
     def seed(self, scenario: Scenario) -> None:
         """On a new database: the epoch, the scenario's sites and tenants, the lease row."""
         now = time.time()
         try:
-            with self.engine.begin() as conn:
+            with self.write() as conn:
                 if conn.execute(select(META.c.value).where(META.c.key == "epoch")).first():
                     return
                 conn.execute(
@@ -187,7 +195,7 @@ class Store:
         value = self.meta("ledger_key")
         if value is None:
             try:
-                with self.engine.begin() as conn:
+                with self.write() as conn:
                     new = secrets.token_bytes(32).hex()
                     conn.execute(insert(META), {"key": "ledger_key", "value": new})
             except IntegrityError:
@@ -221,7 +229,7 @@ class Store:
 
     def create_token(self, role: str, tenant: str | None, label: str = "") -> str:
         token = "sl_" + secrets.token_urlsafe(32)
-        with self.engine.begin() as conn:
+        with self.write() as conn:
             conn.execute(
                 insert(TOKENS),
                 {
@@ -280,7 +288,7 @@ class Store:
     ) -> bool:
         """Register a site with its pools; False if the id is taken."""
         try:
-            with self.engine.begin() as conn:
+            with self.write() as conn:
                 conn.execute(insert(SITES), {**row, "state": "active", "created_at": time.time()})
                 conn.execute(
                     insert(POOLS),
@@ -306,7 +314,7 @@ class Store:
         return True
 
     def add_pool(self, site_id: str, pool: Mapping[str, Any], actor: str) -> int:
-        with self.engine.begin() as conn:
+        with self.write() as conn:
             n = conn.execute(
                 select(func.count()).select_from(POOLS).where(POOLS.c.site_id == site_id)
             ).scalar_one()
@@ -329,7 +337,7 @@ class Store:
         return int(n)
 
     def set_site_state(self, site_id: str, state: str, actor: str) -> None:
-        with self.engine.begin() as conn:
+        with self.write() as conn:
             old = conn.execute(select(SITES.c.state).where(SITES.c.id == site_id)).scalar()
             conn.execute(update(SITES).where(SITES.c.id == site_id).values(state=state))
             add_events(
@@ -347,7 +355,7 @@ class Store:
 
     def add_tenant(self, row: Mapping[str, Any], actor: str) -> bool:
         try:
-            with self.engine.begin() as conn:
+            with self.write() as conn:
                 conn.execute(insert(TENANTS), {**row, "quota": {}})
                 add_events(
                     conn,
@@ -358,7 +366,7 @@ class Store:
         return True
 
     def set_quota(self, tenant_id: str, quota: dict[str, int], actor: str) -> None:
-        with self.engine.begin() as conn:
+        with self.write() as conn:
             conn.execute(update(TENANTS).where(TENANTS.c.id == tenant_id).values(quota=quota))
             add_events(
                 conn,
@@ -382,7 +390,7 @@ class Store:
         return list(json.loads(value)) if value else list(DEFAULT_APPROVAL)
 
     def set_approval_classes(self, classes: list[str], actor: str) -> None:
-        with self.engine.begin() as conn:
+        with self.write() as conn:
             conn.execute(
                 update(META).where(META.c.key == "approval").values(value=json.dumps(classes))
             )
@@ -453,7 +461,7 @@ class Store:
         Returns the job's state afterwards.
         """
         now = time.time()
-        with self.engine.begin() as conn:
+        with self.write() as conn:
             state = conn.execute(select(JOBS.c.state).where(JOBS.c.id == job_id)).scalar()
             if state in ("queued", "pending-approval"):
                 done = conn.execute(
@@ -497,7 +505,7 @@ class Store:
         dst = "queued" if approve else "rejected"
         verb = "approved" if approve else "denied"
         now = time.time()
-        with self.engine.begin() as conn:
+        with self.write() as conn:
             done = conn.execute(
                 update(JOBS)
                 .where(JOBS.c.id == job_id, JOBS.c.state == "pending-approval")
