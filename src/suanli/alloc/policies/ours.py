@@ -50,7 +50,7 @@ import numpy as np
 
 from suanli.alloc.cluster import NodeCluster
 from suanli.alloc.frag import TargetWorkload
-from suanli.alloc.policies.base import MAX_SPEC_GPU, FloatArray, IntArray
+from suanli.alloc.policies.base import MAX_SPEC_GPU, FloatArray, IntArray, best_node
 from suanli.alloc.policies.fgd import FGD, sigmoid_score
 from suanli.alloc.shapes import MILLI, TaskShape
 
@@ -81,6 +81,27 @@ def cpu_per_gpu_milli(workload: TargetWorkload) -> float:
     return cpu / gpu if gpu > 0 else 0.0
 
 
+def reserved_share(workload: TargetWorkload, models: tuple[str, ...], gpus: IntArray) -> FloatArray:
+    """s_k: the share of the target workload's GPU demand that only GPUs of model k can serve.
+
+    A typed shape m (allowed models T_m) asks d_m = p_m n_m g_m / (sum over GPU shapes of
+    p n g) of the GPU demand; it is spread over its models by their GPU counts ``gpus[k]``:
+    s_k = sum over typed m with k in T_m of d_m * gpus[k] / (sum of gpus over T_m).
+    Untyped shapes reserve nothing, so s is 0 for a workload without GPU-type constraints.
+    """
+    share = np.zeros(len(models))
+    demand = sum(w * s[1] * s[2] for s, w in zip(workload.shapes, workload.weights, strict=True))
+    index = {m: i for i, m in enumerate(models)}
+    for (_, milli, count, types), w in zip(workload.shapes, workload.weights, strict=True):
+        allowed = [index[t] for t in types if t in index and gpus[index[t]] > 0]
+        if count == 0 or not types or not allowed or demand == 0:
+            continue
+        supply = float(gpus[allowed].sum())
+        for k in allowed:
+            share[k] += w * milli * count / demand * float(gpus[k]) / supply
+    return share
+
+
 class Suanli(FGD):
     """FGD's integer score, its ties ordered by expected GPU waste and CPU:GPU balance."""
 
@@ -96,8 +117,11 @@ class Suanli(FGD):
         levels: int = 200,
         waste: float = 0.5,
         lead_waste: float = 0.0,
+        reserve: float = 1.0,
     ) -> None:
         super().__init__(target_workload)
+        self.reserve = reserve
+        self._share: FloatArray | None = None
         self.levels = levels
         self.waste = waste
         self.lead_waste = lead_waste
@@ -106,6 +130,31 @@ class Suanli(FGD):
         self.cpu_rule = cpu_rule
         self.weight = weight
         self.ratio = cpu_per_gpu_milli(target_workload)
+
+    def reset(self) -> None:
+        """Forget cached scores, fragmentation and the cluster's reserved shares."""
+        super().reset()
+        self._share = None
+
+    def choose(self, cluster: NodeCluster, shape: TaskShape) -> tuple[int, tuple[int, ...]] | None:
+        """The cached score minus the typed-demand reserve for untyped GPU tasks, then by name."""
+        choice = super().choose(cluster, shape)
+        if choice is None or shape.num_gpu == 0 or shape.gpu_types or not self.reserve:
+            return choice
+        if self._share is None:
+            supply = np.bincount(cluster.model_index, cluster.gpu_count, len(cluster.models))
+            self._share = reserved_share(self.target_workload, cluster.models, supply)
+        if not self._share.any():
+            return choice
+        free = cluster.gpu_free.sum(axis=1)
+        free_model = np.bincount(cluster.model_index, free, len(cluster.models))
+        need = self._share * float(free.sum()) / np.maximum(free_model, 1.0)
+        score, gpu = self.cached_scores(shape)
+        penalty = self.reserve * np.minimum(need, 1.0)
+        best = best_node(score - penalty[cluster.model_index], cluster.name_rank)
+        if best is None:
+            return None
+        return best, self.gpus_for(cluster, shape, best, int(gpu[best]))
 
     def score(
         self, cluster: NodeCluster, shape: TaskShape, nodes: IntArray
