@@ -129,6 +129,20 @@ def test_suanli_orders_fgd_ties_by_cpu_balance() -> None:
     assert make_policy("suanli", target_workload=target).choose(c, whole) == (1, (0,))
 
 
+def test_suanli_lets_the_cpu_balance_outweigh_one_band_of_the_leading_key() -> None:
+    # 1 task in 100 takes 2 GPUs (8000 CPU), the rest 1 GPU (4000): R = 4 CPU milli per milli-GPU.
+    # On "b" (2 GPUs) taking one breaks the 2-GPU fit: F 0 -> 10 milli, 200 levels: band 99.
+    # On "a" (1 GPU) F 10 -> 0: band 100, so FGD takes "a". Balance: "a" keeps 60000 CPU for no
+    # GPU (b = 0), "b" 4000 for 1000 milli, exactly R (b = 1): 99 + 1.2 beats 100 + 0, which
+    # w = 0.9 (99.9) does not.
+    whole = TaskShape(4000, 0, 1, 1000)
+    target = TargetWorkload(((4000, 1000, 1, ()), (8000, 1000, 2, ())), (99, 1))
+    c = NodeCluster(["a", "b"], [64000, 8000], [0, 0], [1, 2], ["T4", "T4"])
+    assert make_policy("fgd", target_workload=target).choose(c, whole) == (0, (0,))
+    assert Suanli(target, weight=0.9).choose(c, whole) == (0, (0,))
+    assert make_policy("suanli", target_workload=target).choose(c, whole) == (1, (0,))
+
+
 def test_the_reserved_share_spreads_typed_demand_over_the_allowed_models_by_gpu_count() -> None:
     # GPU demand 9000: a T4-only whole GPU (1000), two ("T4", "G2") halves (1000), 7 untyped.
     # T4 keeps 1000/9000 plus 2/8 of 1000/9000; G2 gets 6/8 of 1000/9000.

@@ -4,7 +4,7 @@ Notation as in ``suanli.alloc.policies.fgd``: F_n is node n's expected fragment 
 the target workload, n' the node after the placement. Suanli scores a feasible node as
 
     score(n) = floor(L * sigmoid((F_n - F_n') / 1000)) + v * h(n) + w * b(n),
-    L = 200, v = 0.5, w = 0.9
+    L = 200, v = 0.5, w = 1.2
 
 so the fragmentation decrease stays the leading key (twice FGD's 100 levels: Δ-bands of about
 20 milli-GPU instead of 40) and the two terms below order the nodes (and GPUs) it ties:
@@ -31,7 +31,8 @@ so the fragmentation decrease stays the leading key (twice FGD's 100 levels: Δ-
 * b, for a CPU-only task: b(n) = 1 - U_n / 8000 with U_n the node's idle milli-GPU, so CPU is
   taken from the nodes with the fewest idle GPUs.
 
-v h + w b can reach 1.4, so it can also outweigh one 20-milli band of the leading key.
+v h + w b lies in [-0.5, 1.7]: with w > 1 a node left at the workload's CPU:GPU ratio (b = 1)
+beats a node one 20-milli band better on F whose balance is lost (b = 0).
 
 Then, for a GPU task without a GPU-type constraint, a reserve is taken off the score of every node
 of GPU model k before the node is chosen (highest, then smallest name):
@@ -59,7 +60,10 @@ waste term adds a little on most traces; put into the leading key instead (v H a
 F_n - F_n') it helps more on some traces but loses to FGD on others. Without the reserve, on
 traces with GPU-type constraints the CPU balance sends untyped tasks to the CPU-rich T4 nodes
 until the T4-only tasks find none left (gpuspec05, seeds 42-44: typed tasks that failed were
-2.98 of its 4.81 unallocated GPU %, 1.65 with the reserve, 0.37 under FGD).
+2.98 of its 4.81 unallocated GPU %, 1.65 with the reserve, 0.37 under FGD). w = 1.2 rather
+than 0.9 (balance may outweigh one band) took cpu050 from -5.5% to -15.0% and cpu0 from -12.3%
+to -15.8% against FGD; every other trace's change against FGD moved by at most 1.6 points,
+the largest loss multigpu30 from -3.6% to -2.7% (seeds 42-51).
 """
 
 from __future__ import annotations
@@ -131,7 +135,7 @@ class Suanli(FGD):
         *,
         balance: bool = True,
         cpu_rule: bool = True,
-        weight: float = 0.9,
+        weight: float = 1.2,
         levels: int = 200,
         waste: float = 0.5,
         lead_waste: float = 0.0,
