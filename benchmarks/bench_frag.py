@@ -2,6 +2,7 @@
 
 Usage: .venv/bin/python benchmarks/bench_frag.py [--trace default] [--seeds 42-44]
        .venv/bin/python benchmarks/bench_frag.py --ablation [--traces default,...] [--seeds 42-46]
+       .venv/bin/python benchmarks/bench_frag.py --losses [--traces multigpu40,...] [--seeds 42]
 
 Runs the `suanli frag` protocol (about 10,800 placement decisions per run) without Ray and
 reports decisions per second of placement time (trace loading excluded).
@@ -10,9 +11,12 @@ reports decisions per second of placement time (trace loading excluded).
 from __future__ import annotations
 
 import argparse
+import itertools
 import platform
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,18 +30,29 @@ DATA = Path(__file__).resolve().parent.parent / "data" / "alibaba-gpu-2023"
 
 
 ABLATION_TRACES = "default,cpu200,gpushare40,gpushare80,multigpu20,multigpu40"
+
+
+def _w09(tw: TargetWorkload, **kw: Any) -> Suanli:
+    """Suanli with the CPU-balance weight of the rows measured before w = 1.2."""
+    return Suanli(tw, weight=0.9, **kw)
+
+
 ABLATION = {
     "FGD": lambda tw: FGD(tw),
-    "exact dF": lambda tw: Suanli(tw, levels=10**9, balance=False, cpu_rule=False, waste=0),
-    "200 levels": lambda tw: Suanli(tw, levels=200, balance=False, cpu_rule=False, waste=0),
-    "200 levels + CPU rule": lambda tw: Suanli(tw, levels=200, balance=False, waste=0),
-    "200 levels + balance": lambda tw: Suanli(tw, levels=200, cpu_rule=False, waste=0),
-    "100 levels + both": lambda tw: Suanli(tw, levels=100, waste=0),
-    "150 levels + both": lambda tw: Suanli(tw, levels=150, waste=0),
-    "200 levels + both (v = 0)": lambda tw: Suanli(tw, waste=0),
-    "200 levels + both + waste in the leading key": lambda tw: Suanli(tw, waste=0, lead_waste=0.5),
-    "Suanli (200 levels + both + expected waste)": lambda tw: Suanli(tw),
+    "exact dF": lambda tw: _w09(tw, levels=10**9, balance=False, cpu_rule=False, waste=0),
+    "200 levels": lambda tw: _w09(tw, levels=200, balance=False, cpu_rule=False, waste=0),
+    "200 levels + CPU rule": lambda tw: _w09(tw, levels=200, balance=False, waste=0),
+    "200 levels + balance": lambda tw: _w09(tw, levels=200, cpu_rule=False, waste=0),
+    "100 levels + both": lambda tw: _w09(tw, levels=100, waste=0),
+    "150 levels + both": lambda tw: _w09(tw, levels=150, waste=0),
+    "200 levels + both (v = 0)": lambda tw: _w09(tw, waste=0),
+    "200 levels + both + waste in the leading key": lambda tw: _w09(tw, waste=0, lead_waste=0.5),
+    "200 levels + both + expected waste (no reserve)": lambda tw: _w09(tw, reserve=0),
+    "200 levels + both + expected waste + typed reserve (w = 0.9)": lambda tw: _w09(tw),
+    "Suanli (the same with w = 1.2)": lambda tw: Suanli(tw),
 }
+HOLE_BINS = (1, 50, 100, 150, 200, 300, 500, 1000)
+"""Bins (milli-GPU left on a partly used GPU) of the --losses breakdown."""
 
 
 def unallocated_at_100(nodes: NodeTable, pods: PodTable, policy: Policy, seed: int) -> float:
@@ -75,16 +90,56 @@ def ablation(
         print(f"| {label} | {cells} | {sum(means) / len(means):.2f} |", flush=True)
 
 
+def losses(nodes: NodeTable, pods: PodTable, policy: Policy, seed: int) -> dict[str, float]:
+    """Where the GPUs are at 100% arrival, in % of capacity: failed pods by kind, free by kind.
+
+    Placement stops when the next pod would take arrival past 100%; then the failed GPU demand
+    equals the free GPU milli, which is split into whole free GPUs, partly used GPUs by the milli
+    left (HOLE_BINS), and the part of all that lies on nodes with under 4 cores left.
+    """
+    cluster = shuffled_cluster(nodes, seed)
+    capacity = cluster.total_gpu_milli()
+    failed: Counter[str] = Counter()
+    arrived = 0
+    for shape in submission_order(pods, capacity, seed):
+        if arrived + shape.total_gpu_milli > capacity:
+            break
+        arrived += shape.total_gpu_milli
+        if cluster.place(shape, policy) is None and shape.num_gpu:
+            kind = f"{shape.num_gpu} GPU" if shape.gpu_milli == 1000 else f"{shape.gpu_milli} milli"
+            kind += " typed" if shape.gpu_types else ""
+            failed["failed " + kind] += shape.total_gpu_milli
+    free = cluster.gpu_free
+    out = {k: 100.0 * v / capacity for k, v in failed.most_common(6)}
+    out["free whole GPUs"] = 100.0 * int(free[free == 1000].sum()) / capacity
+    for lo, hi in itertools.pairwise(HOLE_BINS):
+        part = free[(free >= lo) & (free < hi)]
+        out[f"free holes {lo}-{hi - 1}"] = 100.0 * int(part.sum()) / capacity
+    out["free on nodes < 4 cores"] = 100.0 * int(free[cluster.cpu_free < 4000].sum()) / capacity
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trace", default="default")
     parser.add_argument("--seeds", default="42-44")
     parser.add_argument("--policies", default=",".join(POLICY_NAMES))
     parser.add_argument("--ablation", action="store_true")
+    parser.add_argument("--losses", action="store_true", help="where FGD and Suanli lose GPUs")
     parser.add_argument("--traces", default=ABLATION_TRACES)
     parser.add_argument("--variants", default="", help="comma list of ablation rows (default all)")
     args = parser.parse_args()
     nodes = read_nodes(DATA / "openb_node_list_gpu_node.csv.gz")
+    if args.losses:
+        for trace in args.traces.split(","):
+            pods = read_pods(DATA / f"openb_pod_list_{trace}.csv.gz")
+            tw = TargetWorkload.from_shapes(pods.shapes)
+            for seed in parse_seeds(args.seeds):
+                for policy in (FGD(tw), Suanli(tw)):
+                    cells = losses(nodes, pods, policy, seed)
+                    text = ", ".join(f"{k} {v:.2f}" for k, v in cells.items())
+                    print(f"{trace} seed {seed} {policy.name}: {text}", flush=True)
+        return
     if args.ablation:
         chosen = [v for v in args.variants.split(",") if v] or None
         ablation(nodes, args.traces.split(","), parse_seeds(args.seeds), chosen)

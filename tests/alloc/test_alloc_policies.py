@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from suanli.alloc import NodeCluster, Suanli, TargetWorkload, TaskShape, make_policy
-from suanli.alloc.policies.ours import expected_waste
+from suanli.alloc.policies.ours import expected_waste, reserved_share
 from suanli.errors import InputError, UnknownNameError
 
 SHARE = TaskShape(2000, 1024, 1, 400)
@@ -126,6 +127,47 @@ def test_suanli_orders_fgd_ties_by_cpu_balance() -> None:
     c = NodeCluster(["a", "b"], [64000, 16000], [0, 0], [1, 1], ["T4", "T4"])
     assert make_policy("fgd", target_workload=target).choose(c, whole) == (0, (0,))
     assert make_policy("suanli", target_workload=target).choose(c, whole) == (1, (0,))
+
+
+def test_suanli_lets_the_cpu_balance_outweigh_one_band_of_the_leading_key() -> None:
+    # 1 task in 100 takes 2 GPUs (8000 CPU), the rest 1 GPU (4000): R = 4 CPU milli per milli-GPU.
+    # On "b" (2 GPUs) taking one breaks the 2-GPU fit: F 0 -> 10 milli, 200 levels: band 99.
+    # On "a" (1 GPU) F 10 -> 0: band 100, so FGD takes "a". Balance: "a" keeps 60000 CPU for no
+    # GPU (b = 0), "b" 4000 for 1000 milli, exactly R (b = 1): 99 + 1.2 beats 100 + 0, which
+    # w = 0.9 (99.9) does not.
+    whole = TaskShape(4000, 0, 1, 1000)
+    target = TargetWorkload(((4000, 1000, 1, ()), (8000, 1000, 2, ())), (99, 1))
+    c = NodeCluster(["a", "b"], [64000, 8000], [0, 0], [1, 2], ["T4", "T4"])
+    assert make_policy("fgd", target_workload=target).choose(c, whole) == (0, (0,))
+    assert Suanli(target, weight=0.9).choose(c, whole) == (0, (0,))
+    assert make_policy("suanli", target_workload=target).choose(c, whole) == (1, (0,))
+
+
+def test_the_reserved_share_spreads_typed_demand_over_the_allowed_models_by_gpu_count() -> None:
+    # GPU demand 9000: a T4-only whole GPU (1000), two ("T4", "G2") halves (1000), 7 untyped.
+    # T4 keeps 1000/9000 plus 2/8 of 1000/9000; G2 gets 6/8 of 1000/9000.
+    workload = TargetWorkload(
+        ((4000, 1000, 1, ("T4",)), (2000, 500, 1, ("G2", "T4")), (4000, 1000, 1, ())), (1, 2, 7)
+    )
+    share = reserved_share(workload, ("G2", "T4"), np.array([6, 2]))
+    assert share.tolist() == pytest.approx([750 / 9000, (1000 + 250) / 9000])
+    untyped = TargetWorkload(((4000, 1000, 1, ()),), (1,))
+    assert reserved_share(untyped, ("G2", "T4"), np.array([6, 2])).tolist() == [0.0, 0.0]
+
+
+def test_suanli_keeps_an_untyped_task_off_the_model_that_typed_tasks_need() -> None:
+    # 1 in 100 tasks may only run on T4. Taking a GPU on the G2 node lowers F by 10 milli (the
+    # T4-only shape could not use it anyway), not enough to leave FGD's band: a tie, and "a-t4"
+    # has the smaller name. Suanli's reserve: s_T4 = 1000/100000, times free 2000 / free on T4
+    # 1000 = 0.02 taken off the T4 node's score, so the untyped task goes to the G2 node.
+    task = TaskShape(4000, 0, 1, 1000)
+    target = TargetWorkload(((4000, 1000, 1, ("T4",)), (4000, 1000, 1, ())), (1, 99))
+    c = NodeCluster(["a-t4", "b-g2"], [64000, 64000], [0, 0], [1, 1], ["T4", "G2"])
+    assert make_policy("fgd", target_workload=target).choose(c, task) == (0, (0,))
+    assert Suanli(target, reserve=0.0).choose(c, task) == (0, (0,))
+    assert make_policy("suanli", target_workload=target).choose(c, task) == (1, (0,))
+    typed = TaskShape(4000, 0, 1, 1000, ("T4",))
+    assert make_policy("suanli", target_workload=target).choose(c, typed) == (0, (0,))
 
 
 @pytest.mark.parametrize("name", ["FGD", "fgd", " BestFit ", "SUANLI", "random"])

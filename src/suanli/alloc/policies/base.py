@@ -42,6 +42,15 @@ def best_fit_gpu(gpus: IntArray, need: int) -> IntArray:
     return np.asarray(masked.argmin(axis=1), dtype=np.int64)
 
 
+def best_node(score: FloatArray, name_rank: IntArray) -> int | None:
+    """Index of the highest score, ties to the smallest node name; None when all are -inf."""
+    top = score.max()
+    if top == -np.inf:
+        return None
+    tied = np.flatnonzero(score == top)
+    return int(tied[name_rank[tied].argmin()]) if tied.size > 1 else int(tied[0])
+
+
 class ScoringPolicy:
     """Base of the node-scoring policies: subclasses implement ``score``."""
 
@@ -83,12 +92,15 @@ class ScoringPolicy:
                 entry.gpu[nodes] = gpu
             entry.score[dirty] = score
             entry.seen[dirty] = cluster.version[dirty]
-        top = entry.score.max()
-        if top == -np.inf:
+        best = best_node(entry.score, cluster.name_rank)
+        if best is None:
             return None
-        tied = np.flatnonzero(entry.score == top)
-        best = int(tied[cluster.name_rank[tied].argmin()]) if tied.size > 1 else int(tied[0])
         return best, self.gpus_for(cluster, shape, best, int(entry.gpu[best]))
+
+    def cached_scores(self, shape: TaskShape) -> tuple[FloatArray, IntArray]:
+        """Scores and GPUs of every node for ``shape`` as of the last ``choose`` of that shape."""
+        entry = self._entries[shape]
+        return entry.score, entry.gpu
 
     def gpus_for(
         self, cluster: NodeCluster, shape: TaskShape, node: int, gpu: int
