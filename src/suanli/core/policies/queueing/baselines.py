@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 from suanli.core.capacity import job_milli
@@ -159,11 +160,58 @@ class KueuePolicy(QueueingPolicy):
                 self.blocked.discard(w.queue)
         return True
 
+    def bind(self, scheduler: Scheduler) -> None:
+        super().bind(scheduler)
+        #: (flavor, queue) -> priority -> running job id -> start order: the index the
+        #: preemption search reads instead of walking every running job of the flavor
+        self.held_by: dict[tuple[str, str], dict[int, dict[str, int]]] = defaultdict(
+            lambda: defaultdict(dict)
+        )
+        self._started = 0
+
+    def after_start(self, w: Waiting, option: Option, ctx: CycleContext) -> None:
+        prio = w.pending.job.priority
+        self.held_by[(option.accelerator, w.queue)][prio][w.pending.job.id] = self._started
+        self._started += 1
+
+    def _release(self, job_id: str, now: float) -> None:
+        h = self.held[job_id]
+        by_prio = self.held_by[(h.flavor, h.queue)]
+        del by_prio[h.placement.job.priority][job_id]
+        super()._release(job_id, now)
+
+    def candidates(self, req: Request) -> list[str]:
+        """The running jobs that `preemption.candidates` would allow ``req`` to evict, in
+        the order they started (the order of ``self.held``, so ties in the victims' sort fall
+        as in a walk over every running job): its own queue's jobs of lower priority
+        (``withinClusterQueue``) and, while ``req`` stays within its nominal quota, every job
+        of a queue of its cohort that borrows the flavor (``reclaimWithinCohort``)."""
+        order: dict[str, int] = {}
+        for prio, ids in self.held_by[(req.flavor, req.queue)].items():
+            if prio < req.priority:
+                order.update(ids)
+        cfg = self.config
+        mine = cfg.queues[req.queue]
+        nominal = mine.quotas.get(req.flavor)
+        within = nominal is not None and (
+            self.book.used(req.queue, req.flavor) + req.milli <= nominal.nominal * 1000
+        )
+        if within and mine.cohort is not None:
+            root = cfg.root(mine.cohort)
+            for name, q in cfg.queues.items():
+                if name == req.queue or q.cohort is None or cfg.root(q.cohort) != root:
+                    continue
+                if self.book.borrowed(name, req.flavor) > 0:
+                    for ids in self.held_by[(req.flavor, name)].values():
+                        order.update(ids)
+        return sorted(order, key=order.__getitem__)
+
     def _preempt_for(self, w: Waiting, ctx: CycleContext) -> bool:
         job, milli = w.pending.job, job_milli(w.pending.job)
         for o in w.pending.options:
             if o.ready_h > ctx.now:
                 continue
+            req = Request(w.queue, o.accelerator, milli, job.priority)
             running = [
                 Running(
                     jid,
@@ -174,10 +222,9 @@ class KueuePolicy(QueueingPolicy):
                     h.placement.start_h,
                     getattr(h.placement.job, "checkpoint_h", None),
                 )
-                for jid, h in self.held.items()
-                if h.flavor == o.accelerator
+                for jid in self.candidates(req)
+                for h in (self.held[jid],)
             ]
-            req = Request(w.queue, o.accelerator, milli, job.priority)
             outcome, victims = select_victims(req, running, self.book, ctx.now)
             if outcome is Outcome.PREEMPT:
                 for v in victims:
