@@ -234,7 +234,12 @@ class QueueingPolicy(Policy):
             dataclasses.replace(o, runtime_h=o.runtime_h * left)
             for o in placement.explanation.options
         ]
-        pending = PendingJob(placement.job, options, dict(placement.explanation.excluded))
+        # its restart is a new admission: where a verdict depends on state (export volumes,
+        # approvals), the rules are asked again when it starts, as at its first start
+        recheck = self.scheduler.needs_recheck(placement.job)
+        pending = PendingJob(
+            placement.job, options, dict(placement.explanation.excluded), recheck=recheck
+        )
         pending.waiting_reason = f"preempted: {record.reason}"
         queue = self.queue_of.get(placement.job.tenant, next(iter(self.config.queues)))
         self._add(Waiting(pending, queue, self.seq, placement.job.arrival_h))
