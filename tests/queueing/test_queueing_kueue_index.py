@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from builders import job, scenario, site
 from suanli.core.clock import ManualClock
 from suanli.core.policies.queueing.baselines import KueuePolicy
-from suanli.core.queueing.preemption import Request
+from suanli.core.queueing.preemption import Outcome, Request, Running, select_victims
 from suanli.core.scheduler import Scheduler
 from suanli.model import Pool, Sector, Tenant
 from suanli.sim.engine import run
@@ -31,6 +31,11 @@ class WalkEveryRunningJob(KueuePolicy):
 
     def candidates(self, req: Request) -> list[str]:
         return [jid for jid, h in self.held.items() if h.flavor == req.flavor]
+
+    def select(
+        self, req: Request, running: list[Running], now: float
+    ) -> tuple[Outcome, list[Running]]:
+        return select_victims(req, running, self.book, now)  # filters by the rules itself
 
 
 JOBS = st.lists(

@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 from suanli.core.capacity import job_milli
@@ -29,7 +28,7 @@ from suanli.core.policies.queueing.backfill import (
 )
 from suanli.core.policies.queueing.base import QueueingPolicy, Waiting, wait_h
 from suanli.core.queueing import FlavorQuota
-from suanli.core.queueing.preemption import Outcome, Request, Running, select_victims
+from suanli.core.queueing.preemption import Outcome, Request, Running, select_from
 from suanli.core.scheduler import CycleContext, Scheduler
 
 
@@ -160,36 +159,13 @@ class KueuePolicy(QueueingPolicy):
                 self.blocked.discard(w.queue)
         return True
 
-    def bind(self, scheduler: Scheduler) -> None:
-        super().bind(scheduler)
-        #: (flavor, queue) -> priority -> running job id -> start order: the index the
-        #: preemption search reads instead of walking every running job of the flavor
-        self.held_by: dict[tuple[str, str], dict[int, dict[str, int]]] = defaultdict(
-            lambda: defaultdict(dict)
-        )
-        self._started = 0
-
-    def after_start(self, w: Waiting, option: Option, ctx: CycleContext) -> None:
-        prio = w.pending.job.priority
-        self.held_by[(option.accelerator, w.queue)][prio][w.pending.job.id] = self._started
-        self._started += 1
-
-    def _release(self, job_id: str, now: float) -> None:
-        h = self.held[job_id]
-        by_prio = self.held_by[(h.flavor, h.queue)]
-        del by_prio[h.placement.job.priority][job_id]
-        super()._release(job_id, now)
-
     def candidates(self, req: Request) -> list[str]:
         """The running jobs that `preemption.candidates` would allow ``req`` to evict, in
         the order they started (the order of ``self.held``, so ties in the victims' sort fall
         as in a walk over every running job): its own queue's jobs of lower priority
         (``withinClusterQueue``) and, while ``req`` stays within its nominal quota, every job
         of a queue of its cohort that borrows the flavor (``reclaimWithinCohort``)."""
-        order: dict[str, int] = {}
-        for prio, ids in self.held_by[(req.flavor, req.queue)].items():
-            if prio < req.priority:
-                order.update(ids)
+        order = self.running_in(req.flavor, req.queue, below=req.priority)
         cfg = self.config
         mine = cfg.queues[req.queue]
         nominal = mine.quotas.get(req.flavor)
@@ -202,9 +178,14 @@ class KueuePolicy(QueueingPolicy):
                 if name == req.queue or q.cohort is None or cfg.root(q.cohort) != root:
                     continue
                 if self.book.borrowed(name, req.flavor) > 0:
-                    for ids in self.held_by[(req.flavor, name)].values():
-                        order.update(ids)
+                    order.update(self.running_in(req.flavor, name))
         return sorted(order, key=order.__getitem__)
+
+    def select(
+        self, req: Request, running: list[Running], now: float
+    ) -> tuple[Outcome, list[Running]]:
+        """`preemption.select_victims` on the jobs `candidates` found (they are allowed)."""
+        return select_from(req, running, self.book, now)
 
     def _preempt_for(self, w: Waiting, ctx: CycleContext) -> bool:
         job, milli = w.pending.job, job_milli(w.pending.job)
@@ -212,20 +193,8 @@ class KueuePolicy(QueueingPolicy):
             if o.ready_h > ctx.now:
                 continue
             req = Request(w.queue, o.accelerator, milli, job.priority)
-            running = [
-                Running(
-                    jid,
-                    h.queue,
-                    h.flavor,
-                    h.milli,
-                    h.placement.job.priority,
-                    h.placement.start_h,
-                    getattr(h.placement.job, "checkpoint_h", None),
-                )
-                for jid in self.candidates(req)
-                for h in (self.held[jid],)
-            ]
-            outcome, victims = select_victims(req, running, self.book, ctx.now)
+            running = [self.as_victim[jid] for jid in self.candidates(req)]
+            outcome, victims = self.select(req, running, ctx.now)
             if outcome is Outcome.PREEMPT:
                 for v in victims:
                     self.scheduler.preempt(v.job_id, f"kueue: room for {job.id} in {w.queue}")
