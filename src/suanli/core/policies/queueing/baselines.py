@@ -12,7 +12,9 @@
   and preemption ``withinClusterQueue: LowerPriority`` and ``reclaimWithinCohort: Any``. Leaves
   out: flavor fungibility (the fastest fitting flavor is taken), fair-sharing mode,
   ``borrowWithinCohort``, admission checks, partial admission. Unlike Kueue, a job admitted by
-  quota must also fit the nodes now (Kueue would let its pods pend).
+  quota must also fit the nodes now (Kueue would let its pods pend); the exception is a head
+  whose victims were preempted: it holds the quota they freed until its nodes free, as Kueue's
+  admitted workload would (its queue stays blocked behind it meanwhile).
 """
 
 from __future__ import annotations
