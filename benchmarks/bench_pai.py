@@ -10,7 +10,11 @@ would. Reported per policy: CPU seconds (user + sys of this process, the figure 
 a shared machine), wall seconds, cycles, and the queueing figures of the run; one JSON line
 per policy, then the load average.
 
-    .venv/bin/python benchmarks/bench_pai.py [--days 12] [--policy slurm ...]
+    .venv/bin/python benchmarks/bench_pai.py [--days 12] [--load 0.9] [--policy slurm ...]
+
+``--load`` rebuilds the workload at another offered load (`suanli.workload.pai.pai_workload`:
+the arrival times are compressed to it; 0.9 is the scenario's own), to check that a result
+is not one load's accident.
 
 The target (issue 4): each run under 5 minutes on a 2-core machine.
 """
@@ -22,7 +26,9 @@ import json
 import os
 import time
 
+from suanli.scenario import load_scenario
 from suanli.simulation import simulate
+from suanli.workload.pai import DEFAULT_LOAD, pai_workload
 
 POLICIES = ("fifo", "slurm", "kueue", "suanli-queue")
 
@@ -30,16 +36,19 @@ POLICIES = ("fifo", "slurm", "kueue", "suanli-queue")
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--days", type=float, default=12.0)
+    ap.add_argument("--load", type=float, default=DEFAULT_LOAD)
     ap.add_argument("--policy", action="append", default=None)
     args = ap.parse_args()
+    scenario = load_scenario("pai-2020")
     for name in args.policy or POLICIES:
         cpu0, wall0 = time.process_time(), time.perf_counter()
-        result = simulate("pai-2020", policies=[name], days=args.days, bound=False, policy_set=None)
+        jobs = pai_workload(scenario, days=args.days, load=args.load)
+        result = simulate(scenario, jobs, policies=[name], bound=False, policy_set=None)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         run = result.runs[name]
         figures = run.queue.as_json() if run.queue is not None else {}
         figures.pop("per_tenant", None)
-        row = {"policy": name, "jobs": len(result.jobs), "cpu_s": round(cpu, 1),
+        row = {"policy": name, "load": args.load, "jobs": len(result.jobs), "cpu_s": round(cpu, 1),
                "wall_s": round(wall, 1), "cycles": run.trace.cycles, **figures}  # fmt: skip
         print(json.dumps(row), flush=True)
     print(json.dumps({"loadavg": os.getloadavg()}))

@@ -396,6 +396,11 @@ class Scheduler:
 
     # -- preemption (queueing) -----------------------------------------------------------
 
+    def needs_recheck(self, job: Job) -> bool:
+        """Whether a verdict for ``job`` depends on state (export volumes, approvals), so
+        that its admission must ask the rules again (a requeued preempted job, for one)."""
+        return self._key_of is not None and self._key_of(job) is None
+
     def preempt(self, job_id: str, reason: str) -> Placement:
         """Stop a running job now; its capacity is free at once and it waits again.
 

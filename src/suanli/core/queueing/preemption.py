@@ -8,6 +8,9 @@ Rules (each a named function; tests/queueing/test_rules.py checks each by name):
   within its nominal quota may evict jobs of other queues in its cohort that are borrowing.
 * `rule_least_waste_first` - victims are taken in order of the work they would lose (the
   accelerator-hours since their last checkpoint), then lower priority, then latest start.
+* `rule_one_node_least_waste` - a request that runs on one node takes its victims from one
+  node: the node where the least-waste victims that make room there waste least in all (room
+  freed across many nodes would not hold a job that needs one node's GPUs together).
 
 `select_victims` tries the candidates in that order on the quota book, removing them one by
 one until the request fits, then undoes every trial change; it returns the victims or None.
@@ -16,9 +19,12 @@ one until the request fits, then undoes every trial change; it returns the victi
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+
+import numpy as np
+import numpy.typing as npt
 
 from suanli.core.queueing.quota import QuotaBook
 
@@ -103,11 +109,18 @@ def select_victims(
     """The fewest-waste victims that make ``req`` fit its quota (trial on ``book``, undone)."""
     if book.fits(req.queue, req.flavor, req.milli):
         return Outcome.FIT, []
+    return select_from(req, candidates(req, running, book), book, now)
+
+
+def select_from(
+    req: Request, allowed: Iterable[Running], book: QuotaBook, now: float
+) -> tuple[Outcome, list[Running]]:
+    """`select_victims` over candidates already known to be allowed (``candidates``)."""
+    if book.fits(req.queue, req.flavor, req.milli):
+        return Outcome.FIT, []
     chosen: list[Running] = []
     try:
-        for r in sorted(
-            candidates(req, running, book), key=lambda r: rule_least_waste_first(r, now)
-        ):
+        for r in sorted(allowed, key=lambda r: rule_least_waste_first(r, now)):
             book.release(r.queue, r.flavor, r.milli)
             chosen.append(r)
             if book.fits(req.queue, req.flavor, req.milli):
@@ -116,3 +129,44 @@ def select_victims(
     finally:
         for r in chosen:
             book.admit(r.queue, r.flavor, r.milli)
+
+
+def rule_one_node_least_waste(
+    free: npt.NDArray[np.int64],
+    num_gpu: int,
+    gpu_milli: int,
+    holdings: Mapping[str, Sequence[tuple[int, Sequence[int], int]]],
+    candidates: Sequence[Running],
+    now: float,
+) -> tuple[int, list[Running]] | None:
+    """The node, and its victims, where a task of ``num_gpu`` GPUs of ``gpu_milli`` each fits
+    at the least wasted work (ties: fewer victims, lower node); None: no node can make room.
+
+    ``free[n, i]`` is the free milli of GPU i on node n; ``holdings[job]`` lists a running
+    job's (node, GPU ids, milli per GPU). On each node, victims are added in
+    `rule_least_waste_first` order until the task fits there.
+    """
+    order = sorted(candidates, key=lambda r: rule_least_waste_first(r, now))
+    on_node: dict[int, list[Running]] = {}
+    for r in order:
+        for node in dict.fromkeys(n for n, _, _ in holdings[r.job_id]):
+            on_node.setdefault(node, []).append(r)
+    best: tuple[float, int, int, list[Running]] | None = None
+    for node, victims in sorted(on_node.items()):
+        row = free[node].copy()
+        chosen: list[Running] = []
+        waste = 0.0
+        for r in victims:
+            if int((row >= gpu_milli).sum()) >= num_gpu:
+                break
+            chosen.append(r)
+            waste += rule_least_waste_first(r, now)[0]
+            for n, ids, milli in holdings[r.job_id]:
+                if n == node:
+                    row[list(ids)] += milli
+        if int((row >= gpu_milli).sum()) < num_gpu:
+            continue
+        key = (waste, len(chosen), node)
+        if best is None or key < best[:3]:
+            best = (waste, len(chosen), node, chosen)
+    return None if best is None else (best[2], best[3])

@@ -50,6 +50,10 @@ class FlavorQuota:
         return UNBOUNDED if self.borrowing_limit is None else self.nominal + self.borrowing_limit
 
 
+#: the quota of a flavor a queue does not name (one shared value: the book asks often)
+NO_QUOTA = FlavorQuota(0.0)
+
+
 @dataclass(frozen=True, slots=True)
 class ClusterQueue:
     """A queue of one or more tenants, with quotas per flavor and an optional cohort."""
@@ -260,7 +264,7 @@ class QuotaBook:
             self._members.setdefault(pool, []).append(q.name)
 
     def _quota(self, queue: str, flavor: str) -> FlavorQuota:
-        return self.config.queues[queue].quotas.get(flavor, FlavorQuota(0.0))
+        return self.config.queues[queue].quotas.get(flavor, NO_QUOTA)
 
     def used(self, queue: str, flavor: str) -> int:
         return self.usage[queue].get(flavor, 0)

@@ -46,6 +46,7 @@ from suanli.core.queueing import (
     QueueingConfig,
     QuotaBook,
 )
+from suanli.core.queueing.preemption import Running
 from suanli.core.scheduler import (
     CycleContext,
     PendingJob,
@@ -125,6 +126,14 @@ class QueueingPolicy(Policy):
         self.queue_of = {t: q.name for q in self.config.queues.values() for t in q.tenants}
         self.jobs: dict[str, Waiting] = {}
         self.held: dict[str, Held] = {}
+        #: (flavor, queue) -> priority -> running job id -> start order: the index the victim
+        #: searches read instead of walking every running job (ties fall in start order)
+        self.held_by: dict[tuple[str, str], dict[int, dict[str, int]]] = defaultdict(
+            lambda: defaultdict(dict)
+        )
+        #: each running job as preemption sees it (built once, at its start)
+        self.as_victim: dict[str, Running] = {}
+        self._started = 0
         self.seq = 0
         #: (queue, aged) -> heap of (within key, seq, job id); stale entries are skipped
         self.heaps: dict[tuple[str, bool], list[tuple[Any, int, str]]] = defaultdict(list)
@@ -234,7 +243,12 @@ class QueueingPolicy(Policy):
             dataclasses.replace(o, runtime_h=o.runtime_h * left)
             for o in placement.explanation.options
         ]
-        pending = PendingJob(placement.job, options, dict(placement.explanation.excluded))
+        # its restart is a new admission: where a verdict depends on state (export volumes,
+        # approvals), the rules are asked again when it starts, as at its first start
+        recheck = self.scheduler.needs_recheck(placement.job)
+        pending = PendingJob(
+            placement.job, options, dict(placement.explanation.excluded), recheck=recheck
+        )
         pending.waiting_reason = f"preempted: {record.reason}"
         queue = self.queue_of.get(placement.job.tenant, next(iter(self.config.queues)))
         self._add(Waiting(pending, queue, self.seq, placement.job.arrival_h))
@@ -312,6 +326,12 @@ class QueueingPolicy(Policy):
         self.book.admit(w.queue, option.accelerator, milli)
         self.decayed.change(ctx.now, w.queue, option.accelerator, milli / 1000)
         self.held[job.id] = Held(w.queue, option.accelerator, milli, placement)
+        self.held_by[(option.accelerator, w.queue)][job.priority][job.id] = self._started
+        self._started += 1
+        self.as_victim[job.id] = Running(
+            job.id, w.queue, option.accelerator, milli, job.priority, placement.start_h,
+            getattr(job, "checkpoint_h", None),
+        )  # fmt: skip
         self.after_start(w, option, ctx)
         return True
 
@@ -329,8 +349,19 @@ class QueueingPolicy(Policy):
 
     def _release(self, job_id: str, now: float) -> None:
         h = self.held.pop(job_id)
+        del self.held_by[(h.flavor, h.queue)][h.placement.job.priority][job_id]
+        del self.as_victim[job_id]
         self.book.release(h.queue, h.flavor, h.milli)
         self.decayed.change(now, h.queue, h.flavor, -h.milli / 1000)
+
+    def running_in(self, flavor: str, queue: str, below: int | None = None) -> dict[str, int]:
+        """``queue``'s running jobs of ``flavor`` (of priority below ``below``, if given), id
+        -> start order."""
+        out: dict[str, int] = {}
+        for prio, ids in self.held_by[(flavor, queue)].items():
+            if below is None or prio < below:
+                out.update(ids)
+        return out
 
     def share(self, queue: str) -> float:
         """The queue's weighted dominant share of decayed plus current usage."""

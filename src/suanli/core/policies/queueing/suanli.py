@@ -1,20 +1,36 @@
 """Suanli's multi-tenant queueing policy.
 
-Order (each cycle): a job that has waited longer than ``aging_h`` goes first, oldest first
-(aging: no job waits forever); then the queue with the lowest weighted dominant share of
-decayed usage (DRF, `suanli.core.queueing.fairshare`); within a share, higher priority, then
-the shorter job (shortest-job-first lowers the mean completion time), then arrival.
+Order (each cycle), three rules, each with its reason:
 
-Admission fits the queue's quota plus what its cohort lends. A job blocked while its queue is
-within its nominal quota reclaims room from jobs of borrowing queues on one of its pools,
-taking the victims that lose least work (`rule_least_waste_first`, which respects
-checkpoints); victims are tried on the quota book first and the trial is undone when they
-would not make room. Otherwise the highest-ranked blocked job gets a reservation and the
-rest backfill behind it without delaying it.
+1. **Overdue first** (`rule_overdue_first`): a job that has waited ``overdue_h`` goes before
+   every other job, oldest first. This is the guarantee that no job waits forever.
+2. **Lowest weighted dominant share first** across queues (DRF on decayed plus current usage,
+   `suanli.core.queueing.fairshare`): the queue furthest below its weighted share goes first,
+   so capacity goes where the fair split says it is owed.
+3. **Within a queue**: a job that has waited ``aging_h`` goes first in its queue, oldest first
+   (it sits in the base's aged heap, `QueueingPolicy.aging_after_h`); then higher priority,
+   then the shorter job (shortest job first lowers the mean completion time), then arrival.
+   Aging inside the queue keeps its long jobs from being passed over by its own short ones
+   without letting a busy queue's backlog jump the queues below their share (aging across
+   queues turns a backlog into FIFO: docs/queueing.md, "Measured").
 
-Bound on waiting: a job is overdue after ``aging_h`` and then ranked first; it waits at most
-``aging_h`` plus the time for its reservation's pool to free (at most the longest running job
-there). The docs state the bound for each scenario from this rule.
+The constants come from the scenario's longest job, not from a trace's results:
+``aging_h`` is `LONGEST_RUN_H`, 72 h (job lengths are clipped there:
+`suanli.workload.traces.MAX_DURATION_H`): a job that has waited as long as any job can run has
+seen every job running at its arrival end. ``overdue_h`` is twice that.
+
+Admission fits the queue's quota plus what its cohort lends. A blocked job of a queue that
+stays within its nominal quota reclaims room from jobs of borrowing queues on one of its pools
+(Kueue's ``reclaimWithinCohort``): a job that runs on one node takes its victims from one node
+(`rule_one_node_least_waste`), a gang across nodes takes the least-waste victims of the pool
+(`rule_least_waste_first`); victims are tried on the quota book first and the trial is undone
+when they would not make room, and a reclaim on the reserved pool must not delay the
+reservation. Otherwise the highest-ranked blocked job gets a reservation and the rest backfill
+behind it without delaying it.
+
+Bound on waiting: a job is overdue after ``overdue_h``; the oldest overdue job is ranked first
+and then waits at most until its reservation's pool frees, at most the longest run: so the
+oldest waiting job starts within ``overdue_h + LONGEST_RUN_H`` = 216 h of its arrival.
 """
 
 from __future__ import annotations
@@ -29,17 +45,34 @@ from suanli.core.policies.queueing.backfill import (
     rule_backfill_never_delays_the_reservation,
 )
 from suanli.core.policies.queueing.base import QueueingPolicy, Waiting, runtime_h
-from suanli.core.queueing.fairshare import rule_lower_share_first
-from suanli.core.queueing.preemption import Running, rule_least_waste_first
+from suanli.core.queueing.preemption import (
+    Running,
+    rule_least_waste_first,
+    rule_one_node_least_waste,
+)
 from suanli.core.scheduler import CycleContext
+
+#: the longest run a job of the built-in workloads may have (hours): trace lengths are
+#: clipped there (`suanli.workload.traces.MAX_DURATION_H`; the core does not import workloads)
+LONGEST_RUN_H = 72.0
+
+
+def rule_overdue_first(waited_h: float, overdue_h: float) -> bool:
+    """A job that has waited ``overdue_h`` goes before every job that has not."""
+    return waited_h >= overdue_h
 
 
 class SuanliQueuePolicy(QueueingPolicy):
     name = "suanli-queue"
-    #: after this long waiting, a job is ranked first (hours)
-    aging_h = 24.0
+    #: after this long waiting, a job goes first within its queue (hours; see the module doc)
+    aging_h = LONGEST_RUN_H
     #: reclaim room from borrowers for jobs within their queue's nominal quota
     reclaim = True
+
+    @property
+    def overdue_h(self) -> float:
+        """After this long waiting, a job goes before every other (twice ``aging_h``)."""
+        return 2.0 * self.aging_h
 
     def begin_cycle(self, ctx: CycleContext) -> None:
         self.reservation: Reservation | None = None
@@ -55,10 +88,15 @@ class SuanliQueuePolicy(QueueingPolicy):
         return (-w.pending.job.priority, runtime_h(w), w.since_h)
 
     def merge_key(self, w: Waiting, ctx: CycleContext) -> Any:
-        if w.aged:  # overdue: oldest first, before every other job
-            return (False, w.since_h, (), 0.0)
-        fair = rule_lower_share_first(self._shares[w.queue], w.pending.job.priority, runtime_h(w))
-        return (True, 0.0, fair, w.since_h)
+        # (not overdue, queue share, not aged, within-queue order); the aged heap is in
+        # arrival order, and overdue is monotone in arrival, so each heap keeps its order
+        waited = ctx.now - w.since_h
+        if w.aged and rule_overdue_first(waited, self.overdue_h):
+            return (1, 0.0, 0, (w.since_h, 0.0, 0.0))
+        share = round(self._shares[w.queue], 9)
+        if w.aged:
+            return (2, share, 0, (w.since_h, 0.0, 0.0))
+        return (2, share, 1, (-w.pending.job.priority, runtime_h(w), w.since_h))
 
     def may_start(self, w: Waiting, option: Option, ctx: CycleContext) -> bool:
         return rule_backfill_never_delays_the_reservation(self.reservation, option, ctx.now)
@@ -69,14 +107,14 @@ class SuanliQueuePolicy(QueueingPolicy):
     def admit_reason(self, w: Waiting, option: Option) -> str:
         share = self._shares[w.queue]
         if self.reservation is not None:
-            return f"suanli: backfilled, ends before the reserved start (share {share:.3f})"
+            return f"suanli: backfilled, cannot delay the reserved start (share {share:.3f})"
         return f"suanli: lowest dominant share {share:.3f} in {w.queue}, room now"
 
     def after_start(self, w: Waiting, option: Option, ctx: CycleContext) -> None:
         self._shares[w.queue] = self.share(w.queue)
 
     def on_blocked(self, w: Waiting, option: Option | None, why: str, ctx: CycleContext) -> bool:
-        if self.reservation is None and self.reclaim and self._reclaim(w, ctx):
+        if self.reclaim and self._reclaim(w, ctx):
             return True
         if not self.backfill_pass:  # between passes the cycle stops at the first blocked job
             w.pending.waiting_reason = f"ranked first, waiting for the backfill pass: {why}"
@@ -105,42 +143,62 @@ class SuanliQueuePolicy(QueueingPolicy):
             self.book.admit(v.queue, v.flavor, v.milli)
         return fits
 
+    def _borrowers_on(self, w: Waiting, o: Option) -> list[Running]:
+        """Running jobs on ``o``'s pool that ``w`` may reclaim (`rule_reclaim_within_cohort`:
+        another queue's, borrowing that flavor, of no higher priority), in start order."""
+        order: dict[str, int] = {}
+        for q in self.config.queues:
+            if q != w.queue and self.book.borrowed(q, o.accelerator) > 0:
+                order.update(self.running_in(o.accelerator, q, below=w.pending.job.priority + 1))
+        pool = (o.site_idx, o.pool)
+        return [
+            self.as_victim[jid]
+            for jid in sorted(order, key=order.__getitem__)
+            if (self.held[jid].placement.grant.site_idx, self.held[jid].placement.grant.pool)
+            == pool
+        ]
+
+    def _victims(self, w: Waiting, o: Option, ctx: CycleContext) -> list[Running] | None:
+        """The victims that make room for ``w`` on ``o``'s pool (None: they cannot)."""
+        job, milli = w.pending.job, job_milli(w.pending.job)
+        pool = self._borrowers_on(w, o)
+        shapes = ctx.capacity.shapes(o.site_idx, o.pool, job)
+        if len(shapes) == 1:  # one node: take the victims from one node
+            holdings = {
+                r.job_id: [
+                    (a.node, a.gpu_ids, a.gpu_milli[0] if a.gpu_milli else 0)
+                    for a in self.held[r.job_id].placement.grant.allocations
+                ]
+                for r in pool
+            }
+            free = ctx.capacity.clusters[o.site_idx][o.pool].gpu_free
+            found = rule_one_node_least_waste(
+                free, shapes[0].num_gpu, shapes[0].gpu_milli, holdings, pool, ctx.now
+            )
+            return None if found is None else found[1]
+        free_milli = ctx.capacity.free_milli[o.site_idx][o.pool]
+        victims: list[Running] = []
+        for r in sorted(pool, key=lambda r: rule_least_waste_first(r, ctx.now)):
+            if free_milli >= milli:
+                break
+            victims.append(r)
+            free_milli += r.milli
+        return victims if free_milli >= milli else None
+
     def _reclaim(self, w: Waiting, ctx: CycleContext) -> bool:
         """Preempt borrowers' jobs on one pool so that ``w`` starts now; False if none can."""
         job, milli = w.pending.job, job_milli(w.pending.job)
         for o in sorted(w.pending.options, key=lambda o: o.runtime_h):
-            if o.ready_h > ctx.now:
-                continue
+            if o.ready_h > ctx.now or not self.may_start(w, o, ctx):
+                continue  # not ready, or it would delay the reservation
             quota = self.config.queues[w.queue].quotas.get(o.accelerator)
             if (
                 quota is None
                 or self.book.used(w.queue, o.accelerator) + milli > quota.nominal * 1000
             ):
                 continue  # rule_reclaim_within_cohort: the requester stays within nominal
-            free = ctx.capacity.free_milli[o.site_idx][o.pool]
-            victims = []
-            pool = [
-                Running(
-                    jid,
-                    h.queue,
-                    h.flavor,
-                    h.milli,
-                    h.placement.job.priority,
-                    h.placement.start_h,
-                    getattr(h.placement.job, "checkpoint_h", None),
-                )
-                for jid, h in self.held.items()
-                if (h.placement.grant.site_idx, h.placement.grant.pool) == (o.site_idx, o.pool)
-                and h.queue != w.queue
-                and self.book.borrowed(h.queue, h.flavor) > 0
-                and h.placement.job.priority <= job.priority
-            ]
-            for r in sorted(pool, key=lambda r: rule_least_waste_first(r, ctx.now)):
-                if free >= milli:
-                    break
-                victims.append(r)
-                free += r.milli
-            if free < milli or not self._quota_fits_without(w, o.accelerator, milli, victims):
+            victims = self._victims(w, o, ctx)
+            if not victims or not self._quota_fits_without(w, o.accelerator, milli, victims):
                 continue
             for v in victims:
                 self.scheduler.preempt(v.job_id, f"reclaimed by {w.queue} for {job.id}")
@@ -149,4 +207,4 @@ class SuanliQueuePolicy(QueueingPolicy):
         return False
 
 
-__all__ = ["SuanliQueuePolicy"]
+__all__ = ["LONGEST_RUN_H", "SuanliQueuePolicy", "rule_overdue_first"]
