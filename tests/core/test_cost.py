@@ -1,9 +1,13 @@
 """The cost model against hand-computed cases."""
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from builders import job, scenario, site
 from suanli.core.cost import CostModel
+from suanli.core.policies.suanli import _cumulative_at
 from suanli.model import JobKind, Pool
 
 
@@ -77,3 +81,21 @@ def test_times_past_the_horizon_repeat_the_last_day() -> None:
     # hour 50 is hour 2 of the repeated last day: price 2.0
     c = m.breakdown(job("j", gpus=1, duration=1.0), "a", "A100", 50.0)
     assert c.energy_yuan == pytest.approx(0.4 * 2.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    hours=st.integers(min_value=1, max_value=200),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+    points=st.integers(min_value=1, max_value=24),
+)
+def test_the_vectorized_cumulative_cost_equals_numpy_interp_bit_for_bit(
+    hours: int, seed: int, points: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    rows = np.hstack([np.zeros((3, 1)), np.cumsum(rng.random((3, hours)) * 1e3, axis=1)])
+    x = rng.random((3, points)) * hours
+    x[:, 0] = rng.integers(0, hours + 1, 3)  # whole hours, the horizon's end included
+    grid = np.arange(hours + 1, dtype=np.float64)
+    want = np.array([np.interp(x[i], grid, rows[i]) for i in range(3)])
+    assert np.array_equal(_cumulative_at(rows, x), want)
