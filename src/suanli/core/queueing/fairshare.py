@@ -61,10 +61,11 @@ def rule_dominant_share(
     return share / weight
 
 
-def rule_lower_share_first(share: float, priority: int, arrival_h: float) -> tuple[float, ...]:
-    """DRF's progressive filling: the lowest dominant share goes first; within a share,
-    higher priority, then earlier arrival (an order key: smaller first)."""
-    return (round(share, 9), -priority, arrival_h)
+def rule_lower_share_first(share: float) -> float:
+    """DRF's progressive filling: the queue with the lowest dominant share goes first (an
+    order key: smaller first). Shares equal to 1e-9 tie, so that rounding noise in decayed
+    usage does not decide; the order within the queue does."""
+    return round(share, 9)
 
 
 def rule_entitled_share(weights: Mapping[str, float], active: set[str]) -> dict[str, float]:

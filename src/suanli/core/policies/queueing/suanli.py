@@ -45,6 +45,7 @@ from suanli.core.policies.queueing.backfill import (
     rule_backfill_never_delays_the_reservation,
 )
 from suanli.core.policies.queueing.base import QueueingPolicy, Waiting, runtime_h
+from suanli.core.queueing.fairshare import rule_lower_share_first
 from suanli.core.queueing.preemption import (
     Running,
     rule_least_waste_first,
@@ -93,7 +94,7 @@ class SuanliQueuePolicy(QueueingPolicy):
         waited = ctx.now - w.since_h
         if w.aged and rule_overdue_first(waited, self.overdue_h):
             return (1, 0.0, 0, (w.since_h, 0.0, 0.0))
-        share = round(self._shares[w.queue], 9)
+        share = rule_lower_share_first(self._shares[w.queue])
         if w.aged:
             return (2, share, 0, (w.since_h, 0.0, 0.0))
         return (2, share, 1, (-w.pending.job.priority, runtime_h(w), w.since_h))
