@@ -62,6 +62,31 @@ def test_kueue_lets_a_queue_borrow_then_reclaims_for_the_lender() -> None:
     assert (p.reason, p.wasted_gpu_h) == ("kueue: room for a1 in ta", 8.0)
 
 
+# the data is at "a" (T4: 8 h for this job); it reaches "b" (H800: 1 h) after 0.5 h
+SLOW_NEAR_FAST_FAR = scenario(
+    site("a", pools=(Pool("T4", 1, 8),)), site("b", pools=(Pool("H800", 1, 8),))
+)
+
+
+def test_suanli_queue_waits_for_the_data_where_the_job_finishes_first() -> None:
+    jobs = [job("j", duration=2.0, size_gb=1800.0)]
+    finish: dict[str, float] = {}
+    for policy in ("kueue", "suanli-queue"):
+        events, _ = go(SLOW_NEAR_FAST_FAR, policy, jobs)
+        starts = [(t, where) for t, kind, _, where in events if kind == "start"]
+        finish[policy] = max(t for t, kind, *_ in events if kind == "finish")
+        assert starts == ([(0.0, "a")] if policy == "kueue" else [(0.5, "b")])
+    assert finish == {"kueue": 8.0, "suanli-queue": 1.5}
+
+
+def test_the_jct_floor_is_the_best_option_with_unlimited_capacity() -> None:
+    clock = ManualClock()
+    sched = Scheduler(SLOW_NEAR_FAST_FAR, make_policy("kueue"), clock)
+    trace = run(sched, clock, [job("j", duration=2.0, size_gb=1800.0)])
+    m = queue_metrics(trace.placements, {"t1": 1.0})
+    assert (m.mean_jct_h, m.jct_floor_h) == (8.0, 1.5)
+
+
 def test_fifo_head_blocks_the_queue_behind_it() -> None:
     jobs = [
         job("j1", arrival=0.0, gpus=6, duration=2.0),

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from suanli.core.options import Option
 from suanli.core.policies.queueing.suanli import (
     LONGEST_RUN_H,
     SuanliQueuePolicy,
+    rule_earliest_finish,
     rule_overdue_first,
 )
 from suanli.core.queueing.preemption import Running, rule_one_node_least_waste
@@ -71,3 +73,20 @@ def test_the_aging_constants_follow_from_the_longest_run() -> None:
 
     p = SuanliQueuePolicy()
     assert (LONGEST_RUN_H, p.aging_h, p.overdue_h) == (MAX_DURATION_H, 72.0, 144.0)
+
+
+def option(site: str, ready: float, runtime: float, pool: int = 0) -> Option:
+    return Option(site, 0, pool, "A100", runtime, 0.4, ready, 0.0, 0.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("options", "chosen"),
+    [
+        pytest.param([("near", 0.0, 8.0), ("far", 0.5, 1.0)], "far", id="worth-waiting"),
+        pytest.param([("near", 0.0, 1.2), ("far", 0.5, 1.0)], "near", id="not-worth-waiting"),
+        pytest.param([("b", 0.5, 1.0), ("a", 0.0, 1.5)], "a", id="same-finish-the-earlier-ready"),
+        pytest.param([("b", 0.0, 1.0), ("a", 0.0, 1.0)], "a", id="same-finish-and-ready-by-site"),
+    ],
+)
+def test_rule_earliest_finish(options: list[tuple[str, float, float]], chosen: str) -> None:
+    assert rule_earliest_finish([option(*o) for o in options]).site == chosen

@@ -401,7 +401,9 @@ allocator (suanli.alloc): shares of one GPU, whole GPUs and multi-node gangs.</p
 <h2>Utilization per site over time</h2>
 {"".join(divs[5:-1])}
 <h2>Multi-tenant queueing</h2>
-<p class="note">JCT: completion minus arrival; Jain: Jain's index of each tenant's received
+<p class="note">JCT: completion minus arrival; JCT floor: the mean JCT no policy can beat
+on this workload (each job's best option: its data's arrival there plus its run time there);
+Jain: Jain's index of each tenant's received
 over entitled accelerator-hours per 6 h window (entitlement: the weighted max-min split of
 what was delivered, capped at the tenant's demand); quota violations: starts replayed on the
 scenario's queues that broke a quota (docs/queueing.md).</p>

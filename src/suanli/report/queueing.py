@@ -57,15 +57,16 @@ def share_figure(result: SimulationResult) -> go.Figure:
 
 def policy_rows(result: SimulationResult) -> Rows:
     """Policy-level queueing figures as one table."""
-    head = ["policy", "mean JCT (h)", "p95 JCT (h)", "max wait (h)", "Jain", "preemptions",
-            "wasted accelerator-h", "quota violations"]  # fmt: skip
+    head = ["policy", "mean JCT (h)", "JCT floor (h)", "p95 JCT (h)", "max wait (h)", "Jain",
+            "preemptions", "wasted accelerator-h", "quota violations"]  # fmt: skip
     rows = []
     for name, run in result.runs.items():
         q = run.queue
         if q is None:
             continue
         rows.append(
-            [name, f"{q.mean_jct_h:.3f}", f"{q.p95_jct_h:.3f}", f"{q.max_wait_h:.2f}",
+            [name, f"{q.mean_jct_h:.3f}", f"{q.jct_floor_h:.3f}", f"{q.p95_jct_h:.3f}",
+             f"{q.max_wait_h:.2f}",
              f"{q.jain_fairness:.4f}", f"{q.preemptions:,}", f"{q.wasted_gpu_h:,.1f}",
              f"{q.quota_violations:,}"]
         )  # fmt: skip

@@ -168,8 +168,11 @@ class QueueingPolicy(Policy):
             self._push(w)
 
     def _push(self, w: Waiting) -> None:
-        ready = min(o.ready_h for o in w.pending.options)
-        heapq.heappush(self.unready, (ready, w.seq, w.pending.job.id))
+        heapq.heappush(self.unready, (self.ready_at(w), w.seq, w.pending.job.id))
+
+    def ready_at(self, w: Waiting) -> float:
+        """When ``w`` joins its queue: when its data first reaches a site it may use."""
+        return min(o.ready_h for o in w.pending.options)
 
     def _live(self, seq: int, job_id: str) -> Waiting | None:
         w = self.jobs.get(job_id)

@@ -28,6 +28,12 @@ when they would not make room, and a reclaim on the reserved pool must not delay
 reservation. Otherwise the highest-ranked blocked job gets a reservation and the rest backfill
 behind it without delaying it.
 
+Placement: a job waits for its data to reach the option where it would finish first
+(`rule_earliest_finish`: the data's arrival there plus the run time there) before it joins its
+queue, and then takes the fastest option with room and quota. The base cycle lets a job in as
+soon as its data reaches any site it may use, so a job whose data is close to a slow pool took
+that pool even when the data would reach a pool three times as fast within minutes.
+
 Bound on waiting: a job is overdue after ``overdue_h``; the oldest overdue job is ranked first
 and then waits at most until its reservation's pool frees, at most the longest run: so the
 oldest waiting job starts within ``overdue_h + LONGEST_RUN_H`` = 216 h of its arrival.
@@ -35,6 +41,7 @@ oldest waiting job starts within ``overdue_h + LONGEST_RUN_H`` = 216 h of its ar
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from suanli.core.capacity import job_milli
@@ -63,6 +70,16 @@ def rule_overdue_first(waited_h: float, overdue_h: float) -> bool:
     return waited_h >= overdue_h
 
 
+def rule_earliest_finish(options: Sequence[Option]) -> Option:
+    """The option a job should wait for: the earliest finish if it starts the moment its data
+    arrives there (ready time plus run time); ties go to the earlier ready time, then the site.
+
+    Every option that is ready sooner finishes later, so when this one is ready the fastest
+    ready option is this one (or, if its pool is full then, the next best ready one).
+    """
+    return min(options, key=lambda o: (o.ready_h + o.runtime_h, o.ready_h, o.site, o.pool))
+
+
 class SuanliQueuePolicy(QueueingPolicy):
     name = "suanli-queue"
     #: after this long waiting, a job goes first within its queue (hours; see the module doc)
@@ -74,6 +91,16 @@ class SuanliQueuePolicy(QueueingPolicy):
     def overdue_h(self) -> float:
         """After this long waiting, a job goes before every other (twice ``aging_h``)."""
         return 2.0 * self.aging_h
+
+    def ready_at(self, w: Waiting) -> float:
+        target = rule_earliest_finish(w.pending.options)
+        fresh = not w.pending.waiting_reason  # a preempted job keeps why it waits
+        if fresh and target.ready_h > min(o.ready_h for o in w.pending.options):
+            w.pending.waiting_reason = (
+                f"waiting for its data to reach {target.site}, where it finishes first "
+                f"({target.accelerator}, {target.runtime_h:.2f} h from {target.ready_h:.2f} h)"
+            )
+        return target.ready_h
 
     def begin_cycle(self, ctx: CycleContext) -> None:
         self.reservation: Reservation | None = None
@@ -208,4 +235,4 @@ class SuanliQueuePolicy(QueueingPolicy):
         return False
 
 
-__all__ = ["LONGEST_RUN_H", "SuanliQueuePolicy", "rule_overdue_first"]
+__all__ = ["LONGEST_RUN_H", "SuanliQueuePolicy", "rule_earliest_finish", "rule_overdue_first"]
