@@ -6,6 +6,7 @@ import dataclasses
 from collections import Counter
 from collections.abc import Sequence
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +19,7 @@ from suanli.core.policies.queueing.backfill import (
     rule_backfill_never_delays_the_reservation,
 )
 from suanli.core.policies.queueing.base import QueueingPolicy
+from suanli.core.queueing import parse_queueing
 from suanli.core.scheduler import Scheduler
 from suanli.model import Job, Pool, Scenario, Sector, Tenant
 from suanli.sim.engine import run
@@ -85,6 +87,23 @@ def test_the_jct_floor_is_the_best_option_with_unlimited_capacity() -> None:
     trace = run(sched, clock, [job("j", duration=2.0, size_gb=1800.0)])
     m = queue_metrics(trace.placements, {"t1": 1.0})
     assert (m.mean_jct_h, m.jct_floor_h) == (8.0, 1.5)
+
+
+def per_hub(quotas: dict[str, int]) -> Scenario:
+    """Sites "a" (hub "h1") and "b" (hub "h2"), 8 A100 each; tenant t1's quotas per hub."""
+    s = scenario(dataclasses.replace(site("a"), hub="h1"), dataclasses.replace(site("b"), hub="h2"))
+    pools = [(x.id, x.hub, p.accelerator) for x in s.sites.values() for p in x.pools]
+    raw = {"flavorScope": "hub", "queues": [{"name": "q", "tenants": ["t1"], "quotas": quotas}]}
+    return dataclasses.replace(s, queueing=parse_queueing(raw, ["A100"], ["t1"], "q", pools))
+
+
+@pytest.mark.parametrize("policy", ["kueue", "suanli-queue"])
+def test_a_quota_per_hub_sends_the_job_to_the_hub_that_has_it(policy: str) -> None:
+    jobs = [job(f"j{i}", arrival=0.1 * i, gpus=4, duration=1.0) for i in range(3)]
+    events, _ = go(per_hub({"A100@h1": 0, "A100@h2": 8}), policy, jobs)
+    starts = [(t, jid, where) for t, kind, jid, where in events if kind == "start"]
+    # "a" is free and first by name, but t1 has quota only in h2: two fit there, one waits
+    assert starts == [(0.0, "j0", "b"), (0.1, "j1", "b"), (1.0, "j2", "b")]
 
 
 def test_fifo_head_blocks_the_queue_behind_it() -> None:

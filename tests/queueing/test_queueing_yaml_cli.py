@@ -55,6 +55,21 @@ def test_the_queueing_section_becomes_the_scenarios_queues_with_camel_case_limit
     assert qa.cohort == "all"
 
 
+def test_a_quota_per_hub_is_read_with_the_hub_in_the_flavor_name(tmp_path: Path) -> None:
+    quotas = {"V100@Yangtze River Delta": 8}
+    queueing = {
+        "flavorScope": "hub",
+        "queues": [{"name": "qa", "tenants": ["fin-bank"], "quotas": quotas}],
+    }
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(scenario_doc(queueing)), encoding="utf-8")
+    config = load_scenario(path).queueing
+    assert config is not None
+    site = next(iter(load_scenario("pai-2020").sites))
+    assert config.flavor("V100", site) == "V100@Yangtze River Delta"
+    assert config.queues["qa"].quotas["V100@Yangtze River Delta"].nominal == 8
+
+
 @pytest.mark.parametrize(
     ("queueing", "place", "problem"),
     [

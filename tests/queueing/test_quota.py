@@ -156,3 +156,64 @@ def test_a_queue_outside_any_cohort_is_capped_at_its_nominal_quota() -> None:
     book = QuotaBook(cfg(queues=[{"name": "q", "tenants": ["a"], "quotas": {"A100": 2}}]))
     assert book.fits("q", "A100", 2000)
     assert not book.fits("q", "A100", 2001)
+
+
+# (site, hub, type) of each pool: two sites in hub "north", one in "west"
+POOLS = [("s1", "north", "A100"), ("s2", "north", "H800"), ("s3", "west", "A100")]
+
+
+def scoped(scope: str, quotas: dict[str, Any]) -> Any:
+    raw = {"flavorScope": scope, "queues": [{"name": "q", "tenants": ["a"], "quotas": quotas}]}
+    return parse_queueing(raw, FLAVORS, TENANTS, "queueing", POOLS)
+
+
+@pytest.mark.parametrize(
+    ("scope", "accelerator", "site", "flavor"),
+    [
+        pytest.param("network", "A100", "s3", "A100", id="network-the-type-anywhere"),
+        pytest.param("hub", "A100", "s3", "A100@west", id="hub-the-type-in-the-site-s-hub"),
+        pytest.param("hub", "H800", "s2", "H800@north", id="hub-another-type"),
+        pytest.param("site", "A100", "s1", "A100@s1", id="site-the-type-at-the-site"),
+    ],
+)
+def test_a_flavor_is_the_type_in_the_configured_scope(
+    scope: str, accelerator: str, site: str, flavor: str
+) -> None:
+    quota = {flavor: 1}
+    assert scoped(scope, quota).flavor(accelerator, site) == flavor
+
+
+@pytest.mark.parametrize(
+    ("scope", "quotas", "place", "problem"),
+    [
+        pytest.param(
+            "hub", {"A100": 1}, "queueing.queues[0].quotas.A100",
+            "quota on unknown flavor 'A100'", id="hub-scope-needs-the-hub-in-the-name",
+        ),
+        pytest.param(
+            "hub", {"A100@east": 1}, "queueing.queues[0].quotas.A100@east",
+            "quota on unknown flavor 'A100@east'", id="unknown-hub",
+        ),
+        pytest.param(
+            "zone", {"A100": 1}, "queueing.flavorScope", "unknown scope 'zone'", id="bad-scope"
+        ),
+    ],
+)  # fmt: skip
+def test_a_bad_flavor_scope_is_a_scenario_error_naming_its_path(
+    scope: str, quotas: dict[str, Any], place: str, problem: str
+) -> None:
+    with pytest.raises(ScenarioError) as err:
+        scoped(scope, quotas)
+    assert (err.value.place, err.value.problem) == (place, problem)
+
+
+def test_the_hint_of_an_unknown_flavor_lists_the_scope_s_flavors() -> None:
+    with pytest.raises(ScenarioError) as err:
+        scoped("hub", {"A100": 1})
+    assert err.value.hint == "choose from A100@north, A100@west, H800@north"
+
+
+def test_an_unknown_key_of_the_queueing_section_is_an_error() -> None:
+    with pytest.raises(ScenarioError) as err:
+        parse_queueing({"queues": [], "flavourScope": "hub"}, FLAVORS, TENANTS, "queueing")
+    assert (err.value.place, err.value.problem) == ("queueing", "unknown keys ['flavourScope']")

@@ -187,5 +187,7 @@ class _Builder:
         if raw is None:
             return None
         flavors = {p.accelerator for s in self._sites.values() for p in s.pools}
+        pools = [(s.id, s.hub, p.accelerator) for s in self._sites.values() for p in s.pools]
         tenants = [t.id for t in self.spec.tenants]
-        return parse_queueing(raw, flavors, tenants, f"{self.path.name}: spec.queueing")
+        where = f"{self.path.name}: spec.queueing"
+        return parse_queueing(raw, flavors, tenants, where, pools)

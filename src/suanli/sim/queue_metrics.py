@@ -215,9 +215,10 @@ def count_quota_violations(
         # one instant in the order they were made (placement order); a run stopped in the
         # instant it started is checked at its start and holds nothing
         held = end - p.start_h > SAME_INSTANT_H
-        events.append((p.start_h, 1, k, queue, p.option.accelerator, milli, held))
+        flavor = config.flavor(p.option.accelerator, p.option.site)
+        events.append((p.start_h, 1, k, queue, flavor, milli, held))
         if held:
-            events.append((end - SAME_INSTANT_H, 0, k, queue, p.option.accelerator, milli, True))
+            events.append((end - SAME_INSTANT_H, 0, k, queue, flavor, milli, True))
     events.sort()
     book = QuotaBook(config)
     violations = 0

@@ -16,6 +16,13 @@ drawn from it. A queue outside any cohort is its own pool. Nested cohorts are va
 cycles) and accounted at their root cohort.
 
 Usage is counted in milli-accelerators (a share of one GPU counts as its fraction).
+
+A flavor is an accelerator type in a *scope* (Kueue's ResourceFlavor: a type of node, where
+node labels may name the zone): with ``flavorScope: network`` (the default) a flavor is the
+type anywhere in the network (``A100``); with ``hub`` it is the type in one national hub
+(``A100@ningxia``), with ``site`` the type at one site (``A100@zhongwei``). So a quota per
+flavor is a quota per accelerator class and per hub or site, and borrowing happens between
+queues for the same type in the same place.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ from suanli.errors import ScenarioError, SchedulingError
 
 MILLI = 1000
 UNBOUNDED = math.inf
+#: where a flavor holds: anywhere, in one hub, at one site
+SCOPES = ("network", "hub", "site")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +87,16 @@ class QueueingConfig:
 
     queues: Mapping[str, ClusterQueue]
     cohorts: Mapping[str, Cohort] = field(default_factory=dict)
+    #: one of `SCOPES`
+    scope: str = "network"
+    #: site id -> the hub or site its flavors are named after (empty in the network scope)
+    place_of: Mapping[str, str] = field(default_factory=dict)
+
+    def flavor(self, accelerator: str, site: str) -> str:
+        """The flavor of ``accelerator`` at ``site``: ``A100``, or ``A100@<hub or site>``."""
+        if self.scope == "network":
+            return accelerator
+        return f"{accelerator}@{self.place_of[site]}"
 
     def queue_of(self, tenant: str) -> ClusterQueue:
         for q in self.queues.values():
@@ -100,11 +119,30 @@ class QueueingConfig:
 
 
 def parse_queueing(
-    raw: Mapping[str, Any], flavors: Iterable[str], tenants: Iterable[str], place: str
+    raw: Mapping[str, Any],
+    flavors: Iterable[str],
+    tenants: Iterable[str],
+    place: str,
+    pools: Iterable[tuple[str, str, str]] = (),
 ) -> QueueingConfig:
-    """Read the ``queueing:`` section of a scenario (a mapping of ``queues`` and
-    ``cohorts``) and validate it; every problem is a `ScenarioError` naming its path."""
+    """Read the ``queueing:`` section of a scenario (a mapping of ``queues``, ``cohorts`` and
+    an optional ``flavorScope``) and validate it; every problem is a `ScenarioError` naming
+    its path. ``flavors`` are the accelerator types of the sites; ``pools`` the (site, hub,
+    type) of every pool, which name the flavors of the hub and site scopes."""
+    unknown = sorted(set(raw) - {"queues", "cohorts", "flavorScope"})
+    if unknown:
+        raise ScenarioError(place, f"unknown keys {unknown}", "use queues, cohorts, flavorScope")
+    scope = raw.get("flavorScope", "network")
+    if scope not in SCOPES:
+        raise ScenarioError(
+            f"{place}.flavorScope", f"unknown scope {scope!r}", f"choose from {', '.join(SCOPES)}"
+        )
+    place_of: dict[str, str] = {}
     known_flavors = set(flavors)
+    if scope != "network":
+        pools = list(pools)
+        place_of = {site: hub if scope == "hub" else site for site, hub, _ in pools}
+        known_flavors = {f"{acc}@{place_of[site]}" for site, _, acc in pools}
     known_tenants = set(tenants)
     cohorts: dict[str, Cohort] = {}
     for i, c in enumerate(_list(raw.get("cohorts", []), f"{place}.cohorts")):
@@ -138,7 +176,7 @@ def parse_queueing(
         queues[queue.name] = queue
     if not queues:
         raise ScenarioError(f"{place}.queues", "at least one queue is needed")
-    return QueueingConfig(queues, cohorts)
+    return QueueingConfig(queues, cohorts, scope, place_of)
 
 
 def _parse_queue(

@@ -122,7 +122,7 @@ class QueueingPolicy(Policy):
         self.capacity_of: dict[str, float] = defaultdict(float)
         for site in scheduler.scenario.sites.values():
             for pool in site.pools:
-                self.capacity_of[pool.accelerator] += pool.accelerators
+                self.capacity_of[self.config.flavor(pool.accelerator, site.id)] += pool.accelerators
         self.queue_of = {t: q.name for q in self.config.queues.values() for t in q.tenants}
         self.jobs: dict[str, Waiting] = {}
         self.held: dict[str, Held] = {}
@@ -173,6 +173,10 @@ class QueueingPolicy(Policy):
     def ready_at(self, w: Waiting) -> float:
         """When ``w`` joins its queue: when its data first reaches a site it may use."""
         return min(o.ready_h for o in w.pending.options)
+
+    def flavor(self, option: Option) -> str:
+        """The quota flavor ``option`` draws on (its type, in the config's scope)."""
+        return self.config.flavor(option.accelerator, option.site)
 
     def _live(self, seq: int, job_id: str) -> Waiting | None:
         w = self.jobs.get(job_id)
@@ -305,8 +309,8 @@ class QueueingPolicy(Policy):
         for o in w.pending.options:
             if o.ready_h > ctx.now + EPS:
                 continue
-            if self.enforce_quota and not self.book.fits(w.queue, o.accelerator, milli):
-                why = f"queue {w.queue} has no {o.accelerator} quota left (nor any to borrow)"
+            if self.enforce_quota and not self.book.fits(w.queue, self.flavor(o), milli):
+                why = f"queue {w.queue} has no {self.flavor(o)} quota left (nor any to borrow)"
                 continue
             if not ctx.capacity.fits(o.site_idx, o.pool, job):
                 why = f"no room now on {o.accelerator} at {o.site}"
@@ -324,15 +328,16 @@ class QueueingPolicy(Policy):
         placement = self.scheduler.running.get(job.id)
         if placement is None or placement.option != option:
             return True  # the rules withdrew it: the scheduler takes it in again
-        if not self.book.fits(w.queue, option.accelerator, milli):
+        flavor = self.flavor(option)
+        if not self.book.fits(w.queue, flavor, milli):
             self.quota_violations += 1
-        self.book.admit(w.queue, option.accelerator, milli)
-        self.decayed.change(ctx.now, w.queue, option.accelerator, milli / 1000)
-        self.held[job.id] = Held(w.queue, option.accelerator, milli, placement)
-        self.held_by[(option.accelerator, w.queue)][job.priority][job.id] = self._started
+        self.book.admit(w.queue, flavor, milli)
+        self.decayed.change(ctx.now, w.queue, flavor, milli / 1000)
+        self.held[job.id] = Held(w.queue, flavor, milli, placement)
+        self.held_by[(flavor, w.queue)][job.priority][job.id] = self._started
         self._started += 1
         self.as_victim[job.id] = Running(
-            job.id, w.queue, option.accelerator, milli, job.priority, placement.start_h,
+            job.id, w.queue, flavor, milli, job.priority, placement.start_h,
             getattr(job, "checkpoint_h", None),
         )  # fmt: skip
         self.after_start(w, option, ctx)

@@ -142,10 +142,11 @@ class KueuePolicy(QueueingPolicy):
         return queue not in self.blocked
 
     def admit_reason(self, w: Waiting, option: Option) -> str:
-        borrowing = self.book.borrowed(w.queue, option.accelerator) + job_milli(w.pending.job)
+        flavor = self.flavor(option)
+        borrowing = self.book.borrowed(w.queue, flavor) + job_milli(w.pending.job)
         over = (
             borrowing
-            > self.config.queues[w.queue].quotas.get(option.accelerator, FlavorQuota(0.0)).nominal
+            > self.config.queues[w.queue].quotas.get(flavor, FlavorQuota(0.0)).nominal
             * 1000
         )
         return f"kueue: head of ClusterQueue {w.queue}" + (" (borrowing)" if over else "")
@@ -239,13 +240,13 @@ class KueuePolicy(QueueingPolicy):
         for o in w.pending.options:
             if o.ready_h > ctx.now:
                 continue
-            req = Request(w.queue, o.accelerator, milli, job.priority)
+            req = Request(w.queue, self.flavor(o), milli, job.priority)
             running = [self.as_victim[jid] for jid in self.candidates(req)]
             outcome, victims = self.select(req, running, ctx.now)
             if outcome is Outcome.PREEMPT:
                 for v in victims:
                     self.scheduler.preempt(v.job_id, f"kueue: room for {job.id} in {w.queue}")
-                return o.accelerator
+                return req.flavor
         return None
 
 

@@ -175,9 +175,10 @@ class SuanliQueuePolicy(QueueingPolicy):
         """Running jobs on ``o``'s pool that ``w`` may reclaim (`rule_reclaim_within_cohort`:
         another queue's, borrowing that flavor, of no higher priority), in start order."""
         order: dict[str, int] = {}
+        flavor = self.flavor(o)
         for q in self.config.queues:
-            if q != w.queue and self.book.borrowed(q, o.accelerator) > 0:
-                order.update(self.running_in(o.accelerator, q, below=w.pending.job.priority + 1))
+            if q != w.queue and self.book.borrowed(q, flavor) > 0:
+                order.update(self.running_in(flavor, q, below=w.pending.job.priority + 1))
         pool = (o.site_idx, o.pool)
         return [
             self.as_victim[jid]
@@ -219,14 +220,12 @@ class SuanliQueuePolicy(QueueingPolicy):
         for o in sorted(w.pending.options, key=lambda o: o.runtime_h):
             if o.ready_h > ctx.now or not self.may_start(w, o, ctx):
                 continue  # not ready, or it would delay the reservation
-            quota = self.config.queues[w.queue].quotas.get(o.accelerator)
-            if (
-                quota is None
-                or self.book.used(w.queue, o.accelerator) + milli > quota.nominal * 1000
-            ):
+            flavor = self.flavor(o)
+            quota = self.config.queues[w.queue].quotas.get(flavor)
+            if quota is None or self.book.used(w.queue, flavor) + milli > quota.nominal * 1000:
                 continue  # rule_reclaim_within_cohort: the requester stays within nominal
             victims = self._victims(w, o, ctx)
-            if not victims or not self._quota_fits_without(w, o.accelerator, milli, victims):
+            if not victims or not self._quota_fits_without(w, flavor, milli, victims):
                 continue
             for v in victims:
                 self.scheduler.preempt(v.job_id, f"reclaimed by {w.queue} for {job.id}")
