@@ -106,6 +106,26 @@ def test_a_quota_per_hub_sends_the_job_to_the_hub_that_has_it(policy: str) -> No
     assert starts == [(0.0, "j0", "b"), (0.1, "j1", "b"), (1.0, "j2", "b")]
 
 
+@pytest.mark.parametrize(
+    ("estimates", "first"),
+    [
+        pytest.param((None, None), "short", id="known-lengths-the-shorter-first"),
+        pytest.param((0.5, 3.0), "long", id="estimates-the-one-expected-shorter-first"),
+    ],
+)
+def test_suanli_queue_orders_by_the_submitters_estimate_when_there_is_one(
+    estimates: tuple[float | None, float | None], first: str
+) -> None:
+    jobs = [
+        job("blocker", gpus=8, duration=1.0),
+        job("long", arrival=0.1, gpus=8, duration=4.0).copy(estimate_h=estimates[0]),
+        job("short", arrival=0.2, gpus=8, duration=1.0).copy(estimate_h=estimates[1]),
+    ]
+    events, _ = go(ONE, "suanli-queue", [j.copy(tenant="ta") for j in jobs])
+    starts = [jid for _, kind, jid, _ in events if kind == "start"]
+    assert starts == ["blocker", first, "short" if first == "long" else "long"]
+
+
 def test_fifo_head_blocks_the_queue_behind_it() -> None:
     jobs = [
         job("j1", arrival=0.0, gpus=6, duration=2.0),

@@ -97,6 +97,15 @@ class Job:
     public_facing: bool = False
     #: the service generates content (text, images, ...)
     generative: bool = True
+    #: what the submitter expects ``duration_h`` to be (None: the run time is known, as for a
+    #: trace replayed in the simulator); an order by length reads this, the run takes
+    #: ``duration_h``
+    estimate_h: float | None = None
+
+    @property
+    def expected_h(self) -> float:
+        """The run time on the reference accelerator as a scheduler may know it."""
+        return self.duration_h if self.estimate_h is None else self.estimate_h
 
     @property
     def gpu_hours(self) -> float:

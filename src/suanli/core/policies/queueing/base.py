@@ -436,7 +436,12 @@ def wait_h(w: Waiting, now: float) -> float:
 
 
 def runtime_h(w: Waiting) -> float:
-    return min(o.runtime_h for o in w.pending.options)
+    """The job's shortest expected run over its options (from its estimate, if it has one)."""
+    job = w.pending.job
+    fastest = min(o.runtime_h for o in w.pending.options)
+    if job.estimate_h is None or job.duration_h <= 0:
+        return fastest
+    return fastest * job.estimate_h / job.duration_h
 
 
 __all__ = ["Held", "QueueingPolicy", "Waiting", "default_config"]
