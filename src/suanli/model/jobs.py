@@ -103,11 +103,6 @@ class Job:
     estimate_h: float | None = None
 
     @property
-    def expected_h(self) -> float:
-        """The run time on the reference accelerator as a scheduler may know it."""
-        return self.duration_h if self.estimate_h is None else self.estimate_h
-
-    @property
     def gpu_hours(self) -> float:
         return self.accelerators * self.duration_h
 

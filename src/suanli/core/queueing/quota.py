@@ -20,9 +20,9 @@ Usage is counted in milli-accelerators (a share of one GPU counts as its fractio
 A flavor is an accelerator type in a *scope* (Kueue's ResourceFlavor: a type of node, where
 node labels may name the zone): with ``flavorScope: network`` (the default) a flavor is the
 type anywhere in the network (``A100``); with ``hub`` it is the type in one national hub
-(``A100@ningxia``), with ``site`` the type at one site (``A100@zhongwei``). So a quota per
-flavor is a quota per accelerator class and per hub or site, and borrowing happens between
-queues for the same type in the same place.
+(``A100@Ningxia``, the hub as its sites name it), with ``site`` the type at one site
+(``A100@zhangjiakou``). So a quota per flavor is a quota per accelerator class and per hub or
+site, and borrowing happens between queues for the same type in the same place.
 """
 
 from __future__ import annotations
