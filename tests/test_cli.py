@@ -65,7 +65,16 @@ def test_simulate_prints_a_summary_table_by_default(tmp_path: Path, small_worklo
                   "--no-bound", "--no-report", cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "suanli" in done.stdout and "objective" in done.stdout
+    assert "JCT floor" not in done.stdout  # no queueing policy ran: no queueing table
     assert not (tmp_path / "suanli-report.html").exists()
+
+
+def test_a_queueing_policy_adds_the_queueing_table(tmp_path: Path, small_workload: Path) -> None:
+    done = suanli("simulate", "--workload", str(small_workload), "--policy", "suanli-queue",
+                  "--no-bound", "--no-report", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "queueing" in done.stdout and "JCT floor (h)" in done.stdout
+    assert "suanli-queue" in done.stdout.split("queueing", 1)[1]
 
 
 HEADER = (

@@ -119,9 +119,10 @@ def simulate(
     ] = None,
 ) -> None:
     """Replay a workload on a scenario under each policy and compare them."""
+    from suanli.core.policies import is_queueing
     from suanli.ledger import SigningKey
     from suanli.report.html import write_report
-    from suanli.report.summary import summary_dict, summary_table
+    from suanli.report.summary import queueing_table, summary_dict, summary_table
     from suanli.sim.run import DEFAULT_POLICIES
     from suanli.simulation import simulate as run_simulation
     from suanli.simulation import write_ledgers
@@ -151,6 +152,8 @@ def simulate(
     # a pipe or a file gets the whole table, not one cut to 80 columns
     console = Console() if sys.stdout.isatty() else Console(width=200)
     console.print(summary_table(result))
+    if any(is_queueing(name) for name in result.runs):
+        console.print(queueing_table(result))
     if not no_report:
         console.print(f"report: {report}")
 

@@ -92,3 +92,19 @@ def summary_table(result: SimulationResult) -> Table:
             f"{m.approvals_held:,}/{m.approvals_denied:,}",
         )
     return t
+
+
+def queueing_table(result: SimulationResult) -> Table:
+    """The queueing figures of every policy (JCT, its floor, waits, fairness, preemptions)."""
+    from suanli.report.queueing import policy_rows
+
+    rows, head = policy_rows(result)
+    t = Table(
+        title="queueing",
+        caption="JCT floor: the mean JCT no policy can beat on this workload (docs/queueing.md)",
+    )
+    for i, name in enumerate(head):
+        t.add_column(name, justify="left" if i == 0 else "right")
+    for row in rows:
+        t.add_row(*row)
+    return t

@@ -8,6 +8,7 @@ from suanli.core.policies.baselines import CheapestPolicy, GreenestPolicy, Neare
 from suanli.core.policies.queueing import (
     FifoPolicy,
     KueuePolicy,
+    QueueingPolicy,
     SlurmPolicy,
     SuanliQueuePolicy,
 )
@@ -26,6 +27,12 @@ POLICIES: dict[str, Callable[[], Policy]] = {
     "kueue": KueuePolicy,
     "suanli-queue": SuanliQueuePolicy,
 }
+
+
+def is_queueing(name: str) -> bool:
+    """Whether the policy ``name`` is one of the multi-tenant queueing policies."""
+    factory = POLICIES.get(name.lower())
+    return isinstance(factory, type) and issubclass(factory, QueueingPolicy)
 
 
 def make_policy(name: str) -> Policy:
@@ -48,5 +55,6 @@ __all__ = [
     "SlurmPolicy",
     "SuanliPolicy",
     "SuanliQueuePolicy",
+    "is_queueing",
     "make_policy",
 ]
