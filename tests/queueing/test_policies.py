@@ -126,6 +126,26 @@ def test_suanli_queue_orders_by_the_submitters_estimate_when_there_is_one(
     assert starts == ["blocker", first, "short" if first == "long" else "long"]
 
 
+@pytest.mark.parametrize("policy", ["kueue", "suanli-queue"])
+@pytest.mark.parametrize(
+    ("preempts", "a1_starts"),
+    [
+        pytest.param(True, 1.0, id="preempt-lower-priority-reclaims-at-once"),
+        pytest.param(False, 4.0, id="never-waits-for-the-borrower-to-finish"),
+    ],
+)
+def test_a_job_whose_class_never_preempts_waits_instead_of_reclaiming(
+    policy: str, preempts: bool, a1_starts: float
+) -> None:
+    jobs = [
+        job("b1", arrival=0.0, gpus=8, duration=4.0).copy(tenant="tb"),
+        job("a1", arrival=1.0, gpus=4, duration=1.0).copy(tenant="ta", preempts=preempts),
+    ]
+    events, sched = go(ONE, policy, jobs)
+    assert [t for t, kind, jid, _ in events if kind == "start" and jid == "a1"] == [a1_starts]
+    assert bool(getattr(sched, "preemptions", [])) is preempts
+
+
 def test_fifo_head_blocks_the_queue_behind_it() -> None:
     jobs = [
         job("j1", arrival=0.0, gpus=6, duration=2.0),

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from suanli.core.queueing import QuotaBook, parse_queueing
 from suanli.errors import ScenarioError
@@ -217,3 +219,88 @@ def test_an_unknown_key_of_the_queueing_section_is_an_error() -> None:
     with pytest.raises(ScenarioError) as err:
         parse_queueing({"queues": [], "flavourScope": "hub"}, FLAVORS, TENANTS, "queueing")
     assert (err.value.place, err.value.problem) == ("queueing", "unknown keys ['flavourScope']")
+
+
+STEP = st.tuples(
+    st.sampled_from(["qa", "qb", "qc"]), st.sampled_from(FLAVORS), st.integers(0, 9000),
+    st.booleans(),
+)
+MIXED = [
+    {"name": "qa", "tenants": ["a"], "cohort": "all",
+     "quotas": {"A100": {"nominal": 4, "lendingLimit": 1.5}, "H800": 2}},
+    {"name": "qb", "tenants": ["b"], "cohort": "all", "quotas": {"A100": 3.25}},
+    {"name": "qc", "tenants": ["c"], "quotas": {"H800": 1}},
+]  # fmt: skip
+
+
+@given(st.lists(STEP, max_size=40))
+def test_the_pool_s_running_sums_equal_a_walk_over_its_members(
+    steps: list[tuple[str, str, int, bool]],
+) -> None:
+    book = QuotaBook(cfg(cohorts=[{"name": "all"}], queues=MIXED))
+    for queue, flavor, milli, add in steps:
+        if add:
+            book.admit(queue, flavor, milli)
+        elif book.used(queue, flavor) >= milli:
+            book.release(queue, flavor, milli)
+        for q in ("qa", "qb", "qc"):
+            for f in FLAVORS:
+                walk = 0.0
+                for m in book._members[book._pool_of[q]]:
+                    fq = book.config.queues[m].quotas.get(f)
+                    n = fq.nominal * 1000 if fq else 0.0
+                    g = fq.guaranteed * 1000 if fq else 0.0
+                    walk += n - g - max(0.0, book.used(m, f) - g)
+                assert book.pool_free(q, f) == pytest.approx(walk, abs=1e-6)
+
+
+def with_classes(classes: Any) -> Any:
+    return cfg(queues=[{"name": "q", "tenants": ["a"]}], priorityClasses=classes)
+
+
+def test_priority_classes_are_read_with_their_preemption_policy_and_default() -> None:
+    config = with_classes(
+        [
+            {"name": "urgent", "value": 100},
+            {"name": "batch", "value": -10, "preemptionPolicy": "Never", "globalDefault": True},
+        ]
+    )
+    urgent, batch = config.priority_classes["urgent"], config.priority_classes["batch"]
+    assert (urgent.value, urgent.preempts, batch.value, batch.preempts) == (100, True, -10, False)
+    assert config.default_class == "batch"
+
+
+@pytest.mark.parametrize(
+    ("classes", "place", "problem"),
+    [
+        pytest.param(
+            [{"name": "u", "value": 1}, {"name": "u", "value": 2}],
+            "queueing.priorityClasses[1].name", "priority class 'u' is defined twice", id="twice",
+        ),
+        pytest.param(
+            [{"name": "u", "value": 1.5}], "queueing.priorityClasses[0].value",
+            "must be a whole number in [-1000, 1000], got 1.5", id="not-whole",
+        ),
+        pytest.param(
+            [{"name": "u", "value": 5000}], "queueing.priorityClasses[0].value",
+            "must be a whole number in [-1000, 1000], got 5000", id="out-of-range",
+        ),
+        pytest.param(
+            [{"name": "u", "value": 1, "preemptionPolicy": "Sometimes"}],
+            "queueing.priorityClasses[0].preemptionPolicy",
+            "unknown preemption policy 'Sometimes'", id="bad-preemption-policy",
+        ),
+        pytest.param(
+            [{"name": "u", "value": 1, "globalDefault": True},
+             {"name": "v", "value": 2, "globalDefault": True}],
+            "queueing.priorityClasses[1].globalDefault", "'u' is already the default class",
+            id="two-defaults",
+        ),
+    ],
+)  # fmt: skip
+def test_a_bad_priority_class_is_a_scenario_error_naming_its_path(
+    classes: Any, place: str, problem: str
+) -> None:
+    with pytest.raises(ScenarioError) as err:
+        with_classes(classes)
+    assert (err.value.place, err.value.problem) == (place, problem)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
+from suanli.core.queueing import parse_queueing
 from suanli.errors import WorkloadError
 from suanli.model import Classification, Job, JobKind, Scenario
 from suanli.scenario import load_scenario
@@ -245,3 +247,53 @@ def test_generated_governance_facts_survive_a_round_trip(
         (j.model_id, j.public_facing, j.generative, j.data.people, j.data.sensitive_people)
         for j in day
     ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def with_classes(scenario: Scenario) -> Scenario:
+    queueing = parse_queueing(
+        {
+            "queues": [{"name": "q", "tenants": ["fin-bank"]}],
+            "priorityClasses": [
+                {"name": "urgent", "value": 100},
+                {"name": "bulk", "value": -5, "preemptionPolicy": "Never", "globalDefault": True},
+            ],
+        },
+        ["A100"], list(scenario.tenants), "queueing",
+    )  # fmt: skip
+    return dataclasses.replace(scenario, queueing=queueing)
+
+
+@pytest.mark.parametrize(
+    ("cells", "expected"),
+    [
+        pytest.param({"priority_class": "urgent", "priority": ""}, ("urgent", 100, True),
+                     id="named"),
+        pytest.param({"priority_class": "bulk", "priority": ""}, ("bulk", -5, False), id="never"),
+        pytest.param({"priority_class": "", "priority": ""}, ("bulk", -5, False), id="default"),
+        pytest.param({"priority_class": "", "priority": "2"}, (None, 2, True), id="a-bare-number"),
+    ],
+)  # fmt: skip
+def test_a_priority_class_sets_the_priority_and_whether_the_job_preempts(
+    tmp_path: Path, with_classes: Scenario, cells: dict[str, str], expected: tuple[object, ...]
+) -> None:
+    [job] = load_workload(write_rows(tmp_path, [{**GOOD_ROW, **cells}]), with_classes)
+    assert (job.priority_class, job.priority, job.preempts) == expected
+
+
+@pytest.mark.parametrize(
+    ("cells", "problem"),
+    [
+        pytest.param({"priority_class": "vip", "priority": ""}, "unknown priority class 'vip'",
+                     id="unknown"),
+        pytest.param({"priority_class": "urgent", "priority": "3"},
+                     "give priority or priority_class, not both", id="both"),
+    ],
+)  # fmt: skip
+def test_a_bad_priority_class_names_the_row_and_column(
+    tmp_path: Path, with_classes: Scenario, cells: dict[str, str], problem: str
+) -> None:
+    with pytest.raises(WorkloadError) as info:
+        load_workload(write_rows(tmp_path, [{**GOOD_ROW, **cells}]), with_classes)
+    place = "jobs.csv: row 2, column priority_class"
+    assert (info.value.place, info.value.problem) == (place, problem)

@@ -97,6 +97,11 @@ class Job:
     public_facing: bool = False
     #: the service generates content (text, images, ...)
     generative: bool = True
+    #: the named priority class that gave ``priority`` (None: a bare number)
+    priority_class: str | None = None
+    #: whether a queueing policy may evict lower-priority work to start this job (a class
+    #: with ``preemptionPolicy: Never`` clears it)
+    preempts: bool = True
     #: what the submitter expects ``duration_h`` to be (None: the run time is known, as for a
     #: trace replayed in the simulator); an order by length reads this, the run takes
     #: ``duration_h``

@@ -4,15 +4,18 @@ The job schema, one row per job (docs/workload.md has the full table):
 
     id, tenant, kind, accelerators, types, duration_h, arrival_h, deadline_h, latency_slo_ms,
     data_site, data_size_gb, classification, users_site, priority, gang,
-    model_id, public_facing, generative, people, sensitive_people
+    model_id, public_facing, generative, people, sensitive_people, priority_class
 
 ``types`` is '|'-separated; ``deadline_h``, ``latency_slo_ms``, ``users_site``, ``priority``
 and ``gang`` may be empty (None, None, None, 0, true); an empty ``types`` means any type the
 scenario's sites hold. The governance columns ``model_id``, ``public_facing``, ``generative``,
 ``people`` and ``sensitive_people`` are optional, as columns and as cells (None, false, true,
-None (unknown), 0); people counts are whole numbers >= 0. A file whose header is the openb
-pod list (name, cpu_milli, memory_mib, num_gpu, gpu_milli, gpu_spec, qos, pod_phase,
-creation_time, deletion_time, scheduled_time) is mapped to jobs by the rule in `_OpenbRow`.
+None (unknown), 0); people counts are whole numbers >= 0. ``priority_class`` names a class
+of the scenario's ``queueing.priorityClasses`` and sets the priority (a row gives one or the
+other); a row with neither gets the scenario's default class, if it has one. A file whose
+header is the openb pod list (name, cpu_milli, memory_mib, num_gpu, gpu_milli, gpu_spec,
+qos, pod_phase, creation_time, deletion_time, scheduled_time) is mapped to jobs by the rule
+in `_OpenbRow`.
 Errors are `WorkloadError`s naming file, row (the header is row 1) and column.
 """
 
@@ -23,6 +26,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from suanli.core.queueing.quota import PriorityClass
 from suanli.errors import WorkloadError
 from suanli.model.jobs import Classification, DataAsset, Job, JobKind
 from suanli.model.network import Scenario
@@ -33,10 +37,11 @@ COLUMNS = (
     "id", "tenant", "kind", "accelerators", "types", "duration_h", "arrival_h", "deadline_h",
     "latency_slo_ms", "data_site", "data_size_gb", "classification", "users_site", "priority",
     "gang", "model_id", "public_facing", "generative", "people", "sensitive_people",
+    "priority_class",
 )  # fmt: skip
 OPTIONAL = frozenset(
     {"deadline_h", "latency_slo_ms", "users_site", "priority", "gang", "model_id",
-     "public_facing", "generative", "people", "sensitive_people"}
+     "public_facing", "generative", "people", "sensitive_people", "priority_class"}
 )  # fmt: skip
 #: openb pod-list columns; the first five are enough (some variants carry only those)
 OPENB_COLUMNS = (
@@ -258,6 +263,9 @@ class _JobRow:
         priority = c.opt_number("priority")
         if priority is not None and priority != int(priority):
             raise c.error("priority", f"must be a whole number, got {priority:g}")
+        klass = self._priority_class(c, priority is not None)
+        if klass is not None:
+            priority = klass.value
         people = _opt_count(c, "people")
         sensitive = _opt_count(c, "sensitive_people")
         return Job(
@@ -283,7 +291,26 @@ class _JobRow:
             model_id=c.opt_text("model_id"),
             public_facing=c.flag("public_facing", False),
             generative=c.flag("generative", True),
+            priority_class=None if klass is None else klass.name,
+            preempts=True if klass is None else klass.preempts,
         )
+
+    def _priority_class(self, c: _Cells, has_priority: bool) -> PriorityClass | None:
+        """The row's priority class: the one it names, else the scenario's default class
+        for a row without a priority, else None."""
+        config = self.scenario.queueing
+        classes = {} if config is None else config.priority_classes
+        name = c.opt_text("priority_class")
+        if name is None:
+            if config is None or config.default_class is None or has_priority:
+                return None
+            return classes[config.default_class]
+        if has_priority:
+            raise c.error("priority_class", "give priority or priority_class, not both")
+        if name not in classes:
+            known = ", ".join(sorted(classes)) or "none: the scenario's queueing defines none"
+            raise c.error("priority_class", f"unknown priority class {name!r}", f"known: {known}")
+        return classes[name]
 
 
 def _opt_count(c: _Cells, column: str) -> int | None:
@@ -407,6 +434,7 @@ def _record(job: Job) -> dict[str, Any]:
         "generative": job.generative,
         "people": job.data.people,
         "sensitive_people": job.data.sensitive_people,
+        "priority_class": job.priority_class,
     }
 
 
@@ -429,7 +457,7 @@ def save_workload(jobs: list[Job], path: str | Path) -> Path:
                 ("priority", pa.int64()), ("gang", pa.bool_()),
                 ("model_id", pa.string()), ("public_facing", pa.bool_()),
                 ("generative", pa.bool_()), ("people", pa.int64()),
-                ("sensitive_people", pa.int64()),
+                ("sensitive_people", pa.int64()), ("priority_class", pa.string()),
             ]
         )  # fmt: skip
         columns = {c: [r[c] for r in records] for c in COLUMNS}

@@ -28,6 +28,7 @@ site, and borrowing happens between queues for the same type in the same place.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,6 +83,22 @@ class Cohort:
 
 
 @dataclass(frozen=True, slots=True)
+class PriorityClass:
+    """A named priority (Kubernetes' PriorityClass): jobs of the class get ``value``; with
+    ``preempts`` False (``preemptionPolicy: Never``) they never evict others to start, but
+    may still be evicted."""
+
+    name: str
+    value: int
+    preempts: bool = True
+
+
+#: the range of a priority, as the service's job API accepts it
+PRIORITY_RANGE = (-1000, 1000)
+PREEMPTION_POLICIES = {"PreemptLowerPriority": True, "Never": False}
+
+
+@dataclass(frozen=True, slots=True)
 class QueueingConfig:
     """Every queue and cohort of a scenario, validated."""
 
@@ -91,6 +108,9 @@ class QueueingConfig:
     scope: str = "network"
     #: site id -> the hub or site its flavors are named after (empty in the network scope)
     place_of: Mapping[str, str] = field(default_factory=dict)
+    #: named priorities by name, and the class of a job that names none (None: priority 0)
+    priority_classes: Mapping[str, PriorityClass] = field(default_factory=dict)
+    default_class: str | None = None
 
     def flavor(self, accelerator: str, site: str) -> str:
         """The flavor of ``accelerator`` at ``site``: ``A100``, or ``A100@<hub or site>``."""
@@ -129,9 +149,10 @@ def parse_queueing(
     an optional ``flavorScope``) and validate it; every problem is a `ScenarioError` naming
     its path. ``flavors`` are the accelerator types of the sites; ``pools`` the (site, hub,
     type) of every pool, which name the flavors of the hub and site scopes."""
-    unknown = sorted(set(raw) - {"queues", "cohorts", "flavorScope"})
+    keys = {"queues", "cohorts", "flavorScope", "priorityClasses"}
+    unknown = sorted(set(raw) - keys)
     if unknown:
-        raise ScenarioError(place, f"unknown keys {unknown}", "use queues, cohorts, flavorScope")
+        raise ScenarioError(place, f"unknown keys {unknown}", f"use {', '.join(sorted(keys))}")
     scope = raw.get("flavorScope", "network")
     if scope not in SCOPES:
         raise ScenarioError(
@@ -176,7 +197,42 @@ def parse_queueing(
         queues[queue.name] = queue
     if not queues:
         raise ScenarioError(f"{place}.queues", "at least one queue is needed")
-    return QueueingConfig(queues, cohorts, scope, place_of)
+    classes, default = _parse_classes(raw.get("priorityClasses", []), f"{place}.priorityClasses")
+    return QueueingConfig(queues, cohorts, scope, place_of, classes, default)
+
+
+def _parse_classes(raw: Any, place: str) -> tuple[dict[str, PriorityClass], str | None]:
+    classes: dict[str, PriorityClass] = {}
+    default: str | None = None
+    low, high = PRIORITY_RANGE
+    for i, c in enumerate(_list(raw, place)):
+        where = f"{place}[{i}]"
+        name = _str(c, "name", where)
+        unknown = sorted(set(c) - {"name", "value", "preemptionPolicy", "globalDefault"})
+        if unknown:
+            raise ScenarioError(where, f"unknown keys {unknown}")
+        if name in classes:
+            raise ScenarioError(f"{where}.name", f"priority class {name!r} is defined twice")
+        value = c.get("value")
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ScenarioError(
+                f"{where}.value", f"must be a whole number in [{low}, {high}], got {value!r}"
+            )
+        policy = c.get("preemptionPolicy", "PreemptLowerPriority")
+        if policy not in PREEMPTION_POLICIES:
+            raise ScenarioError(
+                f"{where}.preemptionPolicy",
+                f"unknown preemption policy {policy!r}",
+                f"choose from {', '.join(PREEMPTION_POLICIES)}",
+            )
+        if c.get("globalDefault", False) is True:
+            if default is not None:
+                raise ScenarioError(
+                    f"{where}.globalDefault", f"{default!r} is already the default class"
+                )
+            default = name
+        classes[name] = PriorityClass(name, value, PREEMPTION_POLICIES[policy])
+    return classes, default
 
 
 def _parse_queue(
@@ -300,6 +356,13 @@ class QuotaBook:
             pool = f"cohort:{config.root(q.cohort)}" if q.cohort else f"queue:{q.name}"
             self._pool_of[q.name] = pool
             self._members.setdefault(pool, []).append(q.name)
+        #: pool -> flavor -> milli its members lend (fixed) and milli of it in use: kept as
+        #: running sums, so `pool_free` does not walk the cohort on every request
+        self._lent: dict[str, dict[str, float]] = {p: defaultdict(float) for p in self._members}
+        self._drawn: dict[str, dict[str, float]] = {p: defaultdict(float) for p in self._members}
+        for q in config.queues.values():
+            for f, fq in q.quotas.items():
+                self._lent[self._pool_of[q.name]][f] += fq.nominal * MILLI - fq.guaranteed * MILLI
 
     def _quota(self, queue: str, flavor: str) -> FlavorQuota:
         return self.config.queues[queue].quotas.get(flavor, NO_QUOTA)
@@ -308,13 +371,16 @@ class QuotaBook:
         return self.usage[queue].get(flavor, 0)
 
     def pool_free(self, queue: str, flavor: str) -> float:
-        """Milli of ``flavor`` still free in the shared pool of ``queue``'s cohort."""
-        total = 0.0
-        for m in self._members[self._pool_of[queue]]:
-            fq = self._quota(m, flavor)
-            g = fq.guaranteed * MILLI
-            total += fq.nominal * MILLI - g - max(0.0, self.used(m, flavor) - g)
-        return total
+        """Milli of ``flavor`` still free in the shared pool of ``queue``'s cohort: what its
+        members lend, less the part of their usage above what each keeps for itself."""
+        pool = self._pool_of[queue]
+        return self._lent[pool].get(flavor, 0.0) - self._drawn[pool].get(flavor, 0.0)
+
+    def _set(self, queue: str, flavor: str, milli: int) -> None:
+        g = self._quota(queue, flavor).guaranteed * MILLI
+        old = self.used(queue, flavor)
+        self._drawn[self._pool_of[queue]][flavor] += max(0.0, milli - g) - max(0.0, old - g)
+        self.usage[queue][flavor] = milli
 
     def fits(self, queue: str, flavor: str, milli: int) -> bool:
         """Whether ``milli`` more of ``flavor`` keeps ``queue`` within nominal + borrowing
@@ -340,13 +406,13 @@ class QuotaBook:
         return max(0.0, min(fq.ceiling * MILLI - u, own + self.pool_free(queue, flavor)))
 
     def admit(self, queue: str, flavor: str, milli: int) -> None:
-        self.usage[queue][flavor] = self.used(queue, flavor) + milli
+        self._set(queue, flavor, self.used(queue, flavor) + milli)
 
     def release(self, queue: str, flavor: str, milli: int) -> None:
         left = self.used(queue, flavor) - milli
         if left < 0:
             raise SchedulingError(f"queue {queue!r} releases more {flavor} than it holds")
-        self.usage[queue][flavor] = left
+        self._set(queue, flavor, left)
 
     def violations(self) -> list[str]:
         """Every queue/flavor over its ceiling and every cohort pool over its lendable total

@@ -235,8 +235,11 @@ class KueuePolicy(QueueingPolicy):
         return select_from(req, running, self.book, now)
 
     def _preempt_for(self, w: Waiting, ctx: CycleContext) -> str | None:
-        """Preempt the victims that make ``w`` fit its quota; the flavor they freed, or None."""
+        """Preempt the victims that make ``w`` fit its quota; the flavor they freed, or None
+        (also for a job whose priority class has ``preemptionPolicy: Never``)."""
         job, milli = w.pending.job, job_milli(w.pending.job)
+        if not job.preempts:
+            return None
         for o in w.pending.options:
             if o.ready_h > ctx.now:
                 continue

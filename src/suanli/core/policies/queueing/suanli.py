@@ -142,7 +142,8 @@ class SuanliQueuePolicy(QueueingPolicy):
         self._shares[w.queue] = self.share(w.queue)
 
     def on_blocked(self, w: Waiting, option: Option | None, why: str, ctx: CycleContext) -> bool:
-        if self.reclaim and self._reclaim(w, ctx):
+        # a job of a class with preemptionPolicy: Never waits rather than evicts
+        if self.reclaim and w.pending.job.preempts and self._reclaim(w, ctx):
             return True
         if not self.backfill_pass:  # between passes the cycle stops at the first blocked job
             w.pending.waiting_reason = f"ranked first, waiting for the backfill pass: {why}"
