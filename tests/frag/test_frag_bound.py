@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from frag_builders import write_fine_trace
 
+from suanli.alloc.packing_lp import best_pattern
 from suanli.alloc.shapes import TaskShape
-from suanli.frag.bound import best_pattern, unallocated_lower_bound, upper_bound, window_end
+from suanli.frag.bound import unallocated_lower_bound, upper_bound, window_end
 from suanli.frag.protocol import run_once
 from suanli.frag.trace import NodeTable, read_nodes, read_pods
 
