@@ -59,7 +59,7 @@ ABLATION = {
     "the same with w = 1.2 (Suanli until the LP hole table)": lambda tw: _random_fit(tw),
     "random-fit H in the leading key at 10": lambda tw: _random_fit(tw, lead_waste=10.0),
     "LP hole table as the tie-break only": lambda tw: Suanli(tw, lead_waste=0.0),
-    "Suanli (LP hole table, in the leading key at 10)": lambda tw: Suanli(tw),
+    "Suanli (LP hole table in the leading key at 10)": lambda tw: Suanli(tw),
 }
 HOLE_BINS = (1, 50, 100, 150, 200, 300, 500, 1000)
 """Bins (milli-GPU left on a partly used GPU) of the --losses breakdown."""
