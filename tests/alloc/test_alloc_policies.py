@@ -225,3 +225,18 @@ def test_an_unknown_policy_name_is_an_unknown_name_error() -> None:
 def test_fgd_needs_a_target_workload() -> None:
     with pytest.raises(InputError, match="needs a target workload"):
         make_policy("fgd")
+
+
+def test_where_the_workload_packs_exactly_the_lp_shift_merges_fgd_bands() -> None:
+    # 200 and 400 tasks pack the capacity exactly: every dual is 0, H(f) = f, and a 400 task
+    # has dH = 400 on either GPU. 10 * 400 milli on the sigmoid's scale of 1000 puts both GPUs
+    # in the top band, so F no longer separates them: GPU0 (600 free -> 200) and GPU1 (whole
+    # -> 600), which FGD (and Suanli without the term) tell apart, tie and the first index wins.
+    target = TargetWorkload.from_shapes([TaskShape(1000, 0, 1, 200), TaskShape(1000, 0, 1, 400)])
+    c = NodeCluster(["n"], [64000], [0], [2], ["T4"])
+    c.allocate(TaskShape(0, 0, 1, 400), 0, (0,))
+    task = TaskShape(1000, 0, 1, 400)
+    assert lp_hole_waste(target, c)[1][0, [200, 600, 1000]] == pytest.approx([200, 600, 1000])
+    assert make_policy("fgd", target_workload=target).choose(c, task) == (0, (1,))
+    assert Suanli(target, lead_waste=0.0).choose(c, task) == (0, (1,))
+    assert make_policy("suanli", target_workload=target).choose(c, task) == (0, (0,))

@@ -72,11 +72,14 @@ the CPU-rich T4 nodes until the T4-only tasks find none left (gpuspec05, seeds 4
 tasks that failed were 2.98 of its 4.81 unallocated GPU %, 1.65 with the reserve, 0.37 under
 FGD).
 
-dH = g - (V_t(f) - V_t(f - g)) holds the per-shape part g - pi_g as well; taking it out (the
-opportunity cost alone) measured a little worse (-12.4% against FGD instead of -13.1% on six
-traces, seeds 42-44). When the workload packs the capacity exactly (nothing is left out), every
-class dual is 0 and H_t(f) = f: dH = g on every GPU and node, no preference between them (it
-only moves the sigmoid's argument), and F and the tie-breaks decide.
+dH = g - (V_t(f) - V_t(f - g)) holds a per-shape part, g - pi_g, as well. It is the same on
+every GPU of a node type, but it moves the sigmoid's argument, and a large move merges F's bands
+(10 g milli past the middle of the sigmoid puts every node near its top level). Taking it out
+(the opportunity cost alone, V_t(g) + V_t(f - g) - V_t(f) <= 0) measured a little worse (-12.4%
+against FGD instead of -13.1% on six traces, seeds 42-44), so it stays. The extreme case: when
+the workload packs the capacity exactly (nothing is left out), every class dual is 0 and
+H_t(f) = f, so dH = g everywhere: the term prefers nothing, but F's bands merge for sharing
+tasks and the tie-breaks (and the first GPU that fits) decide.
 """
 
 from __future__ import annotations
