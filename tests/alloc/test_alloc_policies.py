@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from suanli.alloc import NodeCluster, Suanli, TargetWorkload, TaskShape, make_policy
-from suanli.alloc.policies.ours import expected_waste, reserved_share
+from suanli.alloc.policies.ours import expected_waste, lp_hole_waste, reserved_share
 from suanli.errors import InputError, UnknownNameError
 
 SHARE = TaskShape(2000, 1024, 1, 400)
@@ -105,17 +105,59 @@ def test_expected_waste_is_the_random_fit_recursion_over_the_workload_shapes(
     assert expected_waste(HOLES)[free] == pytest.approx(waste)
 
 
-def test_suanli_leaves_the_hole_the_workload_can_fill_where_fgd_ties() -> None:
+def test_the_random_fit_table_leaves_the_hole_the_workload_can_fill_where_fgd_ties() -> None:
     # One node, GPU0 with 800 free, GPU1 whole; a 600 task. F goes 0 -> 200 on either GPU
     # (a 200 hole fits no shape; a 400 hole fits 400 but not 600), so FGD ties and takes GPU0.
-    # Suanli's expected waste: GPU0 800 -> 200 changes H by 100 - 200 = -100, GPU1 1000 -> 400 by
-    # 50 - 0 = +50, so it takes GPU1 and keeps the 800 hole that 400 tasks fill.
+    # The random-fit expected waste: GPU0 800 -> 200 changes H by 100 - 200 = -100, GPU1
+    # 1000 -> 400 by 50 - 0 = +50, so the tie-break takes GPU1 and keeps the 800 hole that 400
+    # tasks fill. (The LP table of this workload is H(f) = f, see below: no preference.)
     c = NodeCluster(["n"], [64000], [0], [2], ["T4"])
     c.allocate(TaskShape(0, 0, 1, 200), 0, (0,))
     task = TaskShape(1000, 0, 1, 600)
     assert make_policy("fgd", target_workload=HOLES).choose(c, task) == (0, (0,))
-    assert Suanli(HOLES, waste=0.0).choose(c, task) == (0, (0,))
-    assert make_policy("suanli", target_workload=HOLES).choose(c, task) == (0, (1,))
+    assert Suanli(HOLES, waste=0.0, lead_waste=0.0, holes="random").choose(c, task) == (0, (0,))
+    assert Suanli(HOLES, lead_waste=0.0, holes="random").choose(c, task) == (0, (1,))
+
+
+def lp_table_cluster() -> NodeCluster:
+    return NodeCluster(["a", "b"], [64000, 8000], [0, 0], [2, 1], ["T4", "P100"])
+
+
+@pytest.mark.parametrize(
+    ("workload", "free", "waste"),
+    [
+        # 600-milli tasks only, scaled to the 3,000 milli of capacity: 5 tasks for 3 GPUs, so
+        # the LP leaves two out; a 600 slot is worth pi = 600 and a hole of f >= 600 is worth
+        # 600 (one task), one below 600 nothing. H(f) = f - V(f).
+        pytest.param((600,), 1000, 400.0, id="600-only-whole-gpu"),
+        pytest.param((600,), 800, 200.0, id="600-only-800-hole"),
+        pytest.param((600,), 600, 0.0, id="600-only-exact-fit"),
+        pytest.param((600,), 599, 599.0, id="600-only-too-small"),
+        # 400 and 600 tasks pack every GPU exactly: nothing is left out, every class dual is 0,
+        # so the table is H(f) = f and the term is the same on every GPU (no preference).
+        pytest.param((400, 600), 1000, 1000.0, id="exact-packing-whole-gpu"),
+        pytest.param((400, 600), 400, 400.0, id="exact-packing-400-hole"),
+    ],
+)
+def test_the_lp_hole_table_values_holes_by_the_packing_duals(
+    workload: tuple[int, ...], free: int, waste: float
+) -> None:
+    target = TargetWorkload.from_shapes([TaskShape(1000, 0, 1, g) for g in workload])
+    kind, table = lp_hole_waste(target, lp_table_cluster())
+    assert kind.tolist() == [1, 0]  # types sorted by model: P100 first
+    assert table[:, free] == pytest.approx([waste, waste])
+
+
+def test_suanli_with_the_lp_term_still_fills_the_exact_hole_that_fgd_fills() -> None:
+    # 600-only workload; GPU0 has 600 free, GPU1 is whole. H(600) - H(0) = 0 and
+    # H(1000) - H(400) = 0: the LP term is the same on both GPUs, and F (600-only) goes
+    # 0 -> 0 on GPU0 and 0 -> 400 on GPU1, so both FGD and Suanli fill the exact hole.
+    c = NodeCluster(["n"], [64000], [0], [2], ["T4"])
+    c.allocate(TaskShape(0, 0, 1, 400), 0, (0,))
+    task = TaskShape(1000, 0, 1, 600)
+    target = TargetWorkload.from_shapes([task])
+    assert make_policy("fgd", target_workload=target).choose(c, task) == (0, (0,))
+    assert make_policy("suanli", target_workload=target).choose(c, task) == (0, (0,))
 
 
 def test_suanli_orders_fgd_ties_by_cpu_balance() -> None:
@@ -183,3 +225,18 @@ def test_an_unknown_policy_name_is_an_unknown_name_error() -> None:
 def test_fgd_needs_a_target_workload() -> None:
     with pytest.raises(InputError, match="needs a target workload"):
         make_policy("fgd")
+
+
+def test_where_the_workload_packs_exactly_the_lp_shift_merges_fgd_bands() -> None:
+    # 200 and 400 tasks pack the capacity exactly: every dual is 0, H(f) = f, and a 400 task
+    # has dH = 400 on either GPU. 10 * 400 milli on the sigmoid's scale of 1000 puts both GPUs
+    # in the top band, so F no longer separates them: GPU0 (600 free -> 200) and GPU1 (whole
+    # -> 600), which FGD (and Suanli without the term) tell apart, tie and the first index wins.
+    target = TargetWorkload.from_shapes([TaskShape(1000, 0, 1, 200), TaskShape(1000, 0, 1, 400)])
+    c = NodeCluster(["n"], [64000], [0], [2], ["T4"])
+    c.allocate(TaskShape(0, 0, 1, 400), 0, (0,))
+    task = TaskShape(1000, 0, 1, 400)
+    assert lp_hole_waste(target, c)[1][0, [200, 600, 1000]] == pytest.approx([200, 600, 1000])
+    assert make_policy("fgd", target_workload=target).choose(c, task) == (0, (1,))
+    assert Suanli(target, lead_waste=0.0).choose(c, task) == (0, (1,))
+    assert make_policy("suanli", target_workload=target).choose(c, task) == (0, (0,))

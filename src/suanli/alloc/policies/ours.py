@@ -1,24 +1,29 @@
-"""Suanli: FGD's fragmentation descent, finer, with expected waste, CPU balance and a type reserve.
+"""Suanli: FGD's fragmentation descent with LP-valued GPU holes, CPU balance and a type reserve.
 
 Notation as in ``suanli.alloc.policies.fgd``: F_n is node n's expected fragment (milli-GPU) for
 the target workload, n' the node after the placement. Suanli scores a feasible node as
 
-    score(n) = floor(L * sigmoid((F_n - F_n') / 1000)) + v * h(n) + w * b(n),
-    L = 200, v = 0.5, w = 1.2
+    score(n) = floor(L * sigmoid((F_n - F_n' + u * dH) / 1000)) + v * h(n) + w * b(n),
+    L = 200, u = 10, v = 0.5, w = 1.2
 
-so the fragmentation decrease stays the leading key (twice FGD's 100 levels: Δ-bands of about
-20 milli-GPU instead of 40) and the two terms below order the nodes (and GPUs) it ties:
+with dH = 0 for tasks that do not share a GPU. The leading key is FGD's fragmentation decrease,
+in twice FGD's 100 levels (bands of about 20 milli-GPU instead of 40), plus, for a sharing task,
+the LP hole term u * dH; the other two terms order the nodes (and GPUs) it ties:
 
-* h, sharing tasks only (0 otherwise): a lookahead over the next arrivals' shapes on the GPU
-  itself. H(f) is the milli-GPU a GPU with f milli free is expected to leave unused if the
-  target workload's GPU shapes keep arriving and land on it at random among those that fit
-  (``expected_waste``: H(f) = f when no shape fits, else the weight-averaged H(f - g_m) of the
-  shapes m with g_m <= f). Taking g milli from a GPU with f free changes the expected waste by
-  H(f) - H(f - g), and h = clip((H(f) - H(f - g)) / 1000, -1, 1): of two GPUs that FGD scores the
-  same, the one whose remaining hole the workload can still fill wins (a 600 task on a whole GPU
-  rather than on an 800 hole, if 400 tasks are common and nothing fits 200). The GPU is chosen
-  jointly with the node: every GPU that fits is tried and the best L-level key + v h kept (first
-  index on ties).
+* dH, sharing tasks only: what the packing LP says a GPU's hole is worth. From the target
+  workload's GPU shapes, scaled so their GPU demand equals the cluster's GPU capacity (the state
+  at 100% arrival), ``suanli.alloc.packing_lp`` solves the LP relaxation of packing them on the
+  cluster's node types (column generation over GPU patterns, HiGHS). Its dual pi_tc is what one
+  more slot of per-GPU size c is worth on a GPU of node type t (on gpushare80 and default, G2
+  nodes: 810 for an 810 slot and for a whole GPU, 540 for 650, 405 for 470, 270 for 320, 0 for
+  160, which is never short). V_t(f), the best
+  knapsack of those worths in f milli, is what a hole of f milli is worth, and
+  H_t(f) = f - V_t(f) the part of it the packing optimum gives no worth (``lp_hole_waste``, a
+  table of 1,001 values per node type, computed once per cluster). Taking g milli from a GPU
+  with f free changes it by dH = H_t(f) - H_t(f - g); a placement that keeps the hole worth what
+  the optimum makes of it scores higher. The GPU is chosen jointly with the node: every GPU that
+  fits is tried and the best key kept (first index on ties).
+* h = clip(dH / 1000, -1, 1), the same change as a tie-break (sharing tasks only).
 * b in [0, 1], for a task that uses GPUs: with c' and u' the CPU milli and GPU milli the node
   keeps after the placement and R = (sum_m p_m cpu_m) / (sum_m p_m num_gpu_m gpu_milli_m) the
   CPU the target workload asks per milli-GPU,
@@ -32,7 +37,7 @@ so the fragmentation decrease stays the leading key (twice FGD's 100 levels: Δ-
   taken from the nodes with the fewest idle GPUs.
 
 v h + w b lies in [-0.5, 1.7]: with w > 1 a node left at the workload's CPU:GPU ratio (b = 1)
-beats a node one 20-milli band better on F whose balance is lost (b = 0).
+beats a node one 20-milli band better on the leading key whose balance is lost (b = 0).
 
 Then, for a GPU task without a GPU-type constraint, a reserve is taken off the score of every node
 of GPU model k before the node is chosen (highest, then smallest name):
@@ -48,30 +53,44 @@ much of it the typed tasks still need (FGD sees typed shapes only through their 
 F_n). It is 0 on a workload without GPU types, and it depends on the whole cluster's state, so it
 is applied when choosing, not cached per node.
 
-Everything comes from the target workload, which is built from the pod list like FGD's; no
-constant depends on the trace.
+Everything comes from the target workload, which is built from the pod list like FGD's, and from
+the cluster's node types; no constant depends on the trace.
 
 Why this form (ablation in docs/fgd.md): an exact score (L -> infinity) is much worse than FGD;
 the integer bands make nodes tie, and the tie order decides how tasks pack. FGD orders ties by
 node name (a fixed random order in the experiment, i.e. first fit). Ordering them by CPU balance
 and giving CPU-only tasks GPU-poor nodes together cut unallocated GPUs where CPU binds; doubling
-the bands helps once the ties are ordered well, and neither rule alone is enough. The expected
-waste term adds a little on most traces; put into the leading key instead (v H added to
-F_n - F_n') it helps more on some traces but loses to FGD on others. Without the reserve, on
-traces with GPU-type constraints the CPU balance sends untyped tasks to the CPU-rich T4 nodes
-until the T4-only tasks find none left (gpuspec05, seeds 42-44: typed tasks that failed were
-2.98 of its 4.81 unallocated GPU %, 1.65 with the reserve, 0.37 under FGD). w = 1.2 rather
-than 0.9 (balance may outweigh one band) took cpu050 from -5.5% to -15.0% and cpu0 from -12.3%
-to -15.8% against FGD; every other trace's change against FGD moved by at most 1.6 points,
-the largest loss multigpu30 from -3.6% to -2.7% (seeds 42-51).
+the bands helps once the ties are ordered well, and neither rule alone is enough. The LP hole
+term is the largest single gain: FGD's F values a hole by which typical shapes fit it, not by
+which of them the cluster will be short of, so it packs pairs (two 470s on a GPU, a 320 with a
+650) no better than chance; the LP's duals say which sizes are scarce at 100% arrival and so
+which holes are worth keeping. It pays in the leading key (u = 10; 0.5, 1, 2, 3, 5, 20 measured
+worse on seeds 42-44) and only with the LP's table: the former random-fit expected waste
+(``expected_waste``, ``holes="random"``) at u = 10 is worse than FGD on four of six traces. The
+reserve: without it, on traces with GPU-type constraints the CPU balance sends untyped tasks to
+the CPU-rich T4 nodes until the T4-only tasks find none left (gpuspec05, seeds 42-44: typed
+tasks that failed were 2.98 of its 4.81 unallocated GPU %, 1.65 with the reserve, 0.37 under
+FGD).
+
+dH = g - (V_t(f) - V_t(f - g)) holds a per-shape part, g - pi_g, as well. It is the same on
+every GPU of a node type, but it moves the sigmoid's argument, and a large move merges F's bands
+(10 g milli past the middle of the sigmoid puts every node near its top level). Taking it out
+(the opportunity cost alone, V_t(g) + V_t(f - g) - V_t(f) <= 0) measured a little worse (-12.4%
+against FGD instead of -13.1% on six traces, seeds 42-44), so it stays. The extreme case: when
+the workload packs the capacity exactly (nothing is left out), every class dual is 0 and
+H_t(f) = f, so dH = g everywhere: the term prefers nothing, but F's bands merge for sharing
+tasks and the tie-breaks (and the first GPU that fits) decide.
 """
 
 from __future__ import annotations
+
+from collections import Counter
 
 import numpy as np
 
 from suanli.alloc.cluster import NodeCluster
 from suanli.alloc.frag import TargetWorkload
+from suanli.alloc.packing_lp import hole_values, solve_packing
 from suanli.alloc.policies.base import MAX_SPEC_GPU, FloatArray, IntArray, best_node
 from suanli.alloc.policies.fgd import FGD, sigmoid_score
 from suanli.alloc.shapes import MILLI, TaskShape
@@ -94,6 +113,45 @@ def expected_waste(workload: TargetWorkload) -> FloatArray:
         if fit.any():
             waste[f] = float(weight[fit] @ waste[f - need[fit]]) / float(weight[fit].sum())
     return waste
+
+
+def lp_hole_waste(workload: TargetWorkload, cluster: NodeCluster) -> tuple[IntArray, FloatArray]:
+    """Per node type t, H_t(f) = f - V_t(f): what of an f-milli hole the packing LP gives no worth.
+
+    The target workload's GPU shapes, scaled so that their GPU demand equals the cluster's GPU
+    capacity (the state at 100% arrival), are packed by ``suanli.alloc.packing_lp`` (GPU rows
+    only; the target workload has no memory) on the cluster's node types. The duals pi_tc of the
+    class rows value one slot of each GPU class on a GPU of type t, and V_t(f) is the best
+    knapsack of those values in f milli. Returns the type of every node and the (types, 1001)
+    table; a workload without GPU shapes gives H(f) = f.
+    """
+    models = [cluster.models[i] for i in cluster.model_index]
+    keys = list(
+        zip(
+            models,
+            cluster.cpu_capacity.tolist(),
+            cluster.mem_capacity.tolist(),
+            cluster.gpu_count.tolist(),
+            strict=True,
+        )
+    )
+    types = Counter(keys)
+    order = {t: j for j, t in enumerate(sorted(types))}
+    kind = np.array([order[k] for k in keys], dtype=np.int64)
+    waste = np.tile(np.arange(MILLI + 1, dtype=np.float64), (len(order), 1))
+    pairs = [(s, w) for s, w in zip(workload.shapes, workload.weights, strict=True) if s[2] > 0]
+    demand = sum(w * s[1] * s[2] for s, w in pairs)
+    capacity = float(cluster.gpu_count.sum()) * MILLI
+    if not pairs or capacity == 0:
+        return kind, waste
+    counts = {
+        TaskShape(cpu, 0, num, milli, types_): w * capacity / demand
+        for (cpu, milli, num, types_), w in pairs
+    }
+    solution = solve_packing(counts, types, gpu_only=True)
+    for j, t in enumerate(solution.types):
+        waste[order[t]] -= hole_values(solution.class_values[j], solution.sizes)
+    return kind, waste
 
 
 def cpu_per_gpu_milli(workload: TargetWorkload) -> float:
@@ -138,7 +196,8 @@ class Suanli(FGD):
         weight: float = 1.2,
         levels: int = 200,
         waste: float = 0.5,
-        lead_waste: float = 0.0,
+        lead_waste: float = 10.0,
+        holes: str = "lp",
         reserve: float = 1.0,
     ) -> None:
         super().__init__(target_workload)
@@ -147,7 +206,10 @@ class Suanli(FGD):
         self.levels = levels
         self.waste = waste
         self.lead_waste = lead_waste
-        self.hole_waste: FloatArray = expected_waste(target_workload)
+        if holes not in ("lp", "random"):
+            raise ValueError(f"holes must be 'lp' or 'random', not {holes!r}")
+        self.holes = holes
+        self._holes: tuple[IntArray, FloatArray] | None = None
         self.balance = balance
         self.cpu_rule = cpu_rule
         self.weight = weight
@@ -157,6 +219,17 @@ class Suanli(FGD):
         """Forget cached scores, fragmentation and the cluster's reserved shares."""
         super().reset()
         self._share = None
+        self._holes = None
+
+    def hole_waste(self, cluster: NodeCluster) -> tuple[IntArray, FloatArray]:
+        """Node types and H table of ``cluster`` (``lp_hole_waste``, or one random-fit row)."""
+        if self._holes is None:
+            if self.holes == "lp":
+                self._holes = lp_hole_waste(self.target_workload, cluster)
+            else:
+                table = expected_waste(self.target_workload)[None, :]
+                self._holes = np.zeros(cluster.size, np.int64), table
+        return self._holes
 
     def choose(self, cluster: NodeCluster, shape: TaskShape) -> tuple[int, tuple[int, ...]] | None:
         """The cached score minus the typed-demand reserve for untyped GPU tasks, then by name."""
@@ -187,8 +260,10 @@ class Suanli(FGD):
         gain = np.zeros(free.shape)
         if shape.is_sharing:
             after = np.maximum(free - shape.gpu_milli, 0)
-            gain = self.hole_waste[free] - self.hole_waste[after]
-            if self.lead_waste:  # ablation only: H's change in the leading key, scaled like F
+            kind, table = self.hole_waste(cluster)
+            rows = kind[nodes][:, None]
+            gain = table[rows, free] - table[rows, after]
+            if self.lead_waste:
                 dec = dec + np.rint(self.lead_waste * total * gain).astype(np.int64)
         base = sigmoid_score(dec, total, self.levels).astype(np.float64)
         if shape.is_sharing:
