@@ -137,6 +137,7 @@ def main() -> None:
     )
     ap.add_argument("--policy", default="suanli")
     ap.add_argument("--scheduler", default="process", help="process (default), thread or off")
+    ap.add_argument("--scheduler-nice", type=int, help="passed to `suanli serve`")
     ap.add_argument(
         "--ceiling",
         action="store_true",
@@ -180,6 +181,8 @@ def main() -> None:
             "--scheduler",
             args.scheduler,
         ]
+        if args.scheduler_nice is not None:
+            cmd += ["--scheduler-nice", str(args.scheduler_nice)]
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -1,0 +1,70 @@
+"""The scheduler's CPU priority: planning niced, write transactions not
+(`suanli.service.priority`)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from serving import job_doc, running_service
+from sqlalchemy import event
+
+from suanli.service.priority import GateThread, nice_thread, thread_nice
+
+
+def test_a_niced_loop_plans_in_a_niced_thread_and_writes_at_the_priority_of_its_starter(
+    sqlite_url: str,
+) -> None:
+    base = thread_nice()
+    if base > 16:
+        pytest.skip(f"the tests run at niceness {base}: no room to nice a thread by 3")
+    with running_service(sqlite_url, scheduler="off") as svc, svc.client("tenant") as c:
+        job_id = c.post("/v1/jobs", json=job_doc()).json()["id"]
+        loop = svc.service.loop
+        writes: list[tuple[int, int]] = []  # (thread, niceness) of every write transaction
+        ticks: list[tuple[int, int]] = []
+
+        def begin(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
+            if statement == "BEGIN IMMEDIATE":
+                writes.append((threading.get_ident(), thread_nice()))
+
+        event.listen(svc.service.engine, "before_cursor_execute", begin)
+        loop.on_tick = lambda: ticks.append((threading.get_ident(), thread_nice()))
+        loop.nice = 3
+        loop.start()
+        try:
+            deadline = time.monotonic() + 30
+            # the fake backend ends a run at the next poll
+            while c.get(f"/v1/jobs/{job_id}").json()["status"]["state"] != "succeeded":
+                assert time.monotonic() < deadline, "the job did not run in 30 s"
+                time.sleep(0.05)
+        finally:
+            loop.stop()
+            event.remove(svc.service.engine, "before_cursor_execute", begin)
+        planner = {t for t, _ in ticks}
+        assert len(planner) == 1 and {n for _, n in ticks} == {base + 3}
+        # the lease, the admission, the launch, the end: none written by the niced thread
+        assert len(writes) >= 4
+        assert all(t not in planner and n == base for t, n in writes)
+
+
+def test_the_gate_thread_keeps_the_niceness_of_the_thread_that_made_it() -> None:
+    base = thread_nice()
+    if base > 18:
+        pytest.skip(f"the tests run at niceness {base}: no room to nice a thread")
+    seen: dict[str, int] = {}
+
+    def niced() -> None:
+        gate = GateThread()  # made before the nice: at the starter's niceness
+        nice_thread(1)
+        seen["planner"] = thread_nice()
+        seen["gate"] = gate.run(thread_nice)
+        seen["nested"] = gate.run(lambda: gate.run(thread_nice))  # runs in place, no deadlock
+        gate.close()
+
+    t = threading.Thread(target=niced)
+    t.start()
+    t.join(timeout=10)
+    assert seen == {"planner": base + 1, "gate": base, "nested": base}
