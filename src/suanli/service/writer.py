@@ -52,7 +52,9 @@ class SubmissionWriter:
     the event loop answers the committed batch and keeps parsing requests. The thread does not
     wait for the event loop between two commits: when each batch went back through it first,
     a busy or descheduled loop left the database idle for 15-24 ms between two commits while
-    requests queued (traced at 1,000 submissions/s, 2026-12-01, docs/service.md).
+    requests queued (traced at 1,000 submissions/s, 2026-12-01, docs/service.md). An idle
+    thread is woken once the loop has taken in the requests that arrived together, so they
+    share a commit.
     """
 
     def __init__(self, store: Store) -> None:
@@ -60,6 +62,9 @@ class SubmissionWriter:
         self._pending: list[NewJob] = []
         self._wake = threading.Condition()
         self._closed = False
+        self._kicked = False
+        #: whether the thread may take a batch (kicked, or submissions queued during a commit)
+        self._ready = False
         self._thread: threading.Thread | None = None
 
     async def submit(self, job: NewJob) -> tuple[str, bool]:
@@ -72,8 +77,17 @@ class SubmissionWriter:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="suanli-writer", daemon=True)
                 self._thread.start()
-            self._wake.notify()
+            if not self._kicked:
+                # woken once the loop has taken in every request that arrived with this one
+                self._kicked = True
+                loop.call_soon(self._kick)
         return await job.done
+
+    def _kick(self) -> None:
+        with self._wake:
+            self._kicked = False
+            self._ready = True
+            self._wake.notify()
 
     def close(self) -> None:
         """Commit what is queued, then stop the thread."""
@@ -87,7 +101,7 @@ class SubmissionWriter:
     def _run(self) -> None:
         while True:
             with self._wake:
-                while not self._pending and not self._closed:
+                while not (self._ready and self._pending) and not self._closed:
                     self._wake.wait()
                 if not self._pending:
                     return
@@ -96,6 +110,9 @@ class SubmissionWriter:
                 results = self._commit(batch)
             except Exception as exc:  # a retry after a key's race failed as well
                 results = [exc] * len(batch)
+            with self._wake:
+                # what queued up during the commit goes next at once; else the loop kicks
+                self._ready = bool(self._pending)
             # each request is answered on its own event loop (one callback per loop)
             by_loop: dict[asyncio.AbstractEventLoop, list[tuple[NewJob, Result]]] = {}
             for job, result in zip(batch, results, strict=True):
