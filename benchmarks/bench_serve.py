@@ -137,7 +137,9 @@ def main() -> None:
     )
     ap.add_argument("--policy", default="suanli")
     ap.add_argument("--scheduler", default="process", help="process (default), thread or off")
-    ap.add_argument("--scheduler-nice", type=int, help="passed to `suanli serve`")
+    ap.add_argument(
+        "--scheduler-nice", type=int, help="passed to `suanli serve` (default: its default, 5)"
+    )
     ap.add_argument(
         "--ceiling",
         action="store_true",
@@ -222,6 +224,7 @@ def main() -> None:
                 "concurrency": args.concurrency,
                 "policy": args.policy,
                 "scheduler": args.scheduler,
+                "scheduler_nice": args.scheduler_nice,
                 "admitted_by_scheduler": int(admitted),
                 "queue_drained_after_load_s": drained,
                 "cpus": os.cpu_count(),
