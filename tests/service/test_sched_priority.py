@@ -10,7 +10,11 @@ from typing import Any
 import pytest
 from serving import job_doc, running_service
 from sqlalchemy import event
+from typer.testing import CliRunner
 
+from suanli.cli import app
+from suanli.errors import SuanliError
+from suanli.service import Service, ServiceConfig
 from suanli.service.priority import GateThread, nice_thread, thread_nice
 
 
@@ -68,3 +72,17 @@ def test_the_gate_thread_keeps_the_niceness_of_the_thread_that_made_it() -> None
     t.start()
     t.join(timeout=10)
     assert seen == {"planner": base + 1, "gate": base, "nested": base}
+
+
+@pytest.mark.parametrize(
+    "value", [pytest.param("20", id="over-19"), pytest.param("-1", id="negative")]
+)
+def test_serve_refuses_a_scheduler_niceness_outside_0_to_19(value: str, sqlite_url: str) -> None:
+    out = CliRunner().invoke(app, ["serve", "--db", sqlite_url, "--scheduler-nice", value])
+    assert out.exit_code == 2
+    assert "--scheduler-nice" in out.output
+
+
+def test_a_service_configured_with_a_niceness_outside_0_to_19_is_refused(sqlite_url: str) -> None:
+    with pytest.raises(SuanliError, match=r"scheduler_nice 20 is not in 0\.\.19"):
+        Service(ServiceConfig(db_url=sqlite_url, backend="fake", scheduler_nice=20))
