@@ -407,6 +407,9 @@ def create_app(service: Service) -> FastAPI:
         version="1",
         description="Submit AI jobs to a network of compute sites; see docs/service.md.",
         lifespan=lifespan,
+        # the service's metrics are Prometheus's (/metrics); FastAPI's native OpenTelemetry
+        # otherwise looks up its providers on every request
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.service = service
     app.include_router(router)
