@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 from serving import job_doc, running_service
-from sqlalchemy import event
+from sqlalchemy import event, text
 from typer.testing import CliRunner
 
+import suanli.service.loop as loop_module
 from suanli.cli import app
 from suanli.errors import SuanliError
 from suanli.service import Service, ServiceConfig
@@ -86,3 +87,37 @@ def test_serve_refuses_a_scheduler_niceness_outside_0_to_19(value: str, sqlite_u
 def test_a_service_configured_with_a_niceness_outside_0_to_19_is_refused(sqlite_url: str) -> None:
     with pytest.raises(SuanliError, match=r"scheduler_nice 20 is not in 0\.\.19"):
         Service(ServiceConfig(db_url=sqlite_url, backend="fake", scheduler_nice=20))
+
+
+def test_a_writer_waiting_for_the_gate_gets_in_between_two_chunks_of_a_tick(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(loop_module, "WRITE_CHUNK", 40)
+    with running_service(sqlite_url, scheduler="off") as svc, svc.client("tenant") as c:
+        doc = job_doc(accelerators={"count": 1, "types": ["A800"]}, durationHours=1)
+        for _ in range(100):
+            c.post("/v1/jobs", json=doc)
+        order: list[str] = []
+        competitor: list[threading.Thread] = []
+
+        def wait_for_the_gate() -> None:
+            with svc.service.store.write() as conn:
+                order.append("submission")
+                conn.execute(text("SELECT 1"))
+
+        def admits(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
+            if statement.startswith("UPDATE jobs SET") and "site=" in statement:
+                order.append("admit")
+                if not competitor:  # in the first chunk: a writer queues up behind it
+                    competitor.append(threading.Thread(target=wait_for_the_gate))
+                    competitor[0].start()
+                    time.sleep(0.05)
+
+        engine = svc.service.engine
+        event.listen(engine, "before_cursor_execute", admits)
+        try:
+            svc.service.loop.step()  # admits 100 jobs in chunks of 40
+        finally:
+            event.remove(engine, "before_cursor_execute", admits)
+        competitor[0].join(timeout=10)
+        assert order == ["admit", "submission", "admit", "admit"]

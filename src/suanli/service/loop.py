@@ -91,6 +91,12 @@ SEAL_BATCH = 1000
 #: half-written.
 WRITE_CHUNK = 200
 
+#: the pause between two write transactions of the leader, so that a submission waiting for
+#: the gate gets in between them: a released lock goes to whichever writer asks first, and
+#: one that asks again at once (the next chunk) is usually first, however long the other
+#: has waited
+HANDOVER_S = 0.001
+
 #: a placement's row: where, when, at what cost, and why (``b_*``: bound per job)
 ADMIT = update(JOBS).values(
     site=bindparam("b_site"),
@@ -193,6 +199,8 @@ class SchedulingLoop:
         #: transactions then run in `gate`, at the priority of the thread that called `start`
         self.nice = 0
         self.gate: GateThread | None = None
+        #: when the next write transaction may begin (`HANDOVER_S` after the last)
+        self._handover_at = 0.0
 
     # -- thread --------------------------------------------------------------------------
 
@@ -654,11 +662,18 @@ class SchedulingLoop:
         return fn() if self.gate is None else self.gate.run(fn)
 
     def _write(self, fn: Callable[[Connection], object]) -> None:
+        pause = self._handover_at - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)  # the gate to a waiting writer first (`HANDOVER_S`)
+
         def transaction() -> None:
             with self._fenced() as conn:
                 fn(conn)
 
-        self._in_gate(transaction)
+        try:
+            self._in_gate(transaction)
+        finally:
+            self._handover_at = time.monotonic() + HANDOVER_S
 
     def _write_chunks(
         self, rows: Sequence[_Row], fn: Callable[[Connection, Sequence[_Row]], object]
