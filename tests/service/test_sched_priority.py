@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import pytest
-from serving import job_doc, running_service
+from serving import job_doc, running_service, submit_small_jobs
 from sqlalchemy import event, text
 from typer.testing import CliRunner
 
@@ -94,9 +94,7 @@ def test_a_writer_waiting_for_the_gate_gets_in_between_two_chunks_of_a_tick(
 ) -> None:
     monkeypatch.setattr(loop_module, "WRITE_CHUNK", 40)
     with running_service(sqlite_url, scheduler="off") as svc, svc.client("tenant") as c:
-        doc = job_doc(accelerators={"count": 1, "types": ["A800"]}, durationHours=1)
-        for _ in range(100):
-            c.post("/v1/jobs", json=doc)
+        submit_small_jobs(c, 100)
         order: list[str] = []
         competitor: list[threading.Thread] = []
 
