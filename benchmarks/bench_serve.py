@@ -138,6 +138,9 @@ def main() -> None:
     ap.add_argument("--policy", default="suanli")
     ap.add_argument("--scheduler", default="process", help="process (default), thread or off")
     ap.add_argument(
+        "--scheduler-nice", type=int, help="passed to `suanli serve` (default: its default, 5)"
+    )
+    ap.add_argument(
         "--ceiling",
         action="store_true",
         help="load an empty ASGI app under uvicorn instead: what the machine and client allow",
@@ -180,6 +183,8 @@ def main() -> None:
             "--scheduler",
             args.scheduler,
         ]
+        if args.scheduler_nice is not None:
+            cmd += ["--scheduler-nice", str(args.scheduler_nice)]
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -219,6 +224,7 @@ def main() -> None:
                 "concurrency": args.concurrency,
                 "policy": args.policy,
                 "scheduler": args.scheduler,
+                "scheduler_nice": args.scheduler_nice,
                 "admitted_by_scheduler": int(admitted),
                 "queue_drained_after_load_s": drained,
                 "cpus": os.cpu_count(),

@@ -83,7 +83,7 @@ def summarize(out: Path, stamps: list[tuple[float, float]], slow_s: float) -> No
         threads = {r["th"] for r in rows}
         role[int(f.stem)] = (
             "api"
-            if any(t.startswith("uvloop") or t.startswith("asyncio") for t in threads)
+            if any(t.startswith(("uvloop", "asyncio", "suanli-writer")) for t in threads)
             else "scheduler"
             if "suanli-scheduler" in threads
             else "client"

@@ -67,6 +67,12 @@ def serve(
             "in the database, made on first start)."
         ),
     ] = None,
+    scheduler_nice: Annotated[
+        int,
+        typer.Option(
+            min=0, max=19, help="Niceness the scheduler process adds (--scheduler process)."
+        ),
+    ] = 5,
 ) -> None:
     """Run the control plane: REST API under /v1, metrics at /metrics, the scheduler."""
     import uvicorn
@@ -87,6 +93,7 @@ def serve(
                 tick_s=tick,
                 scheduler=scheduler,
                 ledger_key=ledger_key,
+                scheduler_nice=scheduler_nice,
             )
         )
     except SuanliError as exc:

@@ -129,6 +129,12 @@ def job_doc(**spec: Any) -> dict[str, Any]:
     return doc
 
 
+def submit_small_jobs(c: httpx.Client, n: int) -> list[str]:
+    """``n`` one-A800, one-hour jobs submitted (their ids): a tick admits them all at once."""
+    doc = job_doc(accelerators={"count": 1, "types": ["A800"]}, durationHours=1)
+    return [c.post("/v1/jobs", json=doc).json()["id"] for _ in range(n)]
+
+
 def wait_for(predicate: Any, timeout: float = 15.0, every: float = 0.05) -> Any:
     deadline = time.monotonic() + timeout
     while True:

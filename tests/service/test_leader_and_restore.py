@@ -7,7 +7,7 @@ from itertools import pairwise
 from typing import Any
 
 import pytest
-from serving import job_doc, running_service
+from serving import running_service, submit_small_jobs
 from sqlalchemy import event, text
 
 import suanli.service.loop as loop_module
@@ -88,8 +88,7 @@ def test_a_tick_that_admits_many_jobs_commits_them_in_short_transactions_each_co
 ) -> None:
     monkeypatch.setattr(loop_module, "WRITE_CHUNK", 40)
     with running_service(db_url, scheduler="off") as svc, svc.client("tenant") as c:
-        doc = job_doc(accelerators={"count": 1, "types": ["A800"]}, durationHours=1)
-        ids = [c.post("/v1/jobs", json=doc).json()["id"] for _ in range(100)]
+        ids = submit_small_jobs(c, 100)
         batches: list[tuple[str, int]] = []
 
         def count(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, many: bool) -> None:

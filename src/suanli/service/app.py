@@ -76,6 +76,8 @@ class ServiceConfig:
     #: where the scheduling loop runs: ``thread`` (in this process), ``process`` (a child
     #: process at a lower CPU priority, so it never holds the API's interpreter lock), ``off``
     scheduler: str = "thread"
+    #: the niceness the scheduler process adds to its own (``scheduler="process"``)
+    scheduler_nice: int = 5
     #: the fake backend's wall seconds per run-time hour
     fake_seconds_per_hour: float = 0.0
     #: a ``kind: Backends`` file mapping sites to Slurm and Ray clusters (replaces ``backend``)
@@ -98,6 +100,8 @@ class Service:
 
     def __init__(self, config: ServiceConfig, backend: Backend | None = None) -> None:
         self.config = config
+        if not 0 <= config.scheduler_nice <= 19:
+            raise SuanliError(f"scheduler_nice {config.scheduler_nice} is not in 0..19")
         # a bad backends file is refused before anything is written
         self._backends_file = load_backends(config.backends) if config.backends else None
         file_key = SigningKey.load(config.ledger_key) if config.ledger_key is not None else None
@@ -403,6 +407,9 @@ def create_app(service: Service) -> FastAPI:
         version="1",
         description="Submit AI jobs to a network of compute sites; see docs/service.md.",
         lifespan=lifespan,
+        # the service's metrics are Prometheus's (/metrics); FastAPI's native OpenTelemetry
+        # otherwise looks up its providers on every request
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.service = service
     app.include_router(router)

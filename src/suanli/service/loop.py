@@ -57,6 +57,7 @@ from suanli.service.failover import make_failover
 from suanli.service.jobs import to_model_job
 from suanli.service.leader import LeaderLease, LostLeadership
 from suanli.service.metrics import ServiceMetrics
+from suanli.service.priority import GateThread, nice_thread
 from suanli.service.storage.repo import (
     EVENTS,
     JOBS,
@@ -73,6 +74,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("suanli.service")
 _Row = TypeVar("_Row")
+_T = TypeVar("_T")
 
 #: the scheduler's cost horizon reaches this far past now; rebuilt when it gets close
 HORIZON_AHEAD_H = 120 * 24
@@ -88,6 +90,12 @@ SEAL_BATCH = 1000
 #: (state, reason and event of every job in it), so a crash between two leaves nothing
 #: half-written.
 WRITE_CHUNK = 200
+
+#: the pause between two write transactions of the leader, so that a submission waiting for
+#: the gate gets in between them: a released lock goes to whichever writer asks first, and
+#: one that asks again at once (the next chunk) is usually first, however long the other
+#: has waited
+HANDOVER_S = 0.001
 
 #: a placement's row: where, when, at what cost, and why (``b_*``: bound per job)
 ADMIT = update(JOBS).values(
@@ -187,12 +195,20 @@ class SchedulingLoop:
         self.metrics_file: Path | None = None
         #: the ledger's Merkle tree as sealed so far (rebuilt from the database when unsure)
         self._tree: MerkleTree | None = None
+        #: niceness the loop's thread adds to its own (`suanli.service.priority`); its write
+        #: transactions then run in `gate`, at the priority of the thread that called `start`
+        self.nice = 0
+        self.gate: GateThread | None = None
+        #: when the next write transaction may begin (`HANDOVER_S` after the last)
+        self._handover_at = 0.0
 
     # -- thread --------------------------------------------------------------------------
 
     def start(self) -> None:
         if self.failover is not None:
             self.failover.start()
+        if self.nice > 0 and self.gate is None:
+            self.gate = GateThread()
         self._thread = threading.Thread(target=self._run, name="suanli-scheduler", daemon=True)
         self._thread.start()
 
@@ -202,12 +218,16 @@ class SchedulingLoop:
             self.failover.stop()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self.gate is not None:
+            self.gate.close()
+            self.gate = None
         try:
             self.lease.release()
         except Exception:  # the database may be gone at shutdown
             log.exception("could not release the scheduler lease")
 
     def _run(self) -> None:
+        nice_thread(self.nice)
         while not self._stop.is_set():
             started = time.monotonic()
             try:
@@ -232,7 +252,7 @@ class SchedulingLoop:
             self._last_sweep = time.monotonic()
             self._gauges()
             self._export_metrics()
-        if not self.lease.acquire():
+        if not self._in_gate(self.lease.acquire):
             self.state = None
             self.metrics.leader.set(0)
             return
@@ -637,17 +657,31 @@ class SchedulingLoop:
             self.lease.fence(conn)
             yield conn
 
+    def _in_gate(self, fn: Callable[[], _T]) -> _T:
+        """``fn`` (a write transaction) in `gate`, at the API's priority, if the loop is niced."""
+        return fn() if self.gate is None else self.gate.run(fn)
+
     def _write(self, fn: Callable[[Connection], object]) -> None:
-        with self._fenced() as conn:
-            fn(conn)
+        pause = self._handover_at - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)  # the gate to a waiting writer first (`HANDOVER_S`)
+
+        def transaction() -> None:
+            with self._fenced() as conn:
+                fn(conn)
+
+        try:
+            self._in_gate(transaction)
+        finally:
+            self._handover_at = time.monotonic() + HANDOVER_S
 
     def _write_chunks(
         self, rows: Sequence[_Row], fn: Callable[[Connection, Sequence[_Row]], object]
     ) -> None:
         """``fn`` over ``rows`` in transactions of at most `WRITE_CHUNK` rows each."""
         for k in range(0, len(rows), WRITE_CHUNK):
-            with self._fenced() as conn:
-                fn(conn, rows[k : k + WRITE_CHUNK])
+            chunk = rows[k : k + WRITE_CHUNK]
+            self._write(lambda conn: fn(conn, chunk))  # noqa: B023 (called before the next)
 
     # -- 7. ledger -----------------------------------------------------------------------
 
@@ -759,14 +793,15 @@ def _admission(p: Placement) -> dict[str, Any]:
 
 
 def scheduler_main(config: ServiceConfig, parent_pid: int, metrics_file: str) -> None:
-    """The scheduler process of a replica (``--scheduler process``): the loop, at a lower CPU
-    priority than the API, until the API process goes away (it then gives up its lease)."""
+    """The scheduler process of a replica (``--scheduler process``): the loop, planning at a
+    lower CPU priority than the API (``config.scheduler_nice``) but writing at the same
+    (`suanli.service.priority`), until the API process goes away (it then gives up its lease)."""
     from suanli.service.app import Service
 
-    os.nice(5)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(SystemExit(0)))
     service = Service(config)
     service.loop.metrics_file = Path(metrics_file)
+    service.loop.nice = config.scheduler_nice
     service.loop.start()
     try:
         while os.getppid() == parent_pid:

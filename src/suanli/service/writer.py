@@ -1,7 +1,7 @@
 """Group commit of submissions: many concurrent requests, one transaction, then their 201s.
 
-A request hands its new job to the writer and waits; the writer takes everything that
-queued up meanwhile (up to `MAX_BATCH`), writes the jobs, their idempotency keys and their
+A request hands its new job to the writer and waits; the writer's thread takes everything
+that queued up meanwhile (up to `MAX_BATCH`), writes the jobs, their idempotency keys and their
 first events in one transaction, commits, and only then answers each request. So a job is
 durable before its 201 is sent, at the cost of one commit per batch instead of per request.
 """
@@ -9,6 +9,8 @@ durable before its 201 is sent, at the cost of one commit per batch instead of p
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,46 +47,81 @@ Result = tuple[str, bool] | Exception
 class SubmissionWriter:
     """Commits submissions in batches. ``submit`` answers (job id, created).
 
-    One commit is in flight at a time, in a worker thread, so the event loop keeps parsing
-    requests while the database works (or waits for a lock the scheduler holds); whatever
-    arrives meanwhile forms the next batch.
+    The commits run back to back in a thread of their own: the moment one commits, the
+    thread takes everything that queued up meanwhile (up to `MAX_BATCH`) and writes it, while
+    the event loop answers the committed batch and keeps parsing requests. The thread does not
+    wait for the event loop between two commits: when each batch went back through it first,
+    a busy or descheduled loop left the database idle for 15-24 ms between two commits while
+    requests queued (traced at 1,000 submissions/s, 2026-12-01, docs/service.md). An idle
+    thread is woken once the loop has taken in the requests that arrived together, so they
+    share a commit.
     """
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self._pending: list[NewJob] = []
-        self._busy = False
+        self._wake = threading.Condition()
+        self._closed = False
+        self._kicked = False
+        #: whether the thread may take a batch (kicked, or submissions queued during a commit)
+        self._ready = False
+        self._thread: threading.Thread | None = None
 
     async def submit(self, job: NewJob) -> tuple[str, bool]:
         loop = asyncio.get_running_loop()
         job.done = loop.create_future()
-        self._pending.append(job)
-        if not self._busy:
-            self._busy = True
-            loop.call_soon(self._flush, loop)
+        with self._wake:
+            if self._closed:
+                raise SuanliError("the service is shutting down")
+            self._pending.append(job)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="suanli-writer", daemon=True)
+                self._thread.start()
+            if not self._kicked:
+                # woken once the loop has taken in every request that arrived with this one
+                self._kicked = True
+                loop.call_soon(self._kick)
         return await job.done
 
+    def _kick(self) -> None:
+        with self._wake:
+            self._kicked = False
+            self._ready = True
+            self._wake.notify()
+
     def close(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-            for job, result in zip(batch, self._commit(batch), strict=True):
-                _answer(job, result)
+        """Commit what is queued, then stop the thread."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
 
-    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
-        if not self._pending:
-            self._busy = False
-            return
-        batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-        fut = loop.run_in_executor(None, self._commit, batch)
-
-        def done(f: asyncio.Future[list[Result]]) -> None:
-            exc = f.exception()
-            results: list[Result] = [exc] * len(batch) if exc else f.result()  # type: ignore[list-item]
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not (self._ready and self._pending) and not self._closed:
+                    self._wake.wait()
+                if not self._pending:
+                    return
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            try:
+                results = self._commit(batch)
+            except Exception as exc:  # a retry after a key's race failed as well
+                results = [exc] * len(batch)
+            with self._wake:
+                # what queued up during the commit goes next at once; else the loop kicks
+                self._ready = bool(self._pending)
+            # each request is answered on its own event loop (one callback per loop)
+            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[NewJob, Result]]] = {}
             for job, result in zip(batch, results, strict=True):
-                _answer(job, result)
-            self._flush(loop)
-
-        fut.add_done_callback(done)
+                if job.done is not None:
+                    by_loop.setdefault(job.done.get_loop(), []).append((job, result))
+            for loop, answers in by_loop.items():
+                # a closed loop raises RuntimeError: nobody waits for these answers
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_answer_all, answers)
 
     def _commit(self, batch: list[NewJob]) -> list[Result]:
         try:
@@ -141,6 +178,11 @@ class SubmissionWriter:
         if idem:
             conn.execute(insert(IDEM), idem)
         return results
+
+
+def _answer_all(answers: list[tuple[NewJob, Result]]) -> None:
+    for job, result in answers:
+        _answer(job, result)
 
 
 def _answer(job: NewJob, result: Result) -> None:
