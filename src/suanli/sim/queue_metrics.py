@@ -167,15 +167,16 @@ def _fairness(
         return 1.0, []
     horizon = max(r[-1][1] for r in runs.values())
     n = max(1, int(np.ceil(horizon / window_h)))
-    demand: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(n))
-    got: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(n))
+    present: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+    running: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
     edges = np.arange(n) * window_h
     for rs in runs.values():
         job = rs[0][2].job
         a = job.accelerators
-        demand[job.tenant] += a * _overlap(edges, window_h, job.arrival_h, rs[-1][1])
-        for s, e, _ in rs:
-            got[job.tenant] += a * _overlap(edges, window_h, s, e)
+        present[job.tenant].append((job.arrival_h, rs[-1][1], a))
+        running[job.tenant].extend((s, e, a) for s, e, _ in rs)
+    demand = {t: _per_window(iv, n, window_h) for t, iv in present.items()}
+    got = {t: _per_window(running[t], n, window_h) for t in present}
     tenants = sorted(demand)
     total_w = 0.0
     acc = 0.0
@@ -192,8 +193,27 @@ def _fairness(
     return (acc / total_w if total_w else 1.0), series
 
 
-def _overlap(edges: np.ndarray, width: float, start: float, end: float) -> np.ndarray:
-    out: np.ndarray = np.clip(np.minimum(edges + width, end) - np.maximum(edges, start), 0.0, None)
+def _per_window(intervals: list[tuple[float, float, float]], n: int, width: float) -> np.ndarray:
+    """For each window [k width, (k + 1) width), k < n: the sum over the (start, end, weight)
+    intervals of weight times their overlap with it. As G(x) = sum_j a_j (max(0, x - s_j) -
+    max(0, x - e_j)), the weighted time before x, is exact at the window edges, each window's
+    sum is G's difference across it: prefix sums over sorted starts and ends, no loop."""
+    if not intervals:
+        return np.zeros(n)
+    start, end, weight = (np.array(v, dtype=np.float64) for v in zip(*intervals, strict=True))
+    x = np.arange(n + 1) * width
+    out: np.ndarray = np.diff(_ramp(x, start, weight) - _ramp(x, end, weight))
+    return out
+
+
+def _ramp(x: np.ndarray, t: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """sum_j a_j max(0, x - t_j) at every point of ``x``."""
+    order = np.argsort(t, kind="stable")
+    t, a = t[order], a[order]
+    ca = np.concatenate(([0.0], np.cumsum(a)))
+    cat = np.concatenate(([0.0], np.cumsum(a * t)))
+    i = np.searchsorted(t, x, side="left")  # how many t_j < x
+    out: np.ndarray = x * ca[i] - cat[i]
     return out
 
 
