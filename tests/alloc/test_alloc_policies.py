@@ -171,6 +171,17 @@ def test_suanli_orders_fgd_ties_by_cpu_balance() -> None:
     assert make_policy("suanli", target_workload=target).choose(c, whole) == (1, (0,))
 
 
+def test_suanli_drops_the_cpu_balance_where_the_workload_asks_more_cpu_than_it_holds() -> None:
+    # the tie above, with a CPU-only shape in the workload: R = (4000 + x) / 1000 CPU milli per
+    # milli-GPU, and the cluster holds (64000 + 16000) / 2000 = 40. At R = 40 the balance
+    # applies ("b"); at R = 41 it does not, and the tie falls to the node name, as under FGD
+    whole = TaskShape(4000, 0, 1, 1000)
+    c = NodeCluster(["a", "b"], [64000, 16000], [0, 0], [1, 1], ["T4", "T4"])
+    for extra, node in ((36000, 1), (37000, 0)):
+        policy = Suanli(TargetWorkload.from_shapes([whole, TaskShape(extra, 0, 0, 0)]))
+        assert (policy.balances(c), policy.choose(c, whole)) == (node == 1, (node, (0,)))
+
+
 def test_suanli_lets_the_cpu_balance_outweigh_one_band_of_the_leading_key() -> None:
     # 1 task in 100 takes 2 GPUs (8000 CPU), the rest 1 GPU (4000): R = 4 CPU milli per milli-GPU.
     # On "b" (2 GPUs) taking one breaks the 2-GPU fit: F 0 -> 10 milli, 200 levels: band 99.

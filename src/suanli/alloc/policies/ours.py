@@ -24,9 +24,11 @@ the LP hole term u * dH; the other two terms order the nodes (and GPUs) it ties:
   the optimum makes of it scores higher. The GPU is chosen jointly with the node: every GPU that
   fits is tried and the best key kept (first index on ties).
 * h = clip(dH / 1000, -1, 1), the same change as a tie-break (sharing tasks only).
-* b in [0, 1], for a task that uses GPUs: with c' and u' the CPU milli and GPU milli the node
-  keeps after the placement and R = (sum_m p_m cpu_m) / (sum_m p_m num_gpu_m gpu_milli_m) the
-  CPU the target workload asks per milli-GPU,
+* b in [0, 1], for a task that uses GPUs (while R is at most the cluster's own CPU per
+  milli-GPU; past it b = 0, see `Suanli.balances`): with c' and u' the CPU milli and GPU
+  milli the node keeps after the placement and
+  R = (sum_m p_m cpu_m) / (sum_m p_m num_gpu_m gpu_milli_m) the CPU the target workload asks
+  per milli-GPU,
 
       b(n) = 1 - min(1, |c' - R u'| / (8000 R)):
 
@@ -210,6 +212,7 @@ class Suanli(FGD):
             raise ValueError(f"holes must be 'lp' or 'random', not {holes!r}")
         self.holes = holes
         self._holes: tuple[IntArray, FloatArray] | None = None
+        self._balances: bool | None = None
         self.balance = balance
         self.cpu_rule = cpu_rule
         self.weight = weight
@@ -220,6 +223,22 @@ class Suanli(FGD):
         super().reset()
         self._share = None
         self._holes = None
+        self._balances = None
+
+    def balances(self, cluster: NodeCluster) -> bool:
+        """Whether the CPU balance applies on ``cluster``: only while the workload's R is no
+        more than the CPU per milli-GPU the cluster holds. Past it the cluster cannot leave
+        its nodes at R, CPU binds before the GPUs do, and holding CPU back beside idle GPUs
+        strands more than it saves (synthetic CPU-heavy variants of `default`, seeds 42-43,
+        FGD / with the balance / without: R at 1.07 times the cluster's ratio 6.98 / 6.85 /
+        6.37, at 1.20 times 14.55 / 15.08 / 13.88, at 1.52 times 28.52 / 29.08 / 28.47; on
+        cpu200, at 0.96 times, 5.18 / 4.34 / 4.52). R is at most 0.96 times the cluster's
+        ratio on every trace of the experiment, so there it always applies."""
+        if self._balances is None:
+            gpu = float(cluster.gpu_count.sum()) * MILLI
+            held = float(cluster.cpu_capacity.sum()) / gpu if gpu else 0.0
+            self._balances = self.balance and 0 < self.ratio <= held
+        return self._balances
 
     def hole_waste(self, cluster: NodeCluster) -> tuple[IntArray, FloatArray]:
         """Node types and H table of ``cluster`` (``lp_hole_waste``, or one random-fit row)."""
@@ -278,7 +297,7 @@ class Suanli(FGD):
         if shape.num_gpu == 0:
             if self.cpu_rule:
                 bonus = 1.0 - idle / MAX_SPEC_GPU
-        elif self.balance and self.ratio > 0:
+        elif self.balances(cluster):
             cpu_left = cluster.cpu_free[nodes] - shape.cpu_milli
             gpu_left = idle - shape.total_gpu_milli
             gap = np.abs(cpu_left - self.ratio * gpu_left) / (self.ratio * MAX_SPEC_GPU)
