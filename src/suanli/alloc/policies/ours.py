@@ -44,16 +44,20 @@ beats a node one 20-milli band better on the leading key whose balance is lost (
 Then, for a GPU task without a GPU-type constraint, a reserve is taken off the score of every node
 of GPU model k before the node is chosen (highest, then smallest name):
 
-    score'(n) = score(n) - r * min(1, s_k * U / U_k),    r = 1,
+    score'(n) = score(n) - r * s_k * U / U_k,    r = 1,
 
 with s_k the share of the target workload's GPU demand that only model k can serve
 (``reserved_share``: each typed shape's demand spread over its allowed models by GPU count),
 U the cluster's free milli-GPU and U_k model k's. As the cluster fills, the arrivals still to
 come are about U, so s_k U is the typed demand still to come for model k and s_k U / U_k the
 part of model k's free GPUs it will need: untyped tasks leave a model alone in proportion to how
-much of it the typed tasks still need (FGD sees typed shapes only through their small weight in
-F_n). It is 0 on a workload without GPU types, and it depends on the whole cluster's state, so it
-is applied when choosing, not cached per node.
+much of it the typed tasks still need, and more than a band's worth once that is more than the
+model has left (FGD sees typed shapes only through their small weight in F_n). The reserve was
+capped at r (min(1, ...)) until 2026-12-02; on synthetic variants of `default` with 20% and 33%
+of the GPU tasks typed (seeds 42-43), the cap left Suanli at 5.22 and 11.78 unallocated GPU %
+against FGD's 5.47 and 11.73, uncapped 5.07 and 11.46. It is 0 on a workload without GPU
+types, and it depends on the whole cluster's state, so it is applied when choosing, not cached
+per node.
 
 Everything comes from the target workload, which is built from the pod list like FGD's, and from
 the cluster's node types; no constant depends on the trace.
@@ -264,7 +268,7 @@ class Suanli(FGD):
         free_model = np.bincount(cluster.model_index, free, len(cluster.models))
         need = self._share * float(free.sum()) / np.maximum(free_model, 1.0)
         score, gpu = self.cached_scores(shape)
-        penalty = self.reserve * np.minimum(need, 1.0)
+        penalty = self.reserve * need
         best = best_node(score - penalty[cluster.model_index], cluster.name_rank)
         if best is None:
             return None
