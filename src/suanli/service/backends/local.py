@@ -66,6 +66,12 @@ class LocalBackend:
             self._children.pop(handle, None)
         exit_file = d / "exit"
         if exit_file.exists():
+            if child is not None and child.returncode is None:
+                # the wrapper writes its status file as its last step: reap it now, so no
+                # child of ours is left unwaited (a zombie, and a ResourceWarning at exit)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.wait(timeout=1.0)
+                    self._children.pop(handle, None)
             code = int(exit_file.read_text().strip() or "1")
             if code == 0:
                 return RunStatus(RunState.SUCCEEDED, "exit 0")
