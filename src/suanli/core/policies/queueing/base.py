@@ -309,8 +309,9 @@ class QueueingPolicy(Policy):
         for o in w.pending.options:
             if o.ready_h > ctx.now + EPS:
                 continue
-            if self.enforce_quota and not self.book.fits(w.queue, self.flavor(o), milli):
-                why = f"queue {w.queue} has no {self.flavor(o)} quota left (nor any to borrow)"
+            flavor = self.flavor(o)
+            if self.enforce_quota and not self.book.fits(w.queue, flavor, milli):
+                why = f"queue {w.queue} has no {flavor} quota left (nor any to borrow)"
                 continue
             if not ctx.capacity.fits(o.site_idx, o.pool, job):
                 why = f"no room now on {o.accelerator} at {o.site}"
