@@ -64,13 +64,38 @@ def test_kueue_lets_a_queue_borrow_then_reclaims_for_the_lender() -> None:
     assert (p.reason, p.wasted_gpu_h) == ("kueue: room for a1 in ta", 8.0)
 
 
+# 48 A100 on six nodes, nominal quotas 16 + 16: a third of the pool is nobody's quota
+ROOMY = tenants(scenario(site("a", pools=(Pool("A100", 6, 8),))), {"ta": 16, "tb": 16})
+
+
+@pytest.mark.parametrize("policy", ["kueue", "suanli-queue"])
+@pytest.mark.parametrize("gpus", [8, 16], ids=["one-node", "gang"])
+def test_a_lender_reclaims_its_quota_even_when_the_pool_has_room(policy: str, gpus: int) -> None:
+    # tb borrows all of ta's quota (32 of the cohort's 32); 16 GPUs stay free but no quota is
+    # left, so ta's job, within its nominal 16, must reclaim a borrower's job to start now
+    jobs = [
+        job("b1", arrival=0.0, gpus=16, duration=4.0).copy(tenant="tb"),
+        job("b2", arrival=0.5, gpus=16, duration=4.0).copy(tenant="tb"),
+        job("a1", arrival=1.0, gpus=gpus, duration=1.0).copy(tenant="ta"),
+    ]
+    events, sched = go(ROOMY, policy, jobs)
+    assert events[:4] == [
+        (0.0, "start", "b1", "a"),
+        (0.5, "start", "b2", "a"),
+        (1.0, "preempt", "b2", "a"),  # the borrower's job that loses least work
+        (1.0, "start", "a1", "a"),
+    ]
+    (p,) = sched.preemptions
+    assert p.wasted_gpu_h == 8.0
+
+
 # the data is at "a" (T4: 8 h for this job); it reaches "b" (H800: 1 h) after 0.5 h
 SLOW_NEAR_FAST_FAR = scenario(
     site("a", pools=(Pool("T4", 1, 8),)), site("b", pools=(Pool("H800", 1, 8),))
 )
 
 
-def test_suanli_queue_waits_for_the_data_where_the_job_finishes_first() -> None:
+def test_suanli_queue_waits_for_the_data_where_the_run_saves_the_wait() -> None:
     jobs = [job("j", duration=2.0, size_gb=1800.0)]
     finish: dict[str, float] = {}
     for policy in ("kueue", "suanli-queue"):
@@ -79,6 +104,14 @@ def test_suanli_queue_waits_for_the_data_where_the_job_finishes_first() -> None:
         finish[policy] = max(t for t, kind, *_ in events if kind == "finish")
         assert starts == ([(0.0, "a")] if policy == "kueue" else [(0.5, "b")])
     assert finish == {"kueue": 8.0, "suanli-queue": 1.5}
+
+
+def test_suanli_queue_does_not_wait_for_a_saving_under_four_times_the_wait() -> None:
+    # four times the data: it reaches "b" after 2 h; 2 h + 1 h there would still finish
+    # before 8 h at "a", but saves 5 h, less than 4 x 2 h
+    events, _ = go(SLOW_NEAR_FAST_FAR, "suanli-queue", [job("j", duration=2.0, size_gb=7200.0)])
+    starts = [(t, where) for t, kind, _, where in events if kind == "start"]
+    assert starts == [(0.0, "a")]
 
 
 def test_the_jct_floor_is_the_best_option_with_unlimited_capacity() -> None:

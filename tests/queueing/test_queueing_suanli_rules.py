@@ -9,8 +9,8 @@ from suanli.core.options import Option
 from suanli.core.policies.queueing.suanli import (
     LONGEST_RUN_H,
     SuanliQueuePolicy,
-    rule_earliest_finish,
     rule_overdue_first,
+    rule_worth_the_wait,
 )
 from suanli.core.queueing.preemption import Running, rule_one_node_least_waste
 
@@ -80,13 +80,32 @@ def option(site: str, ready: float, runtime: float, pool: int = 0) -> Option:
 
 
 @pytest.mark.parametrize(
-    ("options", "chosen"),
+    ("options", "payback", "chosen"),
     [
-        pytest.param([("near", 0.0, 8.0), ("far", 0.5, 1.0)], "far", id="worth-waiting"),
-        pytest.param([("near", 0.0, 1.2), ("far", 0.5, 1.0)], "near", id="not-worth-waiting"),
-        pytest.param([("b", 0.5, 1.0), ("a", 0.0, 1.5)], "a", id="same-finish-the-earlier-ready"),
-        pytest.param([("b", 0.0, 1.0), ("a", 0.0, 1.0)], "a", id="same-finish-and-ready-by-site"),
+        pytest.param([("near", 0.0, 8.0), ("far", 0.5, 1.0)], 4.0, "far", id="worth-waiting"),
+        pytest.param([("near", 0.0, 1.2), ("far", 0.5, 1.0)], 1.0, "near", id="not-worth-waiting"),
+        pytest.param([("near", 0.0, 3.5), ("far", 0.5, 1.0)], 1.0, "far", id="earlier-finish"),
+        pytest.param(
+            [("near", 0.0, 2.8), ("far", 0.5, 1.0)], 4.0, "near", id="saves-less-than-4x-the-wait"
+        ),
+        pytest.param([("near", 0.0, 3.1), ("far", 0.5, 1.0)], 4.0, "far", id="saves-more"),
+        pytest.param([("b", 0.5, 1.0), ("a", 0.0, 1.5)], 1.0, "a", id="same-score-earlier-ready"),
+        pytest.param(
+            [("b", 0.0, 1.0), ("a", 0.0, 1.0)], 4.0, "a", id="same-score-and-ready-by-site"
+        ),
+        pytest.param(
+            [("x", 1.0, 5.0), ("y", 1.5, 2.0), ("z", 1.0, 4.5)],
+            4.0,
+            "y",
+            id="three-options",
+        ),
     ],
 )
-def test_rule_earliest_finish(options: list[tuple[str, float, float]], chosen: str) -> None:
-    assert rule_earliest_finish([option(*o) for o in options]).site == chosen
+def test_rule_worth_the_wait(
+    options: list[tuple[str, float, float]], payback: float, chosen: str
+) -> None:
+    assert rule_worth_the_wait([option(*o) for o in options], payback).site == chosen
+
+
+def test_the_default_payback_is_four() -> None:
+    assert rule_worth_the_wait([option("near", 0.0, 2.8), option("far", 0.5, 1.0)]).site == "near"

@@ -23,16 +23,17 @@ Admission fits the queue's quota plus what its cohort lends. A blocked job of a 
 stays within its nominal quota reclaims room from jobs of borrowing queues on one of its pools
 (Kueue's ``reclaimWithinCohort``): a job that runs on one node takes its victims from one node
 (`rule_one_node_least_waste`), a gang across nodes takes the least-waste victims of the pool
-(`rule_least_waste_first`); victims are tried on the quota book first and the trial is undone
+(`rule_least_waste_first`); when the pool has room and only the quota the queue is owed is
+lent out, the least-waste borrowers of that flavor on any pool give it back; victims are tried on the quota book first and the trial is undone
 when they would not make room, and a reclaim on the reserved pool must not delay the
 reservation. Otherwise the highest-ranked blocked job gets a reservation and the rest backfill
 behind it without delaying it.
 
-Placement: a job waits for its data to reach the option where it would finish first
-(`rule_earliest_finish`: the data's arrival there plus the run time there) before it joins its
-queue, and then takes the fastest option with room and quota. The base cycle lets a job in as
-soon as its data reaches any site it may use, so a job whose data is close to a slow pool took
-that pool even when the data would reach a pool three times as fast within minutes.
+Placement: a job waits for its data to reach a farther option only when the run there saves
+``WAIT_PAYBACK`` (4) times the extra wait (`rule_worth_the_wait`), then joins its queue and
+takes the fastest option with room and quota. The base cycle lets a job in as soon as its data
+reaches any site it may use, so a job whose data is close to a slow pool took that pool even
+when the data would reach a pool three times as fast within minutes.
 
 Bound on waiting: a job is overdue after ``overdue_h``; the oldest overdue job is ranked first
 and then waits at most until its reservation's pool frees, at most the longest run: so the
@@ -70,14 +71,28 @@ def rule_overdue_first(waited_h: float, overdue_h: float) -> bool:
     return waited_h >= overdue_h
 
 
-def rule_earliest_finish(options: Sequence[Option]) -> Option:
-    """The option a job should wait for: the earliest finish if it starts the moment its data
-    arrives there (ready time plus run time); ties go to the earlier ready time, then the site.
+#: a job waits for its data to reach a pool beyond the first it reaches only if the run there
+#: saves this many times the extra wait (chosen by measurement: docs/queueing.md, "Worth the
+#: wait")
+WAIT_PAYBACK = 4.0
 
-    Every option that is ready sooner finishes later, so when this one is ready the fastest
-    ready option is this one (or, if its pool is full then, the next best ready one).
+
+def rule_worth_the_wait(options: Sequence[Option], payback: float = WAIT_PAYBACK) -> Option:
+    """The option a job should wait for: the least run time plus ``payback`` times the
+    extra wait for its data (its ready time after the earliest one); ties go to the earlier
+    ready time, then the site. With ``payback`` 1 this is the earliest finish.
+
+    The wait is certain and the saving is not: the pool may be full when the data lands, the
+    run time is an estimate, and meanwhile the tenant's demand goes unserved. So a farther pool
+    must pay the wait back ``payback`` times. Every option ready sooner scores worse, so when
+    this one is ready the fastest ready option is this one (or, if its pool is full then, the
+    next best ready one).
     """
-    return min(options, key=lambda o: (o.ready_h + o.runtime_h, o.ready_h, o.site, o.pool))
+    first = min(o.ready_h for o in options)
+    return min(
+        options,
+        key=lambda o: (payback * (o.ready_h - first) + o.runtime_h, o.ready_h, o.site, o.pool),
+    )
 
 
 class SuanliQueuePolicy(QueueingPolicy):
@@ -93,11 +108,11 @@ class SuanliQueuePolicy(QueueingPolicy):
         return 2.0 * self.aging_h
 
     def ready_at(self, w: Waiting) -> float:
-        target = rule_earliest_finish(w.pending.options)
+        target = rule_worth_the_wait(w.pending.options)
         fresh = not w.pending.waiting_reason  # a preempted job keeps why it waits
         if fresh and target.ready_h > min(o.ready_h for o in w.pending.options):
             w.pending.waiting_reason = (
-                f"waiting for its data to reach {target.site}, where it finishes first "
+                f"waiting for its data to reach {target.site}, where the run saves the wait "
                 f"({target.accelerator}, {target.runtime_h:.2f} h from {target.ready_h:.2f} h)"
             )
         return target.ready_h
@@ -215,6 +230,30 @@ class SuanliQueuePolicy(QueueingPolicy):
             free_milli += r.milli
         return victims if free_milli >= milli else None
 
+    def _quota_victims(
+        self, w: Waiting, flavor: str, milli: int, ctx: CycleContext
+    ) -> list[Running] | None:
+        """When ``w``'s pool has room but the cohort's ``flavor`` quota that ``w``'s queue is
+        owed is lent out: the least-waste borrowers' jobs of ``flavor``, on any pool, whose
+        stop gives it back (None: they cannot). A trial on the quota book, undone."""
+        order: dict[str, int] = {}
+        for q in self.config.queues:
+            if q != w.queue and self.book.borrowed(q, flavor) > 0:
+                order.update(self.running_in(flavor, q, below=w.pending.job.priority + 1))
+        candidates = sorted(
+            (self.as_victim[j] for j in order), key=lambda r: rule_least_waste_first(r, ctx.now)
+        )
+        victims: list[Running] = []
+        for r in candidates:
+            victims.append(r)
+            self.book.release(r.queue, r.flavor, r.milli)
+            if self.book.fits(w.queue, flavor, milli):
+                break
+        fits = bool(victims) and self.book.fits(w.queue, flavor, milli)
+        for r in victims:
+            self.book.admit(r.queue, r.flavor, r.milli)
+        return victims if fits else None
+
     def _reclaim(self, w: Waiting, ctx: CycleContext) -> bool:
         """Preempt borrowers' jobs on one pool so that ``w`` starts now; False if none can."""
         job, milli = w.pending.job, job_milli(w.pending.job)
@@ -225,7 +264,10 @@ class SuanliQueuePolicy(QueueingPolicy):
             quota = self.config.queues[w.queue].quotas.get(flavor)
             if quota is None or self.book.used(w.queue, flavor) + milli > quota.nominal * 1000:
                 continue  # rule_reclaim_within_cohort: the requester stays within nominal
-            victims = self._victims(w, o, ctx)
+            if ctx.capacity.fits(o.site_idx, o.pool, job):  # room, but the quota is lent
+                victims = self._quota_victims(w, flavor, milli, ctx)
+            else:
+                victims = self._victims(w, o, ctx)
             if not victims or not self._quota_fits_without(w, flavor, milli, victims):
                 continue
             for v in victims:
@@ -235,4 +277,10 @@ class SuanliQueuePolicy(QueueingPolicy):
         return False
 
 
-__all__ = ["LONGEST_RUN_H", "SuanliQueuePolicy", "rule_earliest_finish", "rule_overdue_first"]
+__all__ = [
+    "LONGEST_RUN_H",
+    "WAIT_PAYBACK",
+    "SuanliQueuePolicy",
+    "rule_overdue_first",
+    "rule_worth_the_wait",
+]
