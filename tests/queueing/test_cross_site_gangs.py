@@ -99,6 +99,10 @@ def test_split_options_are_offered_only_where_allowed(
 
 def test_the_service_check_never_offers_a_split() -> None:
     assert options(hub(), big(), cross_site=False) == []
+    # a scheduler is built without split gangs unless its driver asks (the simulator does)
+    clock = ManualClock()
+    trace = run(Scheduler(hub(), make_policy("kueue"), clock), clock, [big()])
+    assert not trace.placements and [r.job.id for r in trace.rejections] == ["big"]
 
 
 def test_a_split_option_carries_every_parts_figures() -> None:

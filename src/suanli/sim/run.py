@@ -103,6 +103,8 @@ class SimulationResult:
     bound: BoundResult | None
     cost: CostModel
     governance: GovernanceOptions | None = None
+    #: why the bound was asked for and not computed (None: it was, or was not asked for)
+    bound_skipped: str | None = None
 
     def gap(self, policy: str) -> float | None:
         """Relative distance of a policy's objective above the lower bound."""
@@ -177,6 +179,10 @@ def simulate(
     # the bound's capacity rows are per pool: a split gang's rows on several pools at once
     # are not modelled, so with split options there is no bound (docs/queueing.md)
     split = any(o.parts for f in feas.values() for o in f.options)
+    skipped = (
+        "not computed: the bound does not model gangs split across sites" if bound and split
+        else None
+    )  # fmt: skip
     if bound and not split:
         if progress:
             progress("lower bound", 0, 1)
@@ -184,7 +190,9 @@ def simulate(
         result_bound = lower_bound(jobs, [feas[j.id].options for j in jobs], cost, target=target)
         if progress:
             progress("lower bound", 1, 1)
-    return SimulationResult(scenario, jobs, window, runs, result_bound, cost, governance)
+    return SimulationResult(
+        scenario, jobs, window, runs, result_bound, cost, governance, skipped
+    )
 
 
 def _run_policy(
