@@ -8,17 +8,18 @@ import dataclasses
 import pytest
 
 from builders import job, scenario, site
-from suanli.core.capacity import MILLI, job_milli
+from suanli.core.capacity import MILLI, NetworkCapacity, job_milli
 from suanli.core.clock import ManualClock
 from suanli.core.cost import CostModel
 from suanli.core.options import FeasibilityCheck, split_accelerators
 from suanli.core.policies import POLICIES, make_policy
 from suanli.core.policies.queueing.base import QueueingPolicy
 from suanli.core.queueing import parse_queueing
+from suanli.core.rules import ALLOW, RuleResult
 from suanli.core.scheduler import Placement, Scheduler
 from suanli.errors import SchedulingError
 from suanli.ledger import events
-from suanli.model import Classification, Job, JobKind, Pool, Scenario, Sector, Tenant
+from suanli.model import Classification, Job, JobKind, Pool, Scenario, Sector, Site, Tenant
 from suanli.model.network import CrossSiteGangs
 from suanli.sim.engine import run
 
@@ -113,6 +114,23 @@ def test_a_split_option_carries_every_parts_figures() -> None:
     assert [(p.ready_h, p.transfer_gb) for p in o.parts] == [(0.0, 0.0), (0.5, 1800.0)]
     assert (o.ready_h, o.transfer_gb, o.fixed_yuan) == (0.5, 1800.0, pytest.approx(180.0))
     assert o.power_kw == pytest.approx(12 * 0.4 * 1.0 + 8 * 0.4 * 1.5)
+
+
+def test_a_split_gang_is_placed_on_every_part_or_on_none() -> None:
+    s = hub()
+    (o,) = FeasibilityCheck(CostModel(s), cross_site=True)(big()).options
+    cap = NetworkCapacity(s)
+    blocker = cap.allocate(1, 0, job("blocker", gpus=8, types=("A100",)))  # b is full
+    assert blocker is not None
+    assert not cap.fits_option(o, big())
+    assert cap.allocate_option(o, big()) is None
+    # the trial placement of the part on a was undone
+    assert cap.free_milli[0][0] == 16 * MILLI and cap.clusters[0][0].free_gpu_milli() == 16 * MILLI
+    cap.release(blocker)
+    grant = cap.allocate_option(o, big())
+    assert grant is not None and [cap.free_milli[0][0], cap.free_milli[1][0]] == [4 * MILLI, 0]
+    cap.release(grant)
+    assert cap.free_milli == cap.total_milli
 
 
 def go(s: Scenario, policy: str, jobs: list[Job]) -> tuple[list[tuple[float, str, str, str]],
@@ -236,3 +254,24 @@ def test_a_split_gang_cannot_be_restored_by_the_service_path() -> None:
     sched = Scheduler(s, make_policy("kueue"), ManualClock())
     with pytest.raises(SchedulingError, match="simulator-only"):
         sched.restore(big(), o, 0.0)
+
+
+class _TypesAtB:
+    """Allows every site; at "b" only T4 (a type allow-list, as governance's type limits)."""
+
+    def cache_key(self, j: Job) -> str:
+        return "types"
+
+    def check(self, j: Job, s: Site, scn: Scenario) -> RuleResult:
+        return ALLOW
+
+    def type_limits(self, j: Job) -> dict[str, tuple[frozenset[str], str]]:
+        return {"b": (frozenset({"T4"}), "types-at-b")}
+
+
+def test_a_split_is_dropped_when_a_type_limit_forbids_one_parts_type_there() -> None:
+    clock = ManualClock()
+    sched = Scheduler(hub(), make_policy("kueue"), clock, rules=_TypesAtB(), cross_site=True)
+    trace = run(sched, clock, [big()])
+    # the split over a and b would put A100 work at b, and it is the job's only option
+    assert not trace.placements and [r.job.id for r in trace.rejections] == ["big"]
