@@ -18,7 +18,9 @@ from suanli.core.queueing import parse_queueing
 from suanli.core.rules import ALLOW, RuleResult
 from suanli.core.scheduler import Placement, Scheduler
 from suanli.errors import SchedulingError
-from suanli.ledger import events
+from suanli.ledger import events, explain
+from suanli.ledger.keys import SigningKey
+from suanli.ledger.runs import run_ledger
 from suanli.model import Classification, Job, JobKind, Pool, Scenario, Sector, Site, Tenant
 from suanli.model.network import CrossSiteGangs
 from suanli.sim.engine import run
@@ -275,3 +277,21 @@ def test_a_split_is_dropped_when_a_type_limit_forbids_one_parts_type_there() -> 
     trace = run(sched, clock, [big()])
     # the split over a and b would put A100 work at b, and it is the job's only option
     assert not trace.placements and [r.job.id for r in trace.rejections] == ["big"]
+
+
+def test_the_signed_ledger_explains_a_split_gang_part_by_part() -> None:
+    s = hub()
+    clock = ManualClock()
+    sched = Scheduler(s, make_policy("kueue"), clock, cross_site=True)
+    trace = run(sched, clock, [big()])
+    ledger = run_ledger(
+        SigningKey.from_seed(b"\x01" * 32), [big()], trace.placements, [], sched.cost
+    )
+    lines = explain(ledger.lines, "big").lines()
+    parts = [line.strip() for line in lines if line.strip().startswith("part ")]
+    (a, b) = trace.placements[0].part_costs
+    assert parts == [
+        f"part a/pool 0: 12 accelerators, {round(a.total_yuan, 2)} yuan",
+        f"part b/pool 0: 8 accelerators, {round(b.total_yuan, 2)} yuan",
+    ]
+    assert any("considered a+b:" in line for line in lines)

@@ -310,11 +310,7 @@ class FeasibilityCheck:
                 out[idx] = self._text(verdict)
             elif otherwise is not None:
                 out[idx] = otherwise
-        options = (
-            [o for o in f.options if not any(i in out for i, _, _ in o.pools)]
-            if out
-            else list(f.options)
-        )
+        options = [o for o in f.options if not _touches(o, out)] if out else list(f.options)
         reasons = dict(f.excluded)
         for idx, why in out.items():
             reasons[model.site_ids[idx]] = why
@@ -429,6 +425,13 @@ class FeasibilityCheck:
                 f"acceptable pool has {largest}"
             ), anysize
         return big, None, anysize
+
+
+def _touches(option: Option, sites: Collection[int]) -> bool:
+    """Whether ``option`` uses any of ``sites`` (site indices; a split gang: any part's)."""
+    if not option.parts:
+        return option.site_idx in sites
+    return any(p.site_idx in sites for p in option.parts)
 
 
 def feasibility(job: Job, model: CostModel, rules: SiteRules = INTERIM_RULES) -> Feasibility:

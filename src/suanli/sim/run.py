@@ -117,9 +117,12 @@ def horizon_for(scenario: Scenario, jobs: Sequence[Job]) -> int:
     """Hours of price and carbon the run may touch: past every deadline and a slow run time."""
     slowest = min(a.throughput(False) for a in scenario.catalog.values())
     slowest = min(slowest, min(a.throughput(True) for a in scenario.catalog.values()))
+    # a gang split across sites runs longer by its hub's slowdown
+    stretch = max((g.slowdown for g in scenario.cross_site.values()), default=1.0)
     latest = 0.0
     for j in jobs:
-        end = max(j.deadline_h or 0.0, j.arrival_h) + j.duration_h / slowest
+        run_h = j.duration_h / slowest * (stretch if j.span == "hub" else 1.0)
+        end = max(j.deadline_h or 0.0, j.arrival_h) + run_h
         latest = max(latest, end)
     return max(scenario.hours, math.ceil(latest) + 48)
 

@@ -202,6 +202,9 @@ class QueueingPolicy(Policy):
 
     def quota_fits(self, queue: str, option: Option, milli: int) -> str | None:
         """None if the job fits ``queue``'s quota on ``option``, else the flavor short."""
+        if not option.parts:  # the common case, on the admission scan's hot path
+            flavor = self.flavor(option)
+            return None if self.book.fits(queue, flavor, milli) else flavor
         for f, m in self.shares(option, milli):
             if not self.book.fits(queue, f, m):
                 return f
