@@ -45,11 +45,19 @@ def hub(*, allowed: bool = True, b_jurisdiction: str = "CN", with_c: bool = Fals
     return dataclasses.replace(s, cross_site=gangs if allowed else {})
 
 
-def big(jid: str = "big", *, gpus: float = 20, arrival: float = 0.0, **kw: object) -> Job:
+def big(
+    jid: str = "big",
+    *,
+    gpus: float = 20,
+    arrival: float = 0.0,
+    size_gb: float = 0.0,
+    kind: JobKind = JobKind.TRAIN,
+    classification: Classification = Classification.GENERAL,
+) -> Job:
     """A 20-accelerator training gang that may span its hub: no pool of hub "h" holds it."""
-    return job(jid, gpus=gpus, duration=2.0, arrival=arrival, types=("A100",), **kw).copy(  # type: ignore[arg-type]
-        span="hub"
-    )
+    j = job(jid, gpus=gpus, duration=2.0, arrival=arrival, types=("A100",), size_gb=size_gb,
+            kind=kind, classification=classification)  # fmt: skip
+    return j.copy(span="hub")
 
 
 def options(s: Scenario, j: Job, *, cross_site: bool = True) -> list[tuple[str, ...]]:
