@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from builders import job, scenario, site
 from suanli.core.capacity import NetworkCapacity, job_milli
 from suanli.core.clock import ManualClock
-from suanli.core.policies import make_policy
+from suanli.core.policies import POLICIES, make_policy
 from suanli.core.policies.queueing.backfill import (
     reserve,
     rule_backfill_never_delays_the_reservation,
@@ -22,6 +22,7 @@ from suanli.core.policies.queueing.base import QueueingPolicy
 from suanli.core.queueing import parse_queueing
 from suanli.core.scheduler import Scheduler
 from suanli.model import Job, Pool, Scenario, Sector, Tenant
+from suanli.model.network import CrossSiteGangs
 from suanli.sim.engine import run
 from suanli.sim.queue_metrics import queue_metrics
 
@@ -261,6 +262,73 @@ def test_every_job_runs_to_completion_once_whole_and_quotas_hold(
     assert pol.book.violations() == []
     m = queue_metrics(trace.placements, {t: 1.0 for t in "abc"}, getattr(sched, "preemptions", ()))
     assert m.preemptions == len(getattr(sched, "preemptions", ()))
+
+
+#: hub "h" of two sites that may run one gang together: "a" (16 A100) and "b" (8 A100)
+TWO_SITE_HUB = dataclasses.replace(
+    tenants(
+        scenario(
+            dataclasses.replace(site("a", pools=(Pool("A100", 2, 8),)), hub="h"),
+            dataclasses.replace(site("b", pools=(Pool("A100", 1, 8),), price=0.8), hub="h"),
+        ),
+        {"ta": 12, "tb": 6, "tc": 6},
+    ),
+    cross_site={"h": CrossSiteGangs("h", ("a", "b"), 400.0, 1.3, "EST test")},
+)
+SPANNING_JOBS = st.lists(
+    st.tuples(
+        st.sampled_from(["ta", "tb", "tc"]),
+        st.sampled_from([0.5, 2.0, 8.0, 12.0, 17.0, 20.0, 24.0]),
+        st.floats(0.1, 4.0),
+        st.floats(0.0, 6.0),
+        st.integers(0, 2),
+        st.booleans(),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=SPANNING_JOBS, policy=st.sampled_from(sorted(POLICIES)))
+def test_a_gang_never_runs_partially_across_sites(
+    spec: list[tuple[str, float, float, float, int, bool]], policy: str
+) -> None:
+    jobs = [
+        job(f"j{i}", arrival=a, gpus=g, duration=d, types=("A100",)).copy(
+            tenant=t, priority=p, span="hub" if spans else "pool"
+        )
+        for i, (t, g, d, a, p, spans) in enumerate(spec)
+    ]
+    clock = ManualClock()
+    sched = Scheduler(TWO_SITE_HUB, make_policy(policy), clock, cross_site=True)
+    trace = run(sched, clock, jobs, record_events=True)
+    finished = Counter(e[2] for e in trace.events if e[1] == "finish")
+    rejected = {r.job.id for r in trace.rejections}
+    assert all(finished[j.id] == 1 for j in jobs if j.id not in rejected)
+    assert sched.running == {} and sched.policy.waiting() == 0
+    # every pool is whole again: no part of any gang was left behind
+    assert sched.capacity.free_milli == sched.capacity.total_milli
+    for p in trace.placements:
+        assert p.grant.milli == job_milli(p.job)
+        if p.option.parts:
+            # a split gang holds every part at once, each on its own pool and site
+            assert p.job.span == "hub" and p.job.accelerators > 16
+            assert [(g.site_idx, g.pool, g.milli) for g in p.grant.parts] == [
+                (q.site_idx, q.pool, round(q.accelerators * 1000)) for q in p.option.parts
+            ]
+            assert len({q.site for q in p.option.parts}) == 2
+        else:
+            assert p.grant.parts == () and p.job.accelerators <= 16
+    # a job no single pool holds runs split if it may span, and is rejected if not
+    for j in jobs:
+        if j.accelerators > 16:
+            assert (j.id in rejected) is (j.span == "pool")
+    pol = sched.policy
+    if isinstance(pol, QueueingPolicy):
+        if pol.enforce_quota:
+            assert pol.quota_violations == 0
+        assert pol.book.violations() == []
 
 
 @settings(max_examples=60, deadline=None)

@@ -98,9 +98,8 @@ def test_the_heaps_order_every_cycle_as_a_full_sort_of_the_backlog_would(
 def _run(job_id: str, tenant: str, gpus: float, start: float, end: float) -> Any:
     """A run of ``gpus`` A100 from ``start`` to ``end``: what the replay reads of a placement."""
     j = job(job_id, arrival=0.0, gpus=gpus, duration=1.0, types=("A100",)).copy(tenant=tenant)
-    return SimpleNamespace(
-        job=j, start_h=start, end_h=end, option=SimpleNamespace(accelerator="A100", site="a")
-    )
+    option = SimpleNamespace(accelerator="A100", site="a", parts=())
+    return SimpleNamespace(job=j, start_h=start, end_h=end, option=option)
 
 
 CONFIG = QueueingConfig(

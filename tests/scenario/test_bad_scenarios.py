@@ -74,6 +74,20 @@ def _set(path: str, value: Any) -> Callable[[Doc], None]:
 
 DELETE = object()
 
+
+def _gangs(hub: str, **changes: Any) -> Doc:
+    """A ``network.crossSiteGangs`` entry (a key given DELETE is left out)."""
+    entry = {"hub": hub, "bandwidthGbps": 400, "slowdown": 1.3, "basis": "EST test", **changes}
+    return {k: v for k, v in entry.items() if v is not DELETE}
+
+
+def _two_edits(a: Callable[[Doc], None], b: Callable[[Doc], None]) -> Callable[[Doc], None]:
+    def edit(doc: Doc) -> None:
+        a(doc)
+        b(doc)
+
+    return edit
+
 CASES = [
     pytest.param(_set("spec.sites.1.pue", 0.8), "spec.sites[1].pue", "must be >= 1.0, got 0.8",
                  id="pue-below-one"),
@@ -128,6 +142,29 @@ CASES = [
     pytest.param(_set("spec.tenants", [{"id": "t0", "name": "a", "sector": "finance",
                                         "jurisdiction": "CN"}] * 2),
                  "spec.tenants[1].id", "duplicate tenant id", id="duplicate-tenant"),
+    pytest.param(_set("spec.network", {"crossSiteGangs": [_gangs("nowhere")]}),
+                 "spec.network.crossSiteGangs[0].hub", "unknown hub 'nowhere'",
+                 id="cross-site-unknown-hub"),
+    pytest.param(_set("spec.network", {"crossSiteGangs": [_gangs("h", slowdown=0.8)]}),
+                 "spec.network.crossSiteGangs[0].slowdown", "must be >= 1",
+                 id="cross-site-speedup"),
+    pytest.param(_set("spec.network", {"crossSiteGangs": [_gangs("h", bandwidthGbps=0)]}),
+                 "spec.network.crossSiteGangs[0].bandwidthGbps", "must be > 0",
+                 id="cross-site-no-bandwidth"),
+    pytest.param(_set("spec.network", {"crossSiteGangs": [_gangs("h", basis=DELETE)]}),
+                 "spec.network.crossSiteGangs[0].basis", "required field is missing",
+                 id="cross-site-without-basis"),
+    pytest.param(_set("spec.network", {"crossSiteGangs": [_gangs("h")]}),
+                 "spec.network.crossSiteGangs[0].hub", "spans jurisdictions CN, SG",
+                 id="cross-site-across-a-border"),
+    pytest.param(_two_edits(_set("spec.sites.2.hub", "p"),
+                            _set("spec.network", {"crossSiteGangs": [_gangs("p")]})),
+                 "spec.network.crossSiteGangs[0].hub", "has one site (s2)",
+                 id="cross-site-one-site-hub"),
+    pytest.param(_two_edits(_set("spec.sites.2.hub", "p"),
+                            _set("spec.network", {"crossSiteGangs": [_gangs("h")] * 2})),
+                 "spec.network.crossSiteGangs[1].hub", "listed twice",
+                 id="cross-site-hub-twice"),
 ]  # fmt: skip
 
 
@@ -148,6 +185,18 @@ def test_a_broken_file_names_the_file_and_the_path(
         load_scenario(write(tmp_path, doc))
     assert info.value.place.startswith(f"small.yaml: {where}")
     assert problem in info.value.problem
+
+
+def test_cross_site_gangs_load_for_a_domestic_hub(tmp_path: Path) -> None:
+    doc = small_scenario()
+    doc["spec"]["sites"][2]["hub"] = "p"
+    doc["spec"]["network"] = {"crossSiteGangs": [_gangs("h", slowdown=1.5)]}
+    s = load_scenario(write(tmp_path, doc))
+    (g,) = s.cross_site.values()
+    assert (g.hub, g.sites, g.bandwidth_gbps, g.slowdown, g.basis) == (
+        "h", ("s0", "s1"), 400.0, 1.5, "EST test"
+    )
+    assert load_scenario(write(tmp_path, small_scenario())).cross_site == {}
 
 
 def test_the_place_carries_the_line_number(tmp_path: Path) -> None:

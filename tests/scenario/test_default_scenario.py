@@ -135,3 +135,17 @@ def test_every_pool_type_is_in_the_catalog(scenario: Scenario) -> None:
     types = {p.accelerator for s in scenario.sites.values() for p in s.pools}
     assert types <= set(scenario.catalog)
     assert np.isfinite([s.price.sum() for s in scenario.sites.values()]).all()
+
+
+def test_gangs_may_span_the_two_hubs_of_two_sites_with_an_estimated_slowdown(
+    scenario: Scenario,
+) -> None:
+    gangs = scenario.cross_site
+    assert {h: g.sites for h, g in gangs.items()} == {
+        "Yangtze River Delta": ("yrd-demo", "wuhu"),
+        "Chengdu-Chongqing": ("tianfu", "chongqing"),
+    }
+    for g in gangs.values():
+        assert g.slowdown >= 1.0 and g.basis.startswith("EST")
+        a, b = g.sites
+        assert g.bandwidth_gbps == scenario.link(a, b).bandwidth_gbps

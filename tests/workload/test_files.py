@@ -97,6 +97,41 @@ def test_a_bad_cell_names_file_row_and_column(
     assert problem in info.value.problem
 
 
+TRAIN_ROW = {
+    **GOOD_ROW, "id": "t1", "kind": "train", "accelerators": "600", "types": "A100",
+    "latency_slo_ms": "", "users_site": "", "span": "hub",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        pytest.param({"span": "region"}, "must be one of pool, hub, got 'region'", id="unknown"),
+        pytest.param({"kind": "batch-inference"}, "a batch-inference job cannot span sites",
+                     id="inference-cannot-span"),
+        pytest.param({"accelerators": "1"}, "more than one accelerator", id="one-accelerator"),
+        pytest.param({"gang": "false"}, "more than one accelerator", id="not-a-gang"),
+    ],
+)  # fmt: skip
+def test_a_bad_span_names_the_column(
+    tmp_path: Path, scenario: Scenario, changes: dict[str, str], problem: str
+) -> None:
+    with pytest.raises(WorkloadError) as info:
+        load_workload(write_rows(tmp_path, [{**TRAIN_ROW, **changes}]), scenario)
+    assert info.value.place == "jobs.csv: row 2, column span"
+    assert problem in info.value.problem
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_span_defaults_to_pool_and_round_trips(
+    tmp_path: Path, scenario: Scenario, suffix: str
+) -> None:
+    rows = [TRAIN_ROW, {**TRAIN_ROW, "id": "t2", "span": ""}]
+    jobs = load_workload(write_rows(tmp_path, rows), scenario)
+    assert [j.span for j in jobs] == ["hub", "pool"]
+    assert load_workload(save_workload(jobs, tmp_path / f"back{suffix}"), scenario) == jobs
+
+
 def test_the_brief_example_message(tmp_path: Path, scenario: Scenario) -> None:
     rows = [dict(GOOD_ROW, id=f"a{i}") for i in range(15)] + [{**GOOD_ROW, "accelerators": "-2"}]
     with pytest.raises(WorkloadError) as info:

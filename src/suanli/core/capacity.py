@@ -11,6 +11,10 @@ a pool with ``per_node`` accelerators per node:
                         placed all or nothing (a gang).
 
 CPU and memory go with the GPUs in proportion to the node's own ratio.
+
+A split gang (`suanli.core.options.Option.parts`) is placed all or nothing over its parts: a
+trial placement on every part's pool, undone when any part does not fit (`allocate_option`);
+its `Grant` holds one grant per part and is released whole.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 from suanli.alloc import Allocation, NodeCluster, TargetWorkload, TaskShape
 from suanli.alloc import make_policy as make_node_policy
 from suanli.alloc.cluster import Policy as NodePolicy
+from suanli.core.options import Option
 from suanli.model import Job, Pool, Scenario
 
 MILLI = 1000
@@ -39,6 +44,16 @@ class Grant:
     pool: int
     milli: int
     allocations: tuple[Allocation, ...]
+    #: a split gang's grant per part (then ``allocations`` is empty, ``milli`` their sum)
+    parts: tuple[Grant, ...] = ()
+
+    def pieces(self) -> tuple[Grant, ...]:
+        """The single-pool grants it consists of (itself, unless split)."""
+        return self.parts or (self,)
+
+    def milli_on(self, site_idx: int, pool: int) -> int:
+        """Milli-accelerators it holds on one pool."""
+        return sum(g.milli for g in self.pieces() if (g.site_idx, g.pool) == (site_idx, pool))
 
 
 def job_milli(job: Job) -> int:
@@ -100,10 +115,13 @@ class NetworkCapacity:
             self.free_milli.append([p.accelerators * MILLI for p in site.pools])
 
     def shapes(self, site_idx: int, pool: int, job: Job) -> list[TaskShape]:
-        key = (site_idx, pool, job.accelerators)
+        return self._shapes_of(site_idx, pool, job.accelerators)
+
+    def _shapes_of(self, site_idx: int, pool: int, accelerators: float) -> list[TaskShape]:
+        key = (site_idx, pool, accelerators)
         shapes = self._shapes.get(key)
         if shapes is None:
-            shapes = self._shapes[key] = task_shapes(job.accelerators, self.pools[site_idx][pool])
+            shapes = self._shapes[key] = task_shapes(accelerators, self.pools[site_idx][pool])
         return shapes
 
     def _summary(self, site_idx: int, pool: int) -> tuple[int, int, int]:
@@ -122,10 +140,19 @@ class NetworkCapacity:
     def fits(self, site_idx: int, pool: int, job: Job) -> bool:
         """Whether the job's tasks would fit the pool's nodes now, judged on GPUs alone (CPU
         and memory go with GPUs in proportion); `allocate` is the exact test."""
-        if self.free_milli[site_idx][pool] < job_milli(job):
+        return self._fits(site_idx, pool, job.accelerators)
+
+    def fits_option(self, option: Option, job: Job) -> bool:
+        """`fits` for an option: every part of a split gang fits its pool now."""
+        if not option.parts:
+            return self._fits(option.site_idx, option.pool, job.accelerators)
+        return all(self._fits(p.site_idx, p.pool, p.accelerators) for p in option.parts)
+
+    def _fits(self, site_idx: int, pool: int, accelerators: float) -> bool:
+        if self.free_milli[site_idx][pool] < max(1, round(accelerators * MILLI)):
             return False
         max_whole, max_share, idle_nodes = self._summary(site_idx, pool)
-        shapes = self.shapes(site_idx, pool, job)
+        shapes = self._shapes_of(site_idx, pool, accelerators)
         if len(shapes) == 1:
             shape = shapes[0]
             if shape.is_sharing:
@@ -144,11 +171,33 @@ class NetworkCapacity:
 
     def allocate(self, site_idx: int, pool: int, job: Job) -> Grant | None:
         """Place the job's tasks on the pool's nodes (all or nothing)."""
-        need = job_milli(job)
+        return self._allocate(site_idx, pool, job.accelerators)
+
+    def allocate_option(self, option: Option, job: Job) -> Grant | None:
+        """Place the job as ``option`` says: on its pool, or a split gang on every part's pool
+        (all or nothing: the parts placed so far are released when one does not fit)."""
+        if not option.parts:
+            return self._allocate(option.site_idx, option.pool, job.accelerators)
+        placed: list[Grant] = []
+        for part in option.parts:
+            grant = self._allocate(part.site_idx, part.pool, part.accelerators)
+            if grant is None:
+                for g in reversed(placed):
+                    self.release(g)
+                return None
+            placed.append(grant)
+        lead = placed[[p.accelerators for p in option.parts].index(max(
+            p.accelerators for p in option.parts))]  # fmt: skip
+        return Grant(lead.site_idx, lead.pool, sum(g.milli for g in placed), (), tuple(placed))
+
+    def _allocate(self, site_idx: int, pool: int, accelerators: float) -> Grant | None:
+        need = max(1, round(accelerators * MILLI))
         if self.free_milli[site_idx][pool] < need:
             return None
         cluster = self.clusters[site_idx][pool]
-        placed = cluster.place_gang(self.shapes(site_idx, pool, job), self.policies[site_idx][pool])
+        placed = cluster.place_gang(
+            self._shapes_of(site_idx, pool, accelerators), self.policies[site_idx][pool]
+        )
         if placed is None:
             return None
         self._summaries.pop((site_idx, pool), None)
@@ -157,6 +206,11 @@ class NetworkCapacity:
         return Grant(site_idx, pool, taken, tuple(placed))
 
     def release(self, grant: Grant) -> None:
+        """Give a grant's capacity back (every part of a split gang's)."""
+        if grant.parts:
+            for g in reversed(grant.parts):
+                self.release(g)
+            return
         cluster = self.clusters[grant.site_idx][grant.pool]
         for a in reversed(grant.allocations):
             cluster.release(a)

@@ -14,19 +14,28 @@ For a job with ``a`` accelerators of type ``k`` at site ``s`` starting at ``t`` 
 * deadline      finishing after the deadline (or being rejected) costs
   ``deadline_penalty * a * duration`` once
 
-The objective of a job is the sum. Hourly series are integrated exactly: piecewise constant
-per hour, so the integral is linear between whole hours (``numpy.interp`` on the cumulative
-sum). Past the end of a site's series its last day repeats, up to the model's horizon.
+The objective of a job is the sum. A gang split across sites of a hub (an option with
+``parts``) is priced part by part: each part's ``a_i`` accelerators at its site's PUE, prices
+and carbon intensity over the common run ``r * slowdown``, the data moved to each part's site,
+and the deadline penalty once for the whole job (`option_breakdown`).
+
+Hourly series are integrated exactly: piecewise constant per hour, so the integral is linear
+between whole hours (``numpy.interp`` on the cumulative sum). Past the end of a site's series
+its last day repeats, up to the model's horizon.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from suanli.model import Job, JobKind, Scenario
+
+if TYPE_CHECKING:
+    from suanli.core.options import Option
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -168,6 +177,56 @@ class CostModel:
             latency_yuan=latency_yuan,
             penalty_yuan=penalty,
         )
+
+    def option_breakdown(
+        self, job: Job, option: Option, start_h: float
+    ) -> tuple[CostBreakdown, tuple[CostBreakdown, ...]]:
+        """The exact cost of running ``job`` as ``option`` says from ``start_h``, and, for a
+        split gang, each part's share (without the penalty, which the total charges once)."""
+        if not option.parts:
+            return self.breakdown(job, option.site, option.accelerator, start_h), ()
+        acc = option.accelerator
+        hub = self.scenario.sites[option.site].hub
+        r = self.runtime_h(job, acc) * self.scenario.cross_site[hub].slowdown
+        end = start_h + r
+        kw = self.scenario.catalog[acc].power_kw.value
+        parts: list[CostBreakdown] = []
+        for part in option.parts:
+            i = self.site_index[part.site]
+            p = part.accelerators * kw * self.scenario.sites[part.site].pue
+            carbon_kg = p * self.integral(self.cum_carbon, i, start_h, end)
+            lat = self.latency_ms(job, part.site)
+            latency_yuan = (
+                self.costs.latency_yuan_per_gpu_h_ms * part.accelerators * r * lat
+                if job.users_site is not None
+                else 0.0
+            )
+            parts.append(
+                CostBreakdown(
+                    energy_kwh=p * r,
+                    energy_yuan=p * self.integral(self.cum_price, i, start_h, end),
+                    carbon_kg=carbon_kg,
+                    carbon_yuan=carbon_kg / 1000.0 * self.costs.carbon_price_yuan_per_t,
+                    transfer_gb=part.transfer_gb,
+                    transfer_yuan=part.transfer_yuan,
+                    latency_ms=lat,
+                    latency_yuan=latency_yuan,
+                    penalty_yuan=0.0,
+                )
+            )
+        penalty = self.penalty_yuan(job) if self.misses_deadline(job, end) else 0.0
+        total = CostBreakdown(
+            energy_kwh=sum(c.energy_kwh for c in parts),
+            energy_yuan=sum(c.energy_yuan for c in parts),
+            carbon_kg=sum(c.carbon_kg for c in parts),
+            carbon_yuan=sum(c.carbon_yuan for c in parts),
+            transfer_gb=sum(c.transfer_gb for c in parts),
+            transfer_yuan=sum(c.transfer_yuan for c in parts),
+            latency_ms=max(c.latency_ms for c in parts),
+            latency_yuan=sum(c.latency_yuan for c in parts),
+            penalty_yuan=penalty,
+        )
+        return total, tuple(parts)
 
     def rejection(self, job: Job) -> CostBreakdown:
         """The cost charged for a job that is never run: its deadline penalty."""

@@ -19,6 +19,11 @@ for). Its phases:
                 cycle. Every start is reported to ``rules.record_placement``;
 4. **requeue**  the policy keeps what did not start and names its next wake-up time.
 
+A split gang (an option with ``parts``, offered only to a scheduler built with
+``cross_site=True``: the simulator) is admitted on every part at once or not at all
+(`NetworkCapacity.allocate_option`); every part's site is re-checked, recorded and named in
+the placement's reason; finish and preemption release every part.
+
 The scheduler reads time only from the injected clock and does no I/O.
 """
 
@@ -76,8 +81,9 @@ class Explanation:
         started there at the decision time (or when its data arrived)."""
         best: dict[str, float] = {}
         for o in self.options:
-            c = cost.breakdown(job, o.site, o.accelerator, max(self.decided_h, o.ready_h))
-            best[o.site] = min(best.get(o.site, float("inf")), round(c.total_yuan, 2))
+            c, _ = cost.option_breakdown(job, o, max(self.decided_h, o.ready_h))
+            where = "+".join(o.sites)  # a split gang: its sites together
+            best[where] = min(best.get(where, float("inf")), round(c.total_yuan, 2))
         return best
 
 
@@ -90,6 +96,8 @@ class Placement:
     cost: CostBreakdown
     explanation: Explanation
     grant: Grant
+    #: a split gang's cost per part, in the order of ``option.parts`` (empty: not split)
+    part_costs: tuple[CostBreakdown, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +184,8 @@ class Scheduler:
         cost: CostModel | None = None,
         feasibility_cache: dict[str, Feasibility] | None = None,
         rules: SiteRules = INTERIM_RULES,
+        *,
+        cross_site: bool = False,
     ) -> None:
         self.scenario = scenario
         self.clock = clock
@@ -183,7 +193,8 @@ class Scheduler:
         self.capacity = NetworkCapacity(scenario)
         self.policy = policy
         self.rules = rules
-        self._check = FeasibilityCheck(self.cost, rules)
+        #: offer split gangs across the sites of a hub (the simulator; never the service)
+        self._check = FeasibilityCheck(self.cost, rules, cross_site=cross_site)
         #: feasibility is static per job: a driver replaying one workload under several
         #: policies may share it. With stateful rules, share what `FeasibilityCheck.prepare`
         #: returns: the sites whose verdicts depend on state (``unresolved``) are resolved at
@@ -312,9 +323,9 @@ class Scheduler:
                 return None
         need = self._approvals_needed(job) if self._approvals_needed is not None else {}
         if need:
-            feasible = {o.site for o in options}
+            feasible = {s for o in options for s in o.sites}
             asking = {s: str(r) for s, r in need.items() if s in feasible}
-            allowed = [o for o in options if o.site not in asking]
+            allowed = [o for o in options if not any(s in asking for s in o.sites)]
             if not allowed:
                 rules = tuple(dict.fromkeys(r.rule_id for r in need.values()))
                 held = PendingApproval(job, asking, rules, dict(excluded), now)
@@ -335,17 +346,21 @@ class Scheduler:
                 f"{option.site} at {option.ready_h:.3f} h"
             )
         if pending.recheck:
-            verdict = self.rules.check(job, self.scenario.sites[option.site], self.scenario)
-            if verdict.verdict is not Verdict.ALLOW:
-                pending.waiting_reason = f"{option.site} no longer allowed: {verdict}"
-                self._fresh.add(job.id)
-                self._withdrawn.append(job)
-                return True
-        grant = self.capacity.allocate(option.site_idx, option.pool, job)
+            for site in option.sites:  # every part's site
+                verdict = self.rules.check(job, self.scenario.sites[site], self.scenario)
+                if verdict.verdict is not Verdict.ALLOW:
+                    pending.waiting_reason = f"{site} no longer allowed: {verdict}"
+                    self._fresh.add(job.id)
+                    self._withdrawn.append(job)
+                    return True
+        grant = self.capacity.allocate_option(option, job)
         if grant is None:
-            pending.waiting_reason = f"no room now on {option.accelerator} at {option.site}"
+            where = option.describe() if option.parts else f"{option.accelerator} at {option.site}"
+            pending.waiting_reason = f"no room now on {where}"
             return False
-        cost = self.cost.breakdown(job, option.site, option.accelerator, now)
+        cost, part_costs = self.cost.option_breakdown(job, option, now)
+        if option.parts:
+            reason = f"{reason}; split across sites: {option.describe()}"
         placement = Placement(
             job=job,
             option=option,
@@ -356,11 +371,13 @@ class Scheduler:
                 self.policy.name, reason, pending.excluded, tuple(pending.options), now
             ),
             grant=grant,
+            part_costs=part_costs,
         )
         self.running[job.id] = placement
         self._outcome.started.append(placement)
         if self._record is not None:
-            self._record(job, option.site)
+            for site in option.sites:
+                self._record(job, site)
         return True
 
     # -- the service's restart path ------------------------------------------------------
@@ -369,8 +386,14 @@ class Scheduler:
         """Re-register a job that was already running before a restart or a leader change.
 
         Its capacity is allocated again and it joins `running` with no policy decision; the
-        policy is not told (its plans are rebuilt from what is waiting).
+        policy is not told (its plans are rebuilt from what is waiting). A split gang cannot
+        be restored: the service never makes one (its backends dispatch to one cluster).
         """
+        if option.parts:
+            raise SchedulingError(
+                f"job {job.id!r} cannot be restored on a split gang ({option.describe()}): "
+                "gangs across sites are simulator-only"
+            )
         grant = self.capacity.allocate(option.site_idx, option.pool, job)
         if grant is None:
             raise SchedulingError(
@@ -436,13 +459,16 @@ def _limit_types(
 ) -> tuple[list[Option], dict[str, str]]:
     """Drop the options on accelerator types a rule does not allow at their site; a site left
     with no option joins ``excluded`` with the rule's reason."""
-    kept = [o for o in options if o.site not in limits or o.accelerator in limits[o.site][0]]
+    kept = [
+        o for o in options
+        if all(s not in limits or o.accelerator in limits[s][0] for s in o.sites)
+    ]  # fmt: skip
     if len(kept) == len(options):
         return options, excluded
     excluded = dict(excluded)
-    left = {o.site for o in kept}
+    left = {s for o in kept for s in o.sites}
     for o in options:
-        if o.site not in left and o.site not in excluded:
+        if o.site not in left and o.site not in excluded and o.site in limits:
             types, rule = limits[o.site]
             excluded[o.site] = (
                 f"{rule}: may use only {', '.join(sorted(types)) or 'no type'} here, and no "

@@ -30,13 +30,14 @@ def policy_violations(
     found: Counter[str] = Counter()
     # a stable sort: placements at the same instant keep the order they were made in
     for p in sorted(placements, key=lambda p: p.start_h):
-        site = scenario.sites[p.option.site]
-        verdict = fresh.check(p.job, site, scenario)
-        if verdict.verdict is not Verdict.ALLOW:
-            found[verdict.rule_id] += 1
-        else:
-            limit = fresh.type_limits(p.job).get(site.id)
-            if limit is not None and p.option.accelerator not in limit[0]:
-                found[limit[1]] += 1
-        fresh.record_placement(p.job, site.id)
+        for sid in p.option.sites:  # a split gang: every part's site
+            site = scenario.sites[sid]
+            verdict = fresh.check(p.job, site, scenario)
+            if verdict.verdict is not Verdict.ALLOW:
+                found[verdict.rule_id] += 1
+            else:
+                limit = fresh.type_limits(p.job).get(site.id)
+                if limit is not None and p.option.accelerator not in limit[0]:
+                    found[limit[1]] += 1
+            fresh.record_placement(p.job, site.id)
     return dict(sorted(found.items()))

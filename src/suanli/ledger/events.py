@@ -56,6 +56,7 @@ def placement(p: Placement, considered: Mapping[str, float] | None = None) -> Ev
             "startH": p.start_h,
             "endH": p.end_h,
             "costYuan": round(p.cost.total_yuan, 2),
+            **_parts(p),
             "explanation": {
                 "policy": p.explanation.policy,
                 "reason": p.explanation.reason,
@@ -64,6 +65,24 @@ def placement(p: Placement, considered: Mapping[str, float] | None = None) -> Ev
             },
         },
     )
+
+
+def _parts(p: Placement) -> dict[str, Any]:
+    """A split gang's parts (site, pool, accelerators, cost); nothing for a whole placement,
+    so the records of jobs that do not span sites are as before."""
+    if not p.option.parts:
+        return {}
+    return {
+        "parts": [
+            {
+                "site": part.site,
+                "pool": part.pool,
+                "accelerators": part.accelerators,
+                "costYuan": round(c.total_yuan, 2),
+            }
+            for part, c in zip(p.option.parts, p.part_costs, strict=True)
+        ]
+    }
 
 
 def rejection(r: Rejection) -> Event:

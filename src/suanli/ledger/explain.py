@@ -36,6 +36,11 @@ class JobStory:
                     f"{head}: {d['site']} on {d['accelerator']} by policy {x.get('policy')}"
                     f" ({x.get('reason')}), {d.get('costYuan')} yuan"
                 )
+                for part in d.get("parts", []):  # a gang split across sites
+                    out.append(
+                        f"    part {part['site']}/pool {part['pool']}: "
+                        f"{part['accelerators']:g} accelerators, {part['costYuan']} yuan"
+                    )
                 for site, yuan in sorted(x.get("considered", {}).items(), key=lambda kv: kv[1]):
                     out.append(f"    considered {site}: {yuan} yuan")
                 for site, why in sorted(x.get("excluded", {}).items()):

@@ -19,6 +19,12 @@ class JobKind(StrEnum):
         return self in (JobKind.BATCH_INFERENCE, JobKind.ONLINE_INFERENCE)
 
 
+#: how far a job's gang may spread: over the nodes of one pool (every job), or over pools of
+#: one accelerator type at two or more sites of its hub where the scenario allows it
+#: (``network.crossSiteGangs``; simulator only, see docs/queueing.md)
+SPANS = ("pool", "hub")
+
+
 class Sector(StrEnum):
     FINANCE = "finance"
     HEALTHCARE = "healthcare"
@@ -106,6 +112,8 @@ class Job:
     #: trace replayed in the simulator); an order by length reads this, the run takes
     #: ``duration_h``
     estimate_h: float | None = None
+    #: one of `SPANS`: ``"hub"`` lets a multi-node training gang split over sites of its hub
+    span: str = "pool"
 
     @property
     def gpu_hours(self) -> float:

@@ -100,6 +100,22 @@ def default_latency_ms(a: Site, b: Site) -> float:
 
 
 @dataclass(frozen=True, slots=True)
+class CrossSiteGangs:
+    """A hub whose sites may run one synchronous training gang together (``spec.network.
+    crossSiteGangs``): the link between its sites and how much slower such a gang runs."""
+
+    hub: str
+    #: the hub's sites, in scenario order (two or more)
+    sites: tuple[str, ...]
+    #: bandwidth of the inter-site link the gang synchronises over (Gbit/s)
+    bandwidth_gbps: float
+    #: run time of a split gang = run time on its type x this factor (>= 1; an estimate)
+    slowdown: float
+    #: where the figures come from ("EST ...")
+    basis: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class CostParameters:
     """Prices that turn a placement into yuan. Each is a scenario setting with its basis."""
 
@@ -127,6 +143,8 @@ class Scenario:
     #: queues, quotas and cohorts from the file's ``queueing:`` section (None: one queue per
     #: tenant, see `suanli.core.policies.queueing.default_config`)
     queueing: QueueingConfig | None = None
+    #: hubs whose sites may run one gang together, by hub name (empty: none may)
+    cross_site: Mapping[str, CrossSiteGangs] = field(default_factory=dict)
 
     def site(self, site_id: str) -> Site:
         try:

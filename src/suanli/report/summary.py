@@ -51,6 +51,8 @@ def summary_table(result: SimulationResult) -> Table:
         caption=(
             f"lower bound on the objective: {result.bound.value:,.0f} yuan"
             if result.bound
+            else f"lower bound {result.bound_skipped}"
+            if result.bound_skipped
             else "lower bound not computed (--no-bound)"
         ),
     )

@@ -15,7 +15,15 @@ from suanli.core.queueing.quota import QueueingConfig, parse_queueing
 from suanli.errors import ScenarioError
 from suanli.model.accelerators import AcceleratorCatalog
 from suanli.model.jobs import Tenant
-from suanli.model.network import CostParameters, Link, Pool, Scenario, Site, default_latency_ms
+from suanli.model.network import (
+    CostParameters,
+    CrossSiteGangs,
+    Link,
+    Pool,
+    Scenario,
+    Site,
+    default_latency_ms,
+)
 from suanli.scenario._yaml import error, read_yaml, validate
 from suanli.scenario.catalog import default_catalog
 from suanli.scenario.schema import NetworkSpec, ScenarioFile, SiteSpec, Spec
@@ -66,6 +74,7 @@ def load_scenario(
         ),
         description=doc.metadata.description,
         queueing=builder.queueing(),
+        cross_site=builder.cross_site(),
     )
 
 
@@ -170,6 +179,38 @@ class _Builder:
                     old.price_yuan_per_gb if o.price_yuan_per_gb is None else o.price_yuan_per_gb,
                 )
         return links
+
+    def cross_site(self) -> dict[str, CrossSiteGangs]:
+        """``network.crossSiteGangs``: each a hub of two or more sites of one jurisdiction."""
+        out: dict[str, CrossSiteGangs] = {}
+        hubs: dict[str, list[Site]] = {}
+        for site in self._sites.values():
+            hubs.setdefault(site.hub, []).append(site)
+        for k, g in enumerate(self.spec.network.cross_site_gangs):
+            loc: list[int | str] = ["spec", "network", "crossSiteGangs", k]
+            sites = hubs.get(g.hub)
+            if sites is None:
+                raise self.fail(
+                    [*loc, "hub"], f"unknown hub {g.hub!r}", f"hubs: {', '.join(sorted(hubs))}"
+                )
+            if g.hub in out:
+                raise self.fail([*loc, "hub"], f"hub {g.hub!r} is listed twice")
+            if len(sites) < 2:
+                raise self.fail(
+                    [*loc, "hub"],
+                    f"hub {g.hub!r} has one site ({sites[0].id}): a gang cannot span sites there",
+                )
+            borders = sorted({s.jurisdiction for s in sites})
+            if len(borders) > 1:
+                raise self.fail(
+                    [*loc, "hub"],
+                    f"hub {g.hub!r} spans jurisdictions {', '.join(borders)}",
+                    "a cross-site gang stays in one jurisdiction; list a domestic hub",
+                )
+            out[g.hub] = CrossSiteGangs(
+                g.hub, tuple(s.id for s in sites), g.bandwidth_gbps, g.slowdown, g.basis
+            )
+        return out
 
     def tenants(self) -> dict[str, Tenant]:
         tenants: dict[str, Tenant] = {}

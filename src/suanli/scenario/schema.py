@@ -165,11 +165,25 @@ class LinkOverride(Strict):
     both_ways: bool = True
 
 
+class CrossSiteGangSpec(Strict):
+    """A hub whose sites may run one synchronous training gang together (docs/scenario.md)."""
+
+    hub: str = Field(min_length=1)
+    #: the inter-site link the gang synchronises over (Gbit/s)
+    bandwidth_gbps: float = Field(gt=0)
+    #: run-time factor of a gang split across the hub's sites (an estimate: say so in basis)
+    slowdown: float = Field(ge=1.0)
+    #: where the figures come from ("EST ..."): required, the slowdown is never a fact
+    basis: str = Field(min_length=1)
+
+
 class NetworkSpec(Strict):
     same_site: LinkClass = LinkClass(bandwidth_gbps=400.0, price_yuan_per_gb=0.0)
     domestic: LinkClass = LinkClass(bandwidth_gbps=100.0, price_yuan_per_gb=0.14)
     international: LinkClass = LinkClass(bandwidth_gbps=10.0, price_yuan_per_gb=0.57)
     overrides: list[LinkOverride] = Field(default_factory=list)
+    #: hubs whose sites may run one gang together (none by default)
+    cross_site_gangs: list[CrossSiteGangSpec] = Field(default_factory=list)
     notes: str = ""
 
 

@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 from suanli.core.cost import CostModel
 from suanli.core.rules import residency_reason
+from suanli.core.scheduler import Placement
 from suanli.core.timeline import hourly_usage
 from suanli.model import Scenario
 from suanli.sim.engine import Trace
@@ -88,22 +89,37 @@ def compute_metrics(
     if violations is None:
         for p in ps:
             home = scenario.sites[p.job.data.site].jurisdiction
-            if residency_reason(p.job, scenario.sites[p.option.site].jurisdiction, home):
+            if any(
+                residency_reason(p.job, scenario.sites[s].jurisdiction, home)
+                for s in p.option.sites
+            ):
                 residency += 1
     else:
         residency = sum(n for rule, n in violations.items() if rule in residency_rules)
     hours = max(1, math.ceil(window_h))
     n_sites = len(scenario.sites)
     if ps:
-        starts = np.array([p.start_h for p in ps])
-        ends = np.array([p.end_h for p in ps])
-        rows = np.array([p.option.site_idx for p in ps], dtype=np.int64)
-        acc = np.array([p.job.accelerators for p in ps])
-        kw = np.array([p.option.power_kw for p in ps])
+        # one row per site a placement uses: a split gang's parts each at their own site
+        pieces: list[tuple[Placement, int, float, float, float]] = []
+        for p in ps:
+            if p.option.parts:
+                pieces.extend(
+                    (p, part.site_idx, part.accelerators, part.power_kw, c.carbon_kg)
+                    for part, c in zip(p.option.parts, p.part_costs, strict=True)
+                )
+            else:
+                pieces.append(
+                    (p, p.option.site_idx, p.job.accelerators, p.option.power_kw, p.cost.carbon_kg)
+                )
+        starts = np.array([x[0].start_h for x in pieces])
+        ends = np.array([x[0].end_h for x in pieces])
+        rows = np.array([x[1] for x in pieces], dtype=np.int64)
+        acc = np.array([x[2] for x in pieces])
+        kw = np.array([x[3] for x in pieces])
         busy = hourly_usage(starts, ends, acc, rows, n_sites, hours)
         power = hourly_usage(starts, ends, kw, rows, n_sites, hours)
         carbon_by_site = (
-            np.bincount(rows, weights=np.array([p.cost.carbon_kg for p in ps]), minlength=n_sites)
+            np.bincount(rows, weights=np.array([x[4] for x in pieces]), minlength=n_sites)
             / 1000.0
         )
     else:

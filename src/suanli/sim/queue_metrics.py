@@ -235,10 +235,16 @@ def count_quota_violations(
         # one instant in the order they were made (placement order); a run stopped in the
         # instant it started is checked at its start and holds nothing
         held = end - p.start_h > SAME_INSTANT_H
-        flavor = config.flavor(p.option.accelerator, p.option.site)
-        events.append((p.start_h, 1, k, queue, flavor, milli, held))
-        if held:
-            events.append((end - SAME_INSTANT_H, 0, k, queue, flavor, milli, True))
+        shares: dict[str, int] = {}
+        for part in p.option.parts:  # a split gang counts each part against its flavor
+            f = config.flavor(p.option.accelerator, part.site)
+            shares[f] = shares.get(f, 0) + max(1, round(part.accelerators * 1000))
+        if not shares:
+            shares[config.flavor(p.option.accelerator, p.option.site)] = milli
+        for flavor, m in shares.items():
+            events.append((p.start_h, 1, k, queue, flavor, m, held))
+            if held:
+                events.append((end - SAME_INSTANT_H, 0, k, queue, flavor, m, True))
     events.sort()
     book = QuotaBook(config)
     violations = 0

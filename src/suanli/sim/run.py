@@ -103,6 +103,8 @@ class SimulationResult:
     bound: BoundResult | None
     cost: CostModel
     governance: GovernanceOptions | None = None
+    #: why the bound was asked for and not computed (None: it was, or was not asked for)
+    bound_skipped: str | None = None
 
     def gap(self, policy: str) -> float | None:
         """Relative distance of a policy's objective above the lower bound."""
@@ -115,9 +117,12 @@ def horizon_for(scenario: Scenario, jobs: Sequence[Job]) -> int:
     """Hours of price and carbon the run may touch: past every deadline and a slow run time."""
     slowest = min(a.throughput(False) for a in scenario.catalog.values())
     slowest = min(slowest, min(a.throughput(True) for a in scenario.catalog.values()))
+    # a gang split across sites runs longer by its hub's slowdown
+    stretch = max((g.slowdown for g in scenario.cross_site.values()), default=1.0)
     latest = 0.0
     for j in jobs:
-        end = max(j.deadline_h or 0.0, j.arrival_h) + j.duration_h / slowest
+        run_h = j.duration_h / slowest * (stretch if j.span == "hub" else 1.0)
+        end = max(j.deadline_h or 0.0, j.arrival_h) + run_h
         latest = max(latest, end)
     return max(scenario.hours, math.ceil(latest) + 48)
 
@@ -151,7 +156,13 @@ def simulate(
     feas: dict[str, Feasibility] = {}
     shared: dict[str, Feasibility] = {}
     base = governance.engine(scenario) if governance is not None else None
-    check = FeasibilityCheck(cost) if base is None else FeasibilityCheck(cost, base)
+    # the simulator offers gangs split across the sites of a hub (jobs with span "hub" in a
+    # hub the scenario allows); the service never does
+    check = (
+        FeasibilityCheck(cost, cross_site=True)
+        if base is None
+        else FeasibilityCheck(cost, base, cross_site=True)
+    )
     for n, job in enumerate(jobs):
         shared[job.id] = prepared = check.prepare(job)
         feas[job.id] = check.resolve(prepared, job)
@@ -168,14 +179,23 @@ def simulate(
         )
     del shared, base  # the bound needs the runs' starting feasibility only
     result_bound = None
-    if bound:
+    # the bound's capacity rows are per pool: a split gang's rows on several pools at once
+    # are not modelled, so with split options there is no bound (docs/queueing.md)
+    split = any(o.parts for f in feas.values() for o in f.options)
+    skipped = (
+        "not computed: the bound does not model gangs split across sites" if bound and split
+        else None
+    )  # fmt: skip
+    if bound and not split:
         if progress:
             progress("lower bound", 0, 1)
         target = min(r.metrics.objective_yuan for r in runs.values()) if runs else None
         result_bound = lower_bound(jobs, [feas[j.id].options for j in jobs], cost, target=target)
         if progress:
             progress("lower bound", 1, 1)
-    return SimulationResult(scenario, jobs, window, runs, result_bound, cost, governance)
+    return SimulationResult(
+        scenario, jobs, window, runs, result_bound, cost, governance, skipped
+    )
 
 
 def _run_policy(
@@ -195,7 +215,7 @@ def _run_policy(
     engine = governance.engine(scenario, base) if governance is not None else None
     scheduler = Scheduler(
         scenario, make_policy(name), clock, cost, feasibility_cache=dict(shared),
-        **({} if engine is None else {"rules": engine}),
+        cross_site=True, **({} if engine is None else {"rules": engine}),
     )  # fmt: skip
     task = f"policy {name}"
     cb = (lambda done, _t=task: progress(_t, done, len(jobs))) if progress else None

@@ -4,7 +4,7 @@ The job schema, one row per job (docs/workload.md has the full table):
 
     id, tenant, kind, accelerators, types, duration_h, arrival_h, deadline_h, latency_slo_ms,
     data_site, data_size_gb, classification, users_site, priority, gang,
-    model_id, public_facing, generative, people, sensitive_people, priority_class
+    model_id, public_facing, generative, people, sensitive_people, priority_class, span
 
 ``types`` is '|'-separated; ``deadline_h``, ``latency_slo_ms``, ``users_site``, ``priority``
 and ``gang`` may be empty (None, None, None, 0, true); an empty ``types`` means any type the
@@ -12,7 +12,10 @@ scenario's sites hold. The governance columns ``model_id``, ``public_facing``, `
 ``people`` and ``sensitive_people`` are optional, as columns and as cells (None, false, true,
 None (unknown), 0); people counts are whole numbers >= 0. ``priority_class`` names a class
 of the scenario's ``queueing.priorityClasses`` and sets the priority (a row gives one or the
-other); a row with neither gets the scenario's default class, if it has one. A file whose
+other); a row with neither gets the scenario's default class, if it has one. ``span`` (optional,
+default ``pool``) is ``pool`` or ``hub``: ``hub`` lets a training or fine-tuning gang of more
+than one accelerator split across the sites of a hub the scenario allows
+(``network.crossSiteGangs``; simulator only, docs/queueing.md). A file whose
 header is the openb pod list (name, cpu_milli, memory_mib, num_gpu, gpu_milli, gpu_spec,
 qos, pod_phase, creation_time, deletion_time, scheduled_time) is mapped to jobs by the rule
 in `_OpenbRow`.
@@ -28,7 +31,7 @@ from typing import Any, TypeVar
 
 from suanli.core.queueing.quota import PriorityClass
 from suanli.errors import WorkloadError
-from suanli.model.jobs import Classification, DataAsset, Job, JobKind
+from suanli.model.jobs import SPANS, Classification, DataAsset, Job, JobKind
 from suanli.model.network import Scenario
 
 T = TypeVar("T")
@@ -37,11 +40,11 @@ COLUMNS = (
     "id", "tenant", "kind", "accelerators", "types", "duration_h", "arrival_h", "deadline_h",
     "latency_slo_ms", "data_site", "data_size_gb", "classification", "users_site", "priority",
     "gang", "model_id", "public_facing", "generative", "people", "sensitive_people",
-    "priority_class",
+    "priority_class", "span",
 )  # fmt: skip
 OPTIONAL = frozenset(
     {"deadline_h", "latency_slo_ms", "users_site", "priority", "gang", "model_id",
-     "public_facing", "generative", "people", "sensitive_people", "priority_class"}
+     "public_facing", "generative", "people", "sensitive_people", "priority_class", "span"}
 )  # fmt: skip
 #: openb pod-list columns; the first five are enough (some variants carry only those)
 OPENB_COLUMNS = (
@@ -268,10 +271,13 @@ class _JobRow:
             priority = klass.value
         people = _opt_count(c, "people")
         sensitive = _opt_count(c, "sensitive_people")
+        kind = _enum_value(c, "kind", JobKind)
+        gang = c.flag("gang", True)
+        span = _span(c, kind, accelerators, gang)
         return Job(
             id=c.text("id"),
             tenant=c.choice("tenant", s.tenants, "tenant"),
-            kind=_enum_value(c, "kind", JobKind),
+            kind=kind,
             accelerators=accelerators,
             types=types,
             duration_h=c.number("duration_h", minimum=0, strict=True),
@@ -287,12 +293,13 @@ class _JobRow:
             latency_slo_ms=c.opt_number("latency_slo_ms", minimum=0, strict=True),
             users_site=users,
             priority=int(priority or 0),
-            gang=c.flag("gang", True),
+            gang=gang,
             model_id=c.opt_text("model_id"),
             public_facing=c.flag("public_facing", False),
             generative=c.flag("generative", True),
             priority_class=None if klass is None else klass.name,
             preempts=True if klass is None else klass.preempts,
+            span=span,
         )
 
     def _priority_class(self, c: _Cells, has_priority: bool) -> PriorityClass | None:
@@ -311,6 +318,26 @@ class _JobRow:
             known = ", ".join(sorted(classes)) or "none: the scenario's queueing defines none"
             raise c.error("priority_class", f"unknown priority class {name!r}", f"known: {known}")
         return classes[name]
+
+
+def _span(c: _Cells, kind: JobKind, accelerators: float, gang: bool) -> str:
+    """The row's ``span``: ``pool`` (empty cell) or ``hub``, which only a training or
+    fine-tuning gang of more than one accelerator may ask for."""
+    span = c.opt_text("span") or "pool"
+    if span not in SPANS:
+        raise c.error("span", f"must be one of {', '.join(SPANS)}, got {span!r}")
+    if span == "hub":
+        if kind not in (JobKind.TRAIN, JobKind.FINETUNE):
+            raise c.error(
+                "span", f"a {kind.value} job cannot span sites",
+                "only train and finetune gangs may (synchronous training); use span pool",
+            )  # fmt: skip
+        if not gang or accelerators <= 1:
+            raise c.error(
+                "span", "only a gang of more than one accelerator can span sites",
+                "set gang true and accelerators > 1, or span pool",
+            )  # fmt: skip
+    return span
 
 
 def _opt_count(c: _Cells, column: str) -> int | None:
@@ -435,6 +462,7 @@ def _record(job: Job) -> dict[str, Any]:
         "people": job.data.people,
         "sensitive_people": job.data.sensitive_people,
         "priority_class": job.priority_class,
+        "span": job.span,
     }
 
 
@@ -458,6 +486,7 @@ def save_workload(jobs: list[Job], path: str | Path) -> Path:
                 ("model_id", pa.string()), ("public_facing", pa.bool_()),
                 ("generative", pa.bool_()), ("people", pa.int64()),
                 ("sensitive_people", pa.int64()), ("priority_class", pa.string()),
+                ("span", pa.string()),
             ]
         )  # fmt: skip
         columns = {c: [r[c] for r in records] for c in COLUMNS}

@@ -7,6 +7,9 @@ come, first served (strict FCFS: a blocked head blocks the queue behind it).
   room now (SkyPilot's optimizer picks the cheapest location for the hour in the same way).
 * ``greenest`` - the feasible site with the lowest grid carbon intensity now, preferring sites
   with room now (as Carbon Aware SDK's "best location now" does).
+
+A gang split across sites (an option with ``parts``) is queued at its largest part's site and
+ranked by that site's figures; it starts when every part's pool has room.
 """
 
 from __future__ import annotations
@@ -40,7 +43,13 @@ class SiteQueuePolicy(Policy):
         self.dirty.add(option.site_idx)
 
     def on_finish(self, placement: Placement, ctx: CycleContext) -> None:
-        self.dirty.add(placement.option.site_idx)
+        freed = {i for i, _, _ in placement.option.pools}
+        self.dirty.update(freed)
+        # a split gang at the head of another site's queue may be waiting for these pools
+        for s, q in enumerate(self.queues):
+            head = q[0].plan if q else None
+            if head is not None and head.parts and freed & {p.site_idx for p in head.parts}:
+                self.dirty.add(s)
 
     def nominate(self, ctx: CycleContext) -> float | None:
         while self.wakes and self.wakes[0][0] <= ctx.now + 1e-9:
@@ -64,7 +73,7 @@ class SiteQueuePolicy(Policy):
 
     def has_room(self, pending: PendingJob, o: Option, ctx: CycleContext) -> bool:
         """The job would start at once: nobody queued there and its pool has room."""
-        return not self.queues[o.site_idx] and ctx.capacity.fits(o.site_idx, o.pool, pending.job)
+        return not self.queues[o.site_idx] and ctx.capacity.fits_option(o, pending.job)
 
 
 def _at_site(

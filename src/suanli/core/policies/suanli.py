@@ -23,6 +23,10 @@ The job with the least slack is planned first. A job planned for now starts now 
 have room; otherwise the other options are tried); a job planned for later keeps its
 reservation and starts when its hour comes. A job that cannot meet its deadline anywhere
 takes the earliest feasible finish. Nothing about future arrivals is used.
+
+A gang split across sites (an option with ``parts``) is one more candidate: its energy term is
+the sum over its parts of ``P_part * ∫ rate_site``, it needs room on every part's pool over its
+run, its scarcity price is the sum of the parts' and its reservation holds every part's pool.
 """
 
 from __future__ import annotations
@@ -118,23 +122,30 @@ class SuanliPolicy(Policy):
             self._plan(pending, ctx)
         return self.due[0][0] if self.due else None
 
+    def _pieces(self, option: Option, a: float) -> list[tuple[int, float]]:
+        """(calendar row, accelerators) of every pool ``option`` takes (a split gang's parts)."""
+        if not option.parts:
+            return [(self.pool_index[(option.site_idx, option.pool)], a)]
+        return [(self.pool_index[(p.site_idx, p.pool)], p.accelerators) for p in option.parts]
+
     def _start(self, pending: PendingJob, option: Option, ctx: CycleContext, why: str) -> bool:
         """Start a planned job now; on failure its reservation is dropped."""
-        g = self.pool_index[(option.site_idx, option.pool)]
-        a = pending.job.accelerators
+        pieces = self._pieces(option, pending.job.accelerators)
         start = pending.plan_start
-        self.calendar.release(g, start, start + option.runtime_h, a)
-        self.calendar.reserve(g, ctx.now, ctx.now + option.runtime_h, a)
+        for g, a in pieces:
+            self.calendar.release(g, start, start + option.runtime_h, a)
+            self.calendar.reserve(g, ctx.now, ctx.now + option.runtime_h, a)
         if ctx.try_start(pending, option, why):
             return True
-        self.calendar.release(g, ctx.now, ctx.now + option.runtime_h, a)
+        for g, a in pieces:
+            self.calendar.release(g, ctx.now, ctx.now + option.runtime_h, a)
         pending.plan = None
         return False
 
     def _plan(self, pending: PendingJob, ctx: CycleContext) -> None:
         job = pending.job
         now = ctx.now
-        blocked: set[tuple[int, int]] = set()
+        blocked: set[tuple[int, int, bool]] = set()
         while True:
             choice = self._best(pending, now, blocked)
             if choice is None:
@@ -142,8 +153,8 @@ class SuanliPolicy(Policy):
                 self._hold(pending, None, now + 1.0)
                 return
             option, start, why = choice
-            g = self.pool_index[(option.site_idx, option.pool)]
-            self.calendar.reserve(g, start, start + option.runtime_h, job.accelerators)
+            for g, a in self._pieces(option, job.accelerators):
+                self.calendar.reserve(g, start, start + option.runtime_h, a)
             pending.plan, pending.plan_start = option, start
             if start > now + EPS:
                 self._hold(pending, option, start)
@@ -152,7 +163,7 @@ class SuanliPolicy(Policy):
             if self._start(pending, option, ctx, why):
                 return
             # the pool's nodes are too fragmented for it now: try the other options
-            blocked.add((option.site_idx, option.pool))
+            blocked.add(_key(option))
 
     def _hold(self, pending: PendingJob, option: Option | None, start: float) -> None:
         """Keep a job until ``start``: to start on its plan then, or (no plan) to re-plan."""
@@ -165,12 +176,12 @@ class SuanliPolicy(Policy):
         heapq.heappush(self.due, (start, self._seq, pending.job.id))
 
     def _best(
-        self, pending: PendingJob, now: float, blocked: set[tuple[int, int]]
+        self, pending: PendingJob, now: float, blocked: set[tuple[int, int, bool]]
     ) -> tuple[Option, float, str] | None:
         """The cheapest feasible (option, start), cheapest first, checking room as it goes."""
         job = pending.job
         cost = self.scheduler.cost
-        opts = [o for o in pending.options if (o.site_idx, o.pool) not in blocked]
+        opts = [o for o in pending.options if _key(o) not in blocked]
         if not opts:
             return None
         first_hour = math.floor(now) + 1
@@ -193,6 +204,16 @@ class SuanliPolicy(Policy):
         power = np.array([o.power_kw for o in opts])
         fixed = np.array([o.fixed_yuan for o in opts])
         total = power[:, None] * e + fixed[:, None]
+        for i, o in enumerate(opts):
+            if o.parts:  # a split gang: each part's energy at its own site
+                span_e = np.zeros(total.shape[1])
+                for part in o.parts:
+                    r1 = rate[[part.site_idx]]
+                    de = _cumulative_at(r1, ends_c[i : i + 1]) - _cumulative_at(
+                        r1, starts_c[i : i + 1]
+                    )
+                    span_e += part.power_kw * de[0]
+                total[i] = span_e + fixed[i]
         total[beyond] = np.inf
         late = np.zeros_like(total, dtype=bool)
         if job.deadline_h is not None:
@@ -213,13 +234,16 @@ class SuanliPolicy(Policy):
             if best is not None and (key[i, k] >= best[0] or checked >= self.max_checks):
                 break  # shadow costs are >= 0: nothing later can beat the best adjusted cost
             o = opts[i]
-            g = self.pool_index[(o.site_idx, o.pool)]
             t = float(starts[i, k])
-            free = cal.min_free(g, t, t + o.runtime_h)
-            if free < a - 1e-9:
+            room = [
+                (g, part, cal.min_free(g, t, t + o.runtime_h)) for g, part in self._pieces(o, a)
+            ]
+            if any(free < part - 1e-9 for _, part, free in room):
                 continue
             checked += 1
-            shadow = self._shadow(g, free - a) * a * o.runtime_h
+            shadow = sum(
+                self._shadow(g, free - part) * part * o.runtime_h for g, part, free in room
+            )
             if best is None or key[i, k] + shadow < best[0]:
                 best = (float(key[i, k]) + shadow, i, k, shadow)
         if best is None:
@@ -250,12 +274,13 @@ class SuanliPolicy(Policy):
         a = pending.job.accelerators
         best: tuple[float, float, int] | None = None
         for i, o in enumerate(opts):
-            g = self.pool_index[(o.site_idx, o.pool)]
             t0 = max(now, o.ready_h)
             a0, _ = cal.span(t0, t0)
             need = max(1, math.ceil(o.runtime_h * SLOTS_PER_HOUR))
             limit = min(cal.slots, a0 + self.lookahead_h * SLOTS_PER_HOUR + need)
-            row = cal.free[g, a0:limit] >= a - 1e-9
+            row = np.logical_and.reduce(
+                [cal.free[g, a0:limit] >= part - 1e-9 for g, part in self._pieces(o, a)]
+            )
             if len(row) < need:
                 continue
             # first slot index from which `need` consecutive slots are free
@@ -271,3 +296,8 @@ class SuanliPolicy(Policy):
             return None
         end, t, i = best
         return opts[i], t, "cannot meet its deadline anywhere; earliest finish"
+
+
+def _key(option: Option) -> tuple[int, int, bool]:
+    """An option's identity among one job's options: its pool, and whether it is split."""
+    return (option.site_idx, option.pool, bool(option.parts))

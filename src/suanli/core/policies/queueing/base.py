@@ -25,6 +25,12 @@ cycle's exact key (`merge_key`, which orders every heap the same way as its `wit
 and pops only as many jobs as it examines, so a cycle costs O(k log n) for the k jobs it looks
 at instead of sorting the whole backlog. `order` is the same order by a full sort (the
 reference the tests compare against).
+
+A gang split across sites (an option with ``parts``) draws on the quota of each part's flavor
+(`shares`: the parts' milli summed per flavor, so with ``flavorScope: site`` each part counts
+at its own site and with ``hub`` or ``network`` the parts count together); it fits when every
+share fits and every part's pool has room, holds every share while it runs and, preempted or
+finished, gives every share back.
 """
 
 from __future__ import annotations
@@ -96,6 +102,11 @@ class Held:
     flavor: str
     milli: int
     placement: Placement
+    #: (flavor, milli) of every flavor it holds (a split gang may hold several)
+    shares: tuple[tuple[str, int], ...] = ()
+
+    def each(self) -> tuple[tuple[str, int], ...]:
+        return self.shares or ((self.flavor, self.milli),)
 
 
 class QueueingPolicy(Policy):
@@ -131,8 +142,8 @@ class QueueingPolicy(Policy):
         self.held_by: dict[tuple[str, str], dict[int, dict[str, int]]] = defaultdict(
             lambda: defaultdict(dict)
         )
-        #: each running job as preemption sees it (built once, at its start)
-        self.as_victim: dict[str, Running] = {}
+        #: each running job as preemption sees it, per flavor it holds (built at its start)
+        self.as_victim: dict[str, dict[str, Running]] = {}
         self._started = 0
         self.seq = 0
         #: (queue, aged) -> heap of (within key, seq, job id); stale entries are skipped
@@ -161,7 +172,7 @@ class QueueingPolicy(Policy):
 
     def _add(self, w: Waiting) -> None:
         self.jobs[w.pending.job.id] = w
-        self.sizes[job_milli(w.pending.job)] += 1
+        self.sizes[smallest_milli(w.pending)] += 1
         if self._deferred is not None:
             self._deferred.append(w)
         else:
@@ -175,8 +186,29 @@ class QueueingPolicy(Policy):
         return min(o.ready_h for o in w.pending.options)
 
     def flavor(self, option: Option) -> str:
-        """The quota flavor ``option`` draws on (its type, in the config's scope)."""
+        """The quota flavor ``option`` draws on (its type, in the config's scope; a split
+        gang's largest part's: see `shares` for all of them)."""
         return self.config.flavor(option.accelerator, option.site)
+
+    def shares(self, option: Option, milli: int) -> tuple[tuple[str, int], ...]:
+        """(flavor, milli) the job draws on each flavor if it runs as ``option``."""
+        if not option.parts:
+            return ((self.flavor(option), milli),)
+        out: dict[str, int] = {}
+        for p in option.parts:
+            f = self.config.flavor(option.accelerator, p.site)
+            out[f] = out.get(f, 0) + max(1, round(p.accelerators * 1000))
+        return tuple(out.items())
+
+    def quota_fits(self, queue: str, option: Option, milli: int) -> str | None:
+        """None if the job fits ``queue``'s quota on ``option``, else the flavor short."""
+        if not option.parts:  # the common case, on the admission scan's hot path
+            flavor = self.flavor(option)
+            return None if self.book.fits(queue, flavor, milli) else flavor
+        for f, m in self.shares(option, milli):
+            if not self.book.fits(queue, f, m):
+                return f
+        return None
 
     def _live(self, seq: int, job_id: str) -> Waiting | None:
         w = self.jobs.get(job_id)
@@ -309,12 +341,13 @@ class QueueingPolicy(Policy):
         for o in w.pending.options:
             if o.ready_h > ctx.now + EPS:
                 continue
-            flavor = self.flavor(o)
-            if self.enforce_quota and not self.book.fits(w.queue, flavor, milli):
-                why = f"queue {w.queue} has no {flavor} quota left (nor any to borrow)"
+            short = self.quota_fits(w.queue, o, milli) if self.enforce_quota else None
+            if short is not None:
+                why = f"queue {w.queue} has no {short} quota left (nor any to borrow)"
                 continue
-            if not ctx.capacity.fits(o.site_idx, o.pool, job):
-                why = f"no room now on {o.accelerator} at {o.site}"
+            if not ctx.capacity.fits_option(o, job):
+                where = o.describe() if o.parts else f"{o.accelerator} at {o.site}"
+                why = f"no room now on {where}"
                 continue
             if best is None or (o.runtime_h, o.site) < (best.runtime_h, best.site):
                 best = o
@@ -325,22 +358,28 @@ class QueueingPolicy(Policy):
             return False
         job, milli = w.pending.job, job_milli(w.pending.job)
         del self.jobs[job.id]
-        self._shrink(milli)
+        self._shrink(smallest_milli(w.pending))
         placement = self.scheduler.running.get(job.id)
         if placement is None or placement.option != option:
             return True  # the rules withdrew it: the scheduler takes it in again
-        flavor = self.flavor(option)
-        if not self.book.fits(w.queue, flavor, milli):
+        shares = self.shares(option, milli)
+        if self.quota_fits(w.queue, option, milli) is not None:
             self.quota_violations += 1
-        self.book.admit(w.queue, flavor, milli)
-        self.decayed.change(ctx.now, w.queue, flavor, milli / 1000)
-        self.held[job.id] = Held(w.queue, flavor, milli, placement)
-        self.held_by[(flavor, w.queue)][job.priority][job.id] = self._started
+        victims: dict[str, Running] = {}
+        for flavor, m in shares:
+            self.book.admit(w.queue, flavor, m)
+            self.decayed.change(ctx.now, w.queue, flavor, m / 1000)
+            self.held_by[(flavor, w.queue)][job.priority][job.id] = self._started
+            victims[flavor] = Running(
+                job.id, w.queue, flavor, m, job.priority, placement.start_h,
+                getattr(job, "checkpoint_h", None),
+            )  # fmt: skip
+        lead, lead_milli = shares[0]
+        self.held[job.id] = Held(
+            w.queue, lead, lead_milli, placement, shares if option.parts else ()
+        )
         self._started += 1
-        self.as_victim[job.id] = Running(
-            job.id, w.queue, flavor, milli, job.priority, placement.start_h,
-            getattr(job, "checkpoint_h", None),
-        )  # fmt: skip
+        self.as_victim[job.id] = victims
         self.after_start(w, option, ctx)
         return True
 
@@ -358,10 +397,11 @@ class QueueingPolicy(Policy):
 
     def _release(self, job_id: str, now: float) -> None:
         h = self.held.pop(job_id)
-        del self.held_by[(h.flavor, h.queue)][h.placement.job.priority][job_id]
         del self.as_victim[job_id]
-        self.book.release(h.queue, h.flavor, h.milli)
-        self.decayed.change(now, h.queue, h.flavor, -h.milli / 1000)
+        for flavor, milli in h.each():  # every part of a split gang
+            del self.held_by[(flavor, h.queue)][h.placement.job.priority][job_id]
+            self.book.release(h.queue, flavor, milli)
+            self.decayed.change(now, h.queue, flavor, -milli / 1000)
 
     def running_in(self, flavor: str, queue: str, below: int | None = None) -> dict[str, int]:
         """``queue``'s running jobs of ``flavor`` (of priority below ``below``, if given), id
@@ -430,6 +470,16 @@ class QueueingPolicy(Policy):
         """A job in order could not start: record why; False stops this cycle's scan."""
         w.pending.waiting_reason = why
         return False
+
+
+def smallest_milli(pending: PendingJob) -> int:
+    """The least a job needs free on one pool to start: its whole size, or a split option's
+    smallest part (`QueueingPolicy._full` must not stop a scan that a split gang could use)."""
+    milli = job_milli(pending.job)
+    for o in pending.options:
+        for p in o.parts:
+            milli = min(milli, max(1, round(p.accelerators * 1000)))
+    return milli
 
 
 def wait_h(w: Waiting, now: float) -> float:

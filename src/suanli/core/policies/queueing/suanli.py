@@ -38,6 +38,11 @@ when the data would reach a pool three times as fast within minutes.
 Bound on waiting: a job is overdue after ``overdue_h``; the oldest overdue job is ranked first
 and then waits at most until its reservation's pool frees, at most the longest run: so the
 oldest waiting job starts within ``overdue_h + LONGEST_RUN_H`` = 216 h of its arrival.
+
+Gangs split across sites: a split option is admitted, reserved and backfilled like any other
+(every part's pool and flavor); it does not reclaim (room made on one pool does not start a
+gang that needs several: it waits for its reservation instead). A split gang that runs may be
+reclaimed from on any of its pools; stopping it frees every part.
 """
 
 from __future__ import annotations
@@ -195,12 +200,10 @@ class SuanliQueuePolicy(QueueingPolicy):
         for q in self.config.queues:
             if q != w.queue and self.book.borrowed(q, flavor) > 0:
                 order.update(self.running_in(flavor, q, below=w.pending.job.priority + 1))
-        pool = (o.site_idx, o.pool)
         return [
-            self.as_victim[jid]
+            self.as_victim[jid][flavor]
             for jid in sorted(order, key=order.__getitem__)
-            if (self.held[jid].placement.grant.site_idx, self.held[jid].placement.grant.pool)
-            == pool
+            if self.held[jid].placement.grant.milli_on(o.site_idx, o.pool)
         ]
 
     def _victims(self, w: Waiting, o: Option, ctx: CycleContext) -> list[Running] | None:
@@ -212,7 +215,9 @@ class SuanliQueuePolicy(QueueingPolicy):
             holdings = {
                 r.job_id: [
                     (a.node, a.gpu_ids, a.gpu_milli[0] if a.gpu_milli else 0)
-                    for a in self.held[r.job_id].placement.grant.allocations
+                    for g in self.held[r.job_id].placement.grant.pieces()
+                    if (g.site_idx, g.pool) == (o.site_idx, o.pool)
+                    for a in g.allocations
                 ]
                 for r in pool
             }
@@ -227,7 +232,7 @@ class SuanliQueuePolicy(QueueingPolicy):
             if free_milli >= milli:
                 break
             victims.append(r)
-            free_milli += r.milli
+            free_milli += self.held[r.job_id].placement.grant.milli_on(o.site_idx, o.pool)
         return victims if free_milli >= milli else None
 
     def _quota_victims(
@@ -258,8 +263,8 @@ class SuanliQueuePolicy(QueueingPolicy):
         """Preempt borrowers' jobs on one pool so that ``w`` starts now; False if none can."""
         job, milli = w.pending.job, job_milli(w.pending.job)
         for o in sorted(w.pending.options, key=lambda o: o.runtime_h):
-            if o.ready_h > ctx.now or not self.may_start(w, o, ctx):
-                continue  # not ready, or it would delay the reservation
+            if o.parts or o.ready_h > ctx.now or not self.may_start(w, o, ctx):
+                continue  # split, not ready, or it would delay the reservation
             flavor = self.flavor(o)
             quota = self.config.queues[w.queue].quotas.get(flavor)
             if quota is None or self.book.used(w.queue, flavor) + milli > quota.nominal * 1000:
