@@ -48,7 +48,21 @@ def serve(
             help="A kind: Backends file: Slurm and Ray clusters per site (docs/backends.md)."
         ),
     ] = None,
-    policy: Annotated[str, typer.Option(help="Placement policy.")] = "suanli",
+    policy: Annotated[
+        str,
+        typer.Option(
+            help="Scheduling policy: suanli, nearest, cheapest, greenest, or a multi-tenant "
+            "queueing policy that enforces tenants' quotas and may preempt: fifo, slurm, "
+            "kueue, suanli-queue (docs/service.md, Queueing)."
+        ),
+    ] = "suanli",
+    flavor_scope: Annotated[
+        str,
+        typer.Option(
+            help="Where tenants' quotas hold: network (keys TYPE), hub (TYPE@HUB) or site "
+            "(TYPE@SITE)."
+        ),
+    ] = "network",
     lease_ttl: Annotated[float, typer.Option(help="Leader lease, seconds.")] = 5.0,
     workdir: Annotated[
         Path | None, typer.Option(help="Job directories of the local backend.")
@@ -87,6 +101,7 @@ def serve(
                 backend=backend,
                 backends=backends,
                 policy=policy,
+                flavor_scope=flavor_scope,
                 lease_ttl_s=lease_ttl,
                 workdir=workdir,
                 fake_seconds_per_hour=fake_seconds_per_hour,

@@ -1,0 +1,44 @@
+"""Priority classes (the queueing policies' named priorities, Kubernetes' PriorityClass).
+
+At most one class is the global default: a partial unique index on ``global_default`` where it
+is true (SQLite and PostgreSQL both have them) makes a second one a conflict, whatever the
+races between replicas.
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "priority_classes",
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("value", sa.Integer, nullable=False),
+        sa.Column("preemption_policy", sa.String(32), nullable=False),
+        sa.Column("global_default", sa.Boolean, nullable=False),
+        sa.Column("description", sa.Text, nullable=False),
+        sa.Column("created_at", sa.Float, nullable=False),
+    )
+    op.create_index(
+        "uq_priority_classes_one_default",
+        "priority_classes",
+        ["global_default"],
+        unique=True,
+        sqlite_where=sa.text("global_default"),
+        postgresql_where=sa.text("global_default"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("uq_priority_classes_one_default", table_name="priority_classes")
+    op.drop_table("priority_classes")
