@@ -9,13 +9,16 @@ nothing ends during a test.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from serving import Running, job_doc, running_service
+import yaml
+from serving import Running, ServerProcess, job_doc, prepare_db, running_service, wait_for
 from sqlalchemy import select
 
 from suanli.core.queueing import FlavorQuota
@@ -398,3 +401,78 @@ def test_stored_quota_keys_of_another_scope_are_named_and_not_enforced(
     with caplog.at_level("WARNING", logger="suanli.service"):
         Service(ServiceConfig(db_url=sqlite_url, backend="fake", policy="kueue")).close()
     assert "tenant fin-bank: quota keys 'V100@br-sp' are not flavors of the network" in caplog.text
+
+
+def test_the_queue_view_counts_borrowing_per_flavor_of_the_scope(sqlite_url: str) -> None:
+    with queueing(sqlite_url, flavor_scope="site") as svc, svc.client() as op:
+        # the other tenants keep their per-type quotas, not flavors of the site scope: each
+        # counts as a tenant without a quota and lends its weighted share of every flavor
+        quotas(op, **{BANK: {"V100@br-sp": 8}})
+        ids = [submit(op, v100(BANK, "a1")), submit(op, v100(BANK, "a2"))]
+        tick(svc)
+        assert [status(op, j)["state"] for j in ids] == ["running", "running"]
+        (bank,) = [t for t in op.get("/v1/queues").json()["tenants"] if t["id"] == BANK]
+        assert bank["inUse"] == {"V100": 16}
+        assert bank["borrowing"] == 8
+
+
+# -- the command line and the scheduler process --------------------------------------------
+
+
+def test_the_cli_creates_lists_and_deletes_classes_and_submits_with_one(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from suanli.cli import app
+
+    with queueing(sqlite_url) as svc:
+        cli = CliRunner()
+        op = {"SUANLI_URL": svc.url, "SUANLI_TOKEN": svc.tokens["operator"]}
+        ten = {"SUANLI_URL": svc.url, "SUANLI_TOKEN": svc.tokens["tenant"]}
+        made = cli.invoke(
+            app, ["priority-class", "create", "spot", "--value", "-50", "--never"], env=op
+        )
+        assert made.exit_code == 0, made.output
+        assert made.output.split() == ["spot", "-50", "Never"]
+        listed = cli.invoke(app, ["priority-class", "list", "--json"], env=ten)
+        assert [(c["name"], c["globalDefault"]) for c in json.loads(listed.output)] == [
+            ("spot", False)
+        ]
+        refused = cli.invoke(app, ["priority-class", "create", "x", "--value", "1"], env=ten)
+        assert refused.exit_code == 2 and "403" in refused.output
+        path = tmp_path / "job.yaml"
+        path.write_text(yaml.safe_dump(v100(BANK, "cli")))
+        sent = cli.invoke(app, ["submit", str(path), "--priority-class", "spot"], env=ten)
+        assert sent.exit_code == 0, sent.output
+        with svc.client() as c:
+            spec = c.get(f"/v1/jobs/{sent.output.split()[0]}").json()["spec"]
+        assert (spec["priority"], spec["priorityClass"]) == (-50, "spot")
+        bad = cli.invoke(app, ["submit", str(path), "--priority-class", "gold"], env=ten)
+        assert bad.exit_code == 2 and "spec.priorityClass" in bad.output
+        gone = cli.invoke(app, ["priority-class", "delete", "spot"], env=op)
+        assert gone.exit_code == 0 and "deleted" in gone.output
+        again = cli.invoke(app, ["priority-class", "delete", "spot"], env=op)
+        assert again.exit_code == 2 and "404" in again.output
+
+
+@pytest.mark.slow
+def test_serve_runs_a_queueing_policy_in_its_scheduler_process(sqlite_url: str) -> None:
+    tokens = prepare_db(sqlite_url)
+    args = ("--policy", "kueue", "--flavor-scope", "site", "--fake-seconds-per-hour", "3600")
+    server = ServerProcess(sqlite_url, *args)  # --scheduler process, the default
+    try:
+        headers = {"Authorization": f"Bearer {tokens['operator']}"}
+        with httpx.Client(base_url=server.url, headers=headers, timeout=10) as op:
+            policies = op.get("/v1/policies").json()
+            assert (policies["scheduling"], policies["queueing"]) == ("kueue", True)
+            assert policies["flavorScope"] == "site"
+            for t in op.get("/v1/tenants").json():
+                quotas(op, **{t["id"]: {"A800@guian": 8}})
+            quotas(op, **{BANK: {"V100@br-sp": 8}})
+            a1, a2 = submit(op, v100(BANK, "a1")), submit(op, v100(BANK, "a2"))
+            wait_for(lambda: status(op, a1)["state"] == "running", timeout=20)
+            wait_for(lambda: "no V100@br-sp quota left" in status(op, a2)["reason"], timeout=20)
+            assert status(op, a2)["state"] == "queued"
+    finally:
+        server.stop()

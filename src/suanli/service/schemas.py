@@ -547,7 +547,8 @@ class TenantUse(Wire):
     share: float
     quota: dict[str, int]
     in_use: dict[str, float]
-    #: accelerators held beyond the quota of their type (borrowed from idle quota)
+    #: accelerators held beyond the quota of their flavor (type, or type at a hub or site in
+    #: those flavor scopes): borrowed from idle quota
     borrowing: float
     states: dict[str, int]
 
