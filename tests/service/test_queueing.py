@@ -186,6 +186,11 @@ def test_a_quota_change_takes_effect_without_a_restart(db_url: str) -> None:
         tick(svc)  # the sweep sees the new queueing version and rebuilds
         tick(svc)
         assert [status(op, a1)["state"], status(op, a2)["state"]] == ["running", "running"]
+        with svc.service.engine.connect() as conn:
+            rebuilt = conn.execute(
+                select(EVENTS.c.reason).where(EVENTS.c.action == "scheduler.rebuilt")
+            ).scalars()
+            assert any("tenants, quotas or priority classes changed" in r for r in rebuilt)
 
 
 def test_running_jobs_count_against_the_quota_after_a_restart(sqlite_url: str) -> None:

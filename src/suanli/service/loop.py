@@ -306,6 +306,9 @@ class SchedulingLoop:
             sweep = False
         elif sweep and self._needs_rebuild(st):
             st = self.state = self._bootstrap(self.lease.term)
+        elif sweep and self.queueing and self._queueing_changed(st):
+            why = "tenants, quotas or priority classes changed"
+            st = self.state = self._bootstrap(self.lease.term, why)
         if self.failover is not None:
             changed = self.failover.tick(st)
             if changed:
@@ -336,9 +339,12 @@ class SchedulingLoop:
         self.draining.update(r["id"] for r in self.store.sites() if r["state"] == "draining")
         if self.clock.now() > st.horizon_h - HORIZON_MARGIN_H:
             return True
-        if self.queueing and (self.store.meta(QUEUEING_VERSION) or "") != st.queueing:
-            return True  # tenants, quotas or priority classes changed
         return (self.store.meta("topology") or "") != st.topology
+
+    def _queueing_changed(self, st: _State) -> bool:
+        """Tenants, quotas or priority classes changed since the scheduler was built (a
+        queueing policy's configuration is rebuilt from them; its decayed usage restarts)."""
+        return (self.store.meta(QUEUEING_VERSION) or "") != st.queueing
 
     def _bootstrap(self, term: int, rebuilt_for: str = "") -> _State:
         """The scheduler rebuilt from the database: on taking the lease, or (``rebuilt_for``)
