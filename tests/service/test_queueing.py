@@ -175,6 +175,51 @@ def test_a_job_whose_class_never_preempts_waits_instead_of_reclaiming(
         assert waiting["state"] == "queued" and "V100 quota" in waiting["reason"]
 
 
+@pytest.mark.parametrize("policy", RECLAIMING)
+@pytest.mark.parametrize(
+    "limits",
+    [
+        {BANK: {"borrowingLimit": {"V100": 0}}},  # the borrower may not borrow
+        {HOSP: {"lendingLimit": {"V100": 0}}},  # the owner lends none of its quota
+    ],
+    ids=["borrowing", "lending"],
+)
+def test_borrowing_and_lending_limits_keep_idle_quota_from_being_borrowed(
+    db_url: str, policy: str, limits: dict[str, dict[str, Any]]
+) -> None:
+    with queueing(db_url, policy) as svc, svc.client() as op:
+        for tenant in (BANK, HOSP):
+            body = {"accelerators": {"V100": 8}, **limits.get(tenant, {})}
+            r = op.put(f"/v1/tenants/{tenant}/quota", json=body)
+            assert r.status_code == 200, r.text
+            got = op.get(f"/v1/tenants/{tenant}/quota").json()
+            empty = {"borrowingLimit": {}, "lendingLimit": {}}
+            assert got == {**empty, **body}
+        a1, a2 = submit(op, v100(BANK, "a1")), submit(op, v100(BANK, "a2"))
+        tick(svc)
+        tick(svc)
+        assert status(op, a1)["state"] == "running"
+        waiting = status(op, a2)
+        assert waiting["state"] == "queued" and "no V100 quota left" in waiting["reason"]
+        h1 = submit(op, v100(HOSP, "h1"))  # the owner's own quota is still its own
+        tick(svc)
+        assert status(op, h1)["state"] == "running"
+
+
+def test_a_limit_must_name_a_flavor_of_the_quota_and_lend_at_most_the_quota(
+    sqlite_url: str,
+) -> None:
+    with queueing(sqlite_url) as svc, svc.client() as op:
+        for body, field in [
+            ({"accelerators": {"V100": 8}, "borrowingLimit": {"A100": 1}}, "borrowingLimit.A100"),
+            ({"accelerators": {"V100": 8}, "lendingLimit": {"V100": 9}}, "lendingLimit.V100"),
+            ({"accelerators": {"V100": 8}, "lendingLimit": {"V100": -1}}, "lendingLimit.V100"),
+        ]:
+            r = op.put(f"/v1/tenants/{BANK}/quota", json=body)
+            assert r.status_code == 422, (body, r.text)
+            assert r.json()["errors"][0]["field"] == field, r.json()
+
+
 def test_a_quota_change_takes_effect_without_a_restart(db_url: str) -> None:
     with queueing(db_url) as svc, svc.client() as op:
         quotas(op, **{BANK: {"V100": 8}})

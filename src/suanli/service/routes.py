@@ -497,7 +497,13 @@ def get_tenant(tenant_id: TenantId, svc: Svc, who: Who) -> w.Tenant:
     dependencies=[Depends(allow(OP, TEN))],
 )
 def get_quota(tenant_id: TenantId, svc: Svc, who: Who) -> w.Quota:
-    return w.Quota(accelerators=dict(_tenant(svc, who, tenant_id)["quota"] or {}))
+    row = _tenant(svc, who, tenant_id)
+    limits = row["limits"] or {}
+    return w.Quota(
+        accelerators=dict(row["quota"] or {}),
+        borrowing_limit=dict(limits.get("borrowing") or {}),
+        lending_limit=dict(limits.get("lending") or {}),
+    )
 
 
 @router.put(
@@ -539,7 +545,27 @@ def set_quota(tenant_id: TenantId, body: w.Quota, svc: Svc, who: Who) -> w.Quota
                 + f"; known: {known}",
                 field,
             )
-    svc.store.set_quota(tenant_id, dict(body.accelerators), who.actor)
+    limits = {"borrowing": body.borrowing_limit, "lending": body.lending_limit}
+    for what, given in (
+        ("borrowingLimit", body.borrowing_limit),
+        ("lendingLimit", body.lending_limit),
+    ):
+        for key, n in given.items():
+            if key not in body.accelerators:
+                raise ApiProblem(
+                    422,
+                    "Invalid request",
+                    f"{key!r}: a limit on a flavor without a quota in accelerators",
+                    f"{what}.{key}",
+                )
+            if what == "lendingLimit" and n > body.accelerators[key]:
+                raise ApiProblem(
+                    422,
+                    "Invalid request",
+                    f"{key!r}: lends {n} of a quota of {body.accelerators[key]}",
+                    f"{what}.{key}",
+                )
+    svc.store.set_quota(tenant_id, dict(body.accelerators), who.actor, limits)
     return body
 
 

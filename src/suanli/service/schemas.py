@@ -25,6 +25,7 @@ Name = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=63)]
 #: a quota's key: an accelerator type, or a type at a hub or site (``A100@Ningxia``)
 FLAVOR_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}(@[A-Za-z0-9][A-Za-z0-9._ -]{0,62})?$"
 Flavor = Annotated[str, Field(pattern=FLAVOR_PATTERN, min_length=1, max_length=127)]
+Count = Annotated[int, Field(ge=0, le=10_000_000)]
 Text = Annotated[str, Field(max_length=1024)]
 
 
@@ -288,7 +289,13 @@ class Quota(WireIn):
     """Nominal accelerators per flavor: an accelerator type (``A100``), or with the service's
     flavor scope ``hub`` or ``site`` a type at a hub or site (``A100@Ningxia``)."""
 
-    accelerators: dict[Flavor, Annotated[int, Field(ge=0, le=10_000_000)]] = Field(max_length=256)
+    accelerators: dict[Flavor, Count] = Field(max_length=256)
+    #: the most a queueing policy lets the tenant use beyond ``accelerators`` of a flavor, by
+    #: borrowing others' idle quota (a flavor not named: unbounded)
+    borrowing_limit: dict[Flavor, Count] = Field(default_factory=dict, max_length=256)
+    #: the most of its quota of a flavor the tenant lends to others while it does not use it
+    #: (at most its ``accelerators``; a flavor not named: all of it)
+    lending_limit: dict[Flavor, Count] = Field(default_factory=dict, max_length=256)
 
 
 class TenantIn(WireIn):

@@ -160,11 +160,12 @@ def build_queueing(
 ) -> tuple[QueueingConfig, list[str]]:
     """The queueing policies' configuration from the database (docs/service.md, "Queueing"):
     one queue per tenant, named after it, with its stored quota as nominal quota per flavor
-    (``TYPE``, or ``TYPE@HUB``/``TYPE@SITE`` in those scopes) and its weight; a tenant without
-    a quota gets a weight-proportional share of every flavor, as in the simulator
+    (``TYPE``, or ``TYPE@HUB``/``TYPE@SITE`` in those scopes), its stored borrowing and
+    lending limits per flavor (a flavor without one: unbounded) and its weight; a tenant
+    without a quota gets a weight-proportional share of every flavor, as in the simulator
     (`suanli.core.policies.queueing.default_config`). Every queue is in one cohort,
-    ``network``, that lends unused quota without limits, so idle quota is used and its owner
-    takes it back (the policy's reclaim).
+    ``network``, so idle quota is used by others and its owner takes it back (the policy's
+    reclaim), within those limits.
 
     A stored key that is not a flavor of ``scope`` (``A100`` in the site scope: the scenario
     seeds per-type quotas) is left out, and one line per tenant with such keys is returned with
@@ -190,8 +191,17 @@ def build_queueing(
                 f"tenant {t['id']}: quota keys {keys} are not flavors of the {scope} scope "
                 "and are not enforced (set the tenant's quota again)"
             )
+        limits = t.get("limits") or {}
+        borrow, lend = limits.get("borrowing") or {}, limits.get("lending") or {}
         if quota:
-            quotas = {f: FlavorQuota(float(n)) for f, n in quota.items()}
+            quotas = {
+                f: FlavorQuota(
+                    float(n),
+                    None if f not in borrow else float(borrow[f]),
+                    None if f not in lend else float(lend[f]),
+                )
+                for f, n in quota.items()
+            }
         else:
             quotas = {f: FlavorQuota(n * float(t["weight"]) / weights) for f, n in total.items()}
         queues[t["id"]] = ClusterQueue(t["id"], (t["id"],), quotas, COHORT, float(t["weight"]))

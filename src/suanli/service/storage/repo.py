@@ -382,9 +382,19 @@ class Store:
             return False
         return True
 
-    def set_quota(self, tenant_id: str, quota: dict[str, int], actor: str) -> None:
+    def set_quota(
+        self,
+        tenant_id: str,
+        quota: dict[str, int],
+        actor: str,
+        limits: dict[str, dict[str, int]] | None = None,
+    ) -> None:
+        """Set a tenant's nominal quota and its borrowing and lending limits (replaced)."""
+        limits = {k: v for k, v in (limits or {}).items() if v} or None
         with self.write() as conn:
-            conn.execute(update(TENANTS).where(TENANTS.c.id == tenant_id).values(quota=quota))
+            conn.execute(
+                update(TENANTS).where(TENANTS.c.id == tenant_id).values(quota=quota, limits=limits)
+            )
             self._bump_queueing(conn)
             add_events(
                 conn,
@@ -395,7 +405,8 @@ class Store:
                         "quota.set",
                         None,
                         None,
-                        json.dumps(quota, sort_keys=True),
+                        json.dumps(quota, sort_keys=True)
+                        + (f" limits {json.dumps(limits, sort_keys=True)}" if limits else ""),
                         actor,
                     )
                 ],

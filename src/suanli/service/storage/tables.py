@@ -60,6 +60,9 @@ class TenantRow(Base):
     jurisdiction: Mapped[str] = mapped_column(String(8))
     weight: Mapped[float] = mapped_column(Float)
     quota: Mapped[dict[str, int]] = mapped_column(JSON)
+    #: ``{"borrowing": {flavor: n}, "lending": {flavor: n}}`` (null or a missing flavor:
+    #: unbounded); the queueing policies' borrowing and lending limits
+    limits: Mapped[dict[str, dict[str, int]] | None] = mapped_column(JSON, nullable=True)
 
 
 class PriorityClassRow(Base):

@@ -1,4 +1,6 @@
-"""Priority classes (the queueing policies' named priorities, Kubernetes' PriorityClass).
+"""Priority classes (the queueing policies' named priorities, Kubernetes' PriorityClass), and
+tenants' borrowing and lending limits (``tenants.limits``: ``{"borrowing": {flavor: n},
+"lending": {flavor: n}}``; null: none).
 
 At most one class is the global default: a partial unique index on ``global_default`` where it
 is true (SQLite and PostgreSQL both have them) makes a second one a conflict, whatever the
@@ -29,6 +31,7 @@ def upgrade() -> None:
         sa.Column("description", sa.Text, nullable=False),
         sa.Column("created_at", sa.Float, nullable=False),
     )
+    op.add_column("tenants", sa.Column("limits", sa.JSON, nullable=True))
     op.create_index(
         "uq_priority_classes_one_default",
         "priority_classes",
@@ -42,3 +45,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("uq_priority_classes_one_default", table_name="priority_classes")
     op.drop_table("priority_classes")
+    with op.batch_alter_table("tenants") as batch:  # SQLite rebuilds the table
+        batch.drop_column("limits")
