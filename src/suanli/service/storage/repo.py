@@ -52,7 +52,7 @@ CLASSES = cast(Table, PriorityClassRow.__table__)
 DEFAULT_APPROVAL = (Classification.CORE.value,)
 GENESIS_HASH = EMPTY_ROOT.hex()
 SCHEDULER_LEASE = "scheduler"
-#: meta key of the queueing version: bumped by every change of tenants, quotas and priority
+#: meta key of the queueing version: changed by every change of tenants, quotas and priority
 #: classes, so a leader running a queueing policy rebuilds its configuration
 QUEUEING_VERSION = "queueing"
 
@@ -290,14 +290,13 @@ class Store:
 
     @staticmethod
     def _bump_queueing(conn: Connection) -> None:
-        """A new `QUEUEING_VERSION` (the row is made by the first change)."""
-        v = conn.execute(select(META.c.value).where(META.c.key == QUEUEING_VERSION)).scalar()
-        if v is None:
-            conn.execute(insert(META), {"key": QUEUEING_VERSION, "value": "1"})
-        else:
-            conn.execute(
-                update(META).where(META.c.key == QUEUEING_VERSION).values(value=str(int(v) + 1))
-            )
+        """A new `QUEUEING_VERSION`: a fresh random value, not a count, so that two changes
+        committed at once never write the same value (a read-then-increment could, and the
+        leader would miss the second). The row is made by migration 0002 (here if gone)."""
+        value = secrets.token_hex(8)
+        done = conn.execute(update(META).where(META.c.key == QUEUEING_VERSION).values(value=value))
+        if not done.rowcount:
+            conn.execute(insert(META), {"key": QUEUEING_VERSION, "value": value})
 
     def add_site(
         self, row: Mapping[str, Any], pools: Sequence[Mapping[str, Any]], actor: str

@@ -1,6 +1,7 @@
 """Priority classes (the queueing policies' named priorities, Kubernetes' PriorityClass), and
 tenants' borrowing and lending limits (``tenants.limits``: ``{"borrowing": {flavor: n},
-"lending": {flavor: n}}``; null: none).
+"lending": {flavor: n}}``; null: none), and the queueing version (meta ``queueing``, bumped by
+every change of tenants, quotas and classes; made here, so that replicas only update it).
 
 At most one class is the global default: a partial unique index on ``global_default`` where it
 is true (SQLite and PostgreSQL both have them) makes a second one a conflict, whatever the
@@ -32,6 +33,8 @@ def upgrade() -> None:
         sa.Column("created_at", sa.Float, nullable=False),
     )
     op.add_column("tenants", sa.Column("limits", sa.JSON, nullable=True))
+    meta = sa.table("meta", sa.column("key", sa.String), sa.column("value", sa.Text))
+    op.bulk_insert(meta, [{"key": "queueing", "value": "0"}])
     op.create_index(
         "uq_priority_classes_one_default",
         "priority_classes",
@@ -43,6 +46,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM meta WHERE key = 'queueing'")
     op.drop_index("uq_priority_classes_one_default", table_name="priority_classes")
     op.drop_table("priority_classes")
     with op.batch_alter_table("tenants") as batch:  # SQLite rebuilds the table
