@@ -220,6 +220,49 @@ def test_a_limit_must_name_a_flavor_of_the_quota_and_lend_at_most_the_quota(
             assert r.json()["errors"][0]["field"] == field, r.json()
 
 
+@pytest.mark.parametrize("never", [False, True], ids=["preempts", "never"])
+def test_kueue_preempts_a_lower_priority_job_of_the_same_tenant_for_a_higher_class(
+    db_url: str, never: bool
+) -> None:
+    backend = FakeBackend(seconds_per_hour=3600)
+    with queueing(db_url, "kueue", runs_on=backend) as svc, svc.client() as op:
+        klass = {"name": "urgent", "value": 100}
+        if never:
+            klass["preemptionPolicy"] = "Never"
+        assert op.post("/v1/priority-classes", json=klass).status_code == 201
+        body = {"accelerators": {"V100": 8}, "borrowingLimit": {"V100": 0}}
+        assert op.put(f"/v1/tenants/{BANK}/quota", json=body).status_code == 200
+        low = submit(op, v100(BANK, "low", priority=0))
+        tick(svc)
+        assert status(op, low)["state"] == "running"
+        high = submit(op, v100(BANK, "high", priorityClass="urgent"))
+        tick(svc)
+        tick(svc)
+        if never:
+            assert [status(op, j)["state"] for j in (low, high)] == ["running", "queued"]
+            assert backend.cancelled == set()
+        else:
+            assert [status(op, j)["state"] for j in (low, high)] == ["queued", "running"]
+            assert "preempted" in states(op, low)
+            assert len(backend.cancelled) == 1
+
+
+@pytest.mark.parametrize("policy", ["fifo", "slurm", "kueue", "suanli-queue"])
+def test_every_queueing_policy_runs_jobs_to_the_end_in_the_service(
+    sqlite_url: str, policy: str
+) -> None:
+    with queueing(sqlite_url, policy, runs_on=FakeBackend()) as svc, svc.client() as op:
+        # under kueue and suanli-queue a flavor no tenant has quota for cannot be used (as in
+        # Kueue): the seeded tenants have none for V100
+        quotas(op, **{BANK: {"V100": 8}})
+        ids = [submit(op, v100(BANK, f"a{i}")) for i in range(3)]  # one at a time in quota
+        hosp = job_doc(tenant=HOSP, deadline=None, data={"site": "guian", "sizeGB": 0})
+        ids.append(submit(op, hosp))  # A100 or Ascend910B
+        for _ in range(8):
+            tick(svc)
+        assert [status(op, j)["state"] for j in ids] == ["succeeded"] * 4
+
+
 def test_a_quota_change_takes_effect_without_a_restart(db_url: str) -> None:
     with queueing(db_url) as svc, svc.client() as op:
         quotas(op, **{BANK: {"V100": 8}})
