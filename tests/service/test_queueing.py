@@ -10,6 +10,7 @@ nothing ends during a test.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,12 +22,13 @@ import yaml
 from serving import Running, ServerProcess, job_doc, prepare_db, running_service, wait_for
 from sqlalchemy import select
 
+from suanli.core.policies.queueing import QueueingPolicy
 from suanli.core.queueing import FlavorQuota
 from suanli.errors import InputError, UnknownNameError
 from suanli.service import Service, ServiceConfig
 from suanli.service.backends import FakeBackend
 from suanli.service.jobs import to_model_job
-from suanli.service.loop import STOPPING
+from suanli.service.loop import STOPPING, ExplainingPolicy
 from suanli.service.storage.repo import EVENTS
 
 BANK, HOSP = "fin-bank", "health-hospitals"
@@ -139,7 +141,8 @@ def test_idle_quota_is_borrowed_and_its_owner_reclaims_it_preempting_the_borrowe
         assert h1 in events[3]["reason"] and events[3]["actor"] == "scheduler"
         assert f"requeued by the {policy} policy" in events[4]["reason"]
         assert events[5]["action"] == "run-stopped" and handles[victim] in events[5]["reason"]
-        assert "preempted" in status(op, victim)["reason"]
+        # it waits again, for quota: its reason says so once the next cycle looked at it
+        assert "no V100 quota left" in status(op, victim)["reason"]
         with svc.service.engine.connect() as conn:  # sealed into the audit ledger
             sealed = conn.execute(
                 select(EVENTS.c.action, EVENTS.c.ledger_seq).where(EVENTS.c.subject_id == victim)
@@ -261,6 +264,58 @@ def test_every_queueing_policy_runs_jobs_to_the_end_in_the_service(
         for _ in range(8):
             tick(svc)
         assert [status(op, j)["state"] for j in ids] == ["succeeded"] * 4
+
+
+def test_a_backlog_longer_than_one_cycles_scan_keeps_starting_without_new_events(
+    sqlite_url: str,
+) -> None:
+    """A queueing cycle examines at most ``scan_limit`` jobs; the rest must not wait for an
+    unrelated event (a submission, an end) to be looked at."""
+    with queueing(sqlite_url) as svc, svc.client() as op:
+        quotas(op, **{BANK: {"A800": 1000}})
+        doc = job_doc(
+            tenant=BANK,
+            accelerators={"count": 1, "types": ["A800"]},
+            durationHours=1,
+            deadline=None,
+            data={"site": "guian", "sizeGB": 0},
+        )
+        ids = [submit(op, doc) for _ in range(450)]
+        assert svc.service.loop.state is None
+        tick(svc, sweep=False)
+        st = svc.service.loop.state
+        assert st is not None
+        policy = st.scheduler.policy
+        assert isinstance(policy, ExplainingPolicy) and isinstance(policy.inner, QueueingPolicy)
+        assert len(st.scheduler.running) == policy.inner.scan_limit < len(ids)
+        tick(svc, sweep=False)  # nothing happened meanwhile
+        assert len(st.scheduler.running) == len(ids)
+        tick(svc, sweep=False)
+        assert not st.dirty  # the backlog is gone: no more cycles without a reason
+
+
+@pytest.mark.parametrize("policy", ["slurm", "suanli-queue"])
+def test_a_job_that_can_backfill_starts_at_the_next_backfill_pass_without_new_events(
+    sqlite_url: str, policy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between backfill passes a cycle stops at the first blocked job; a job that could
+    backfill behind it must not wait for an unrelated event to get its pass."""
+    monkeypatch.setattr(QueueingPolicy, "backfill_interval_h", 0.5 / 3600)  # 0.5 s
+    with queueing(sqlite_url, policy) as svc, svc.client() as op:
+        quotas(op, **{BANK: {"V100": 160}})
+        big = submit(op, v100(BANK, "big", count=152))  # 19 of br-sp's 20 V100 nodes
+        tick(svc, sweep=False)
+        assert status(op, big)["state"] == "running"
+        # needs 2 nodes, 1 is free; the shorter, so first in suanli-queue's order too
+        blocked = submit(op, v100(BANK, "blocked", count=16, durationHours=1))
+        tick(svc, sweep=False)  # within 0.5 s of the last pass: it waits for the next
+        small = submit(op, v100(BANK, "small", count=8, durationHours=2))
+        tick(svc, sweep=False)  # not a backfill pass: stops at the blocked job
+        assert status(op, small)["state"] == "queued"
+        time.sleep(0.6)
+        tick(svc, sweep=False)  # the pass is due: no event, but the loop wakes for it
+        assert status(op, small)["state"] == "running"
+        assert status(op, blocked)["state"] == "queued"
 
 
 def test_a_quota_change_takes_effect_without_a_restart(db_url: str) -> None:

@@ -325,12 +325,28 @@ class SchedulingLoop:
             st.wake_h = out.wake_h
             self._preemptions(st, out)
             self._commit(st, out)
+            if self.queueing and st.scheduler.policy.waiting():
+                self._queueing_wake(st, out)
         self._seal()
         if sweep:
             self._utilization(st)
             self._explain_waiting(st)
         if self.on_tick is not None:
             self.on_tick()
+
+    @staticmethod
+    def _queueing_wake(st: _State, out: CycleOutcome) -> None:
+        """The next cycle of a queueing policy with jobs waiting: at the next tick while a
+        cycle makes progress (a cycle examines at most ``scan_limit`` jobs), else no later
+        than its next backfill pass (between passes a cycle stops at the first blocked job);
+        not only when something happens, as for the placement policies."""
+        if out.started:
+            st.dirty = True
+        policy = st.scheduler.policy
+        inner = policy.inner if isinstance(policy, ExplainingPolicy) else policy
+        if isinstance(inner, QueueingPolicy):
+            due = inner.next_backfill_h
+            st.wake_h = due if st.wake_h is None else min(st.wake_h, due)
 
     # -- 1. takeover ---------------------------------------------------------------------
 

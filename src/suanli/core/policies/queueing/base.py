@@ -283,6 +283,13 @@ class QueueingPolicy(Policy):
     def waiting(self) -> int:
         return len(self.jobs)
 
+    @property
+    def next_backfill_h(self) -> float:
+        """When the next backfill pass is due. A driver whose cycles are sparse (the service,
+        where a cycle runs only when something happened) wakes then while jobs wait, so a job
+        that can backfill does not wait for an unrelated event."""
+        return self._next_backfill
+
     # -- the cycle ----------------------------------------------------------------------
 
     def nominate(self, ctx: CycleContext) -> float | None:
