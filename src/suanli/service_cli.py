@@ -1,5 +1,6 @@
 """The control plane's commands: ``serve`` and ``admin`` run a service; ``submit``, ``jobs``,
-``job``, ``cancel`` and ``sites`` talk to one over HTTP (`suanli.service.client`).
+``job``, ``cancel``, ``sites`` and ``priority-class`` talk to one over HTTP
+(`suanli.service.client`).
 
 Heavy imports (FastAPI, SQLAlchemy) happen inside the commands, so ``suanli --help`` stays fast.
 """
@@ -20,6 +21,10 @@ from suanli.errors import SuanliError
 
 err = Console(stderr=True)
 admin = typer.Typer(help="Administer a control plane's database.", no_args_is_help=True)
+classes = typer.Typer(
+    help="Priority classes: named priorities a job gives in spec.priorityClass.",
+    no_args_is_help=True,
+)
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -48,7 +53,21 @@ def serve(
             help="A kind: Backends file: Slurm and Ray clusters per site (docs/backends.md)."
         ),
     ] = None,
-    policy: Annotated[str, typer.Option(help="Placement policy.")] = "suanli",
+    policy: Annotated[
+        str,
+        typer.Option(
+            help="Scheduling policy: suanli, nearest, cheapest, greenest, or a multi-tenant "
+            "queueing policy that enforces tenants' quotas and may preempt: fifo, slurm, "
+            "kueue, suanli-queue (docs/service.md, Queueing)."
+        ),
+    ] = "suanli",
+    flavor_scope: Annotated[
+        str,
+        typer.Option(
+            help="Where tenants' quotas hold: network (keys TYPE), hub (TYPE@HUB) or site "
+            "(TYPE@SITE)."
+        ),
+    ] = "network",
     lease_ttl: Annotated[float, typer.Option(help="Leader lease, seconds.")] = 5.0,
     workdir: Annotated[
         Path | None, typer.Option(help="Job directories of the local backend.")
@@ -87,6 +106,7 @@ def serve(
                 backend=backend,
                 backends=backends,
                 policy=policy,
+                flavor_scope=flavor_scope,
                 lease_ttl_s=lease_ttl,
                 workdir=workdir,
                 fake_seconds_per_hour=fake_seconds_per_hour,
@@ -164,6 +184,10 @@ def _call(fn: Any, *args: Any, **kw: Any) -> Any:
 def submit(
     file: Annotated[Path, typer.Argument(help="Job document (YAML or JSON).")],
     idempotency_key: Annotated[str | None, typer.Option(help="Retry-safe submission key.")] = None,
+    priority_class: Annotated[
+        str | None,
+        typer.Option(help="Priority class of the job (sets spec.priorityClass in the document)."),
+    ] = None,
     url: Url = None,
     token: Token = None,
 ) -> None:
@@ -172,6 +196,10 @@ def submit(
         doc = yaml.safe_load(file.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise _fail(SuanliError(f"{file}: {exc}")) from None
+    if priority_class is not None:
+        if not isinstance(doc, dict) or not isinstance(doc.get("spec"), dict):
+            raise _fail(SuanliError(f"{file}: not a job document (no spec mapping)"))
+        doc["spec"]["priorityClass"] = priority_class
     with _client(url, token) as c:
         job = _call(c.submit, doc, idempotency_key)
     typer.echo(f"{job['id']}  {job['status']['state']}")
@@ -249,9 +277,73 @@ def sites(url: Url = None, token: Token = None) -> None:
     Console().print(table)
 
 
+@classes.command("list")
+def list_classes(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    url: Url = None,
+    token: Token = None,
+) -> None:
+    """List the priority classes."""
+    with _client(url, token) as c:
+        rows = _call(c.priority_classes)
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    table = Table("NAME", "VALUE", "PREEMPTION POLICY", "DEFAULT", "DESCRIPTION")
+    for r in rows:
+        table.add_row(
+            r["name"],
+            str(r["value"]),
+            r["preemptionPolicy"],
+            "yes" if r["globalDefault"] else "",
+            r["description"],
+        )
+    Console().print(table)
+
+
+@classes.command("create")
+def create_class(
+    name: Annotated[str, typer.Argument(help="The class's name.")],
+    value: Annotated[int, typer.Option(help="Its priority, -1000..1000 (higher goes first).")],
+    never: Annotated[
+        bool, typer.Option("--never", help="preemptionPolicy Never: wait, do not preempt.")
+    ] = False,
+    default: Annotated[
+        bool, typer.Option("--default", help="The class of jobs that name no priority.")
+    ] = False,
+    description: Annotated[str, typer.Option(help="What the class is for.")] = "",
+    url: Url = None,
+    token: Token = None,
+) -> None:
+    """Create a priority class (operators)."""
+    body = {
+        "name": name,
+        "value": value,
+        "preemptionPolicy": "Never" if never else "PreemptLowerPriority",
+        "globalDefault": default,
+        "description": description,
+    }
+    with _client(url, token) as c:
+        made = _call(c.create_priority_class, body)
+    typer.echo(f"{made['name']}  {made['value']}  {made['preemptionPolicy']}")
+
+
+@classes.command("delete")
+def delete_class(
+    name: Annotated[str, typer.Argument(help="The class's name.")],
+    url: Url = None,
+    token: Token = None,
+) -> None:
+    """Delete a priority class (jobs that named it keep their priority)."""
+    with _client(url, token) as c:
+        _call(c.delete_priority_class, name)
+    typer.echo(f"{name}  deleted")
+
+
 def register(app: typer.Typer) -> None:
     """Add the control plane's commands to the ``suanli`` command line."""
     app.command()(serve)
     app.add_typer(admin, name="admin")
+    app.add_typer(classes, name="priority-class")
     for fn in (submit, jobs, job, cancel, sites):
         app.command()(fn)

@@ -84,6 +84,10 @@ MATRIX = [
     rule("GET", "/v1/tenants/{tenant_id}", OP, TEN, owned=True),
     rule("GET", "/v1/tenants/{tenant_id}/quota", OP, TEN, owned=True),
     rule("PUT", "/v1/tenants/{tenant_id}/quota", OP, body=lambda: {"accelerators": {"A100": 8}}),
+    rule("GET", "/v1/priority-classes", OP, TEN),
+    rule("POST", "/v1/priority-classes", OP, body=lambda: {"name": _uid(), "value": 10}),
+    rule("GET", "/v1/priority-classes/{name}", OP, TEN),
+    rule("DELETE", "/v1/priority-classes/{name}", OP),
     rule("GET", "/v1/policies", OP, TEN),
     rule("PUT", "/v1/policies/approval", OP, body=lambda: {"approvalRequiredFor": ["core"]}),
     rule("GET", "/v1/approvals", OP, REG),
@@ -146,8 +150,13 @@ def test_every_endpoint_answers_every_role_as_the_rules_say_with_no_leak(svc: Ru
                     "/v1/jobs", json=job_doc(tenant="fin-bank", data=core, name="secret-plan")
                 ).json()
                 site = op.post("/v1/sites", json=_site()).json()
+                klass = op.post("/v1/priority-classes", json={"name": _uid(), "value": 1}).json()
                 path = r.path.format(
-                    job_id=job["id"], site_id=site["id"], tenant_id="fin-bank", seq=1
+                    job_id=job["id"],
+                    site_id=site["id"],
+                    tenant_id="fin-bank",
+                    seq=1,
+                    name=klass["name"],
                 )
                 body = r.body() if r.body else None
                 resp: httpx.Response = clients[caller].request(r.method, path, json=body)

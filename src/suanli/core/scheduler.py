@@ -385,9 +385,11 @@ class Scheduler:
     def restore(self, job: Job, option: Option, start_h: float) -> Placement:
         """Re-register a job that was already running before a restart or a leader change.
 
-        Its capacity is allocated again and it joins `running` with no policy decision; the
-        policy is not told (its plans are rebuilt from what is waiting). A split gang cannot
-        be restored: the service never makes one (its backends dispatch to one cluster).
+        Its capacity is allocated again and it joins `running` with no policy decision; a
+        policy with the optional hook ``on_restored(placement)`` is told (a queueing policy
+        counts it against its queue's quota again); others rebuild their plans from what is
+        waiting. A split gang cannot be restored: the service never makes one (its backends
+        dispatch to one cluster).
         """
         if option.parts:
             raise SchedulingError(
@@ -414,6 +416,9 @@ class Scheduler:
         self.running[job.id] = placement
         if self._record is not None:
             self._record(job, option.site)
+        hook = getattr(self.policy, "on_restored", None)
+        if hook is not None:
+            hook(placement)
         return placement
 
 

@@ -29,6 +29,9 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from suanli.core.policies import is_queueing, make_policy
+from suanli.core.queueing import QueueingConfig
+from suanli.core.queueing.quota import SCOPES
 from suanli.errors import InputError, SuanliError
 from suanli.ledger.keys import SigningKey
 from suanli.ledger.merkle import MerkleTree
@@ -50,6 +53,7 @@ from suanli.service.metrics import ServiceMetrics
 from suanli.service.schemas import FieldProblem, Problem
 from suanli.service.storage import Store, default_db_url, make_engine, migrate, normalize_url
 from suanli.service.storage.sqlite import Checkpointer
+from suanli.service.topology import build_queueing, build_scenario
 from suanli.service.writer import IdempotencyConflict, SubmissionWriter
 
 log = logging.getLogger("suanli.service")
@@ -84,6 +88,9 @@ class ServiceConfig:
     backends: Path | None = None
     #: the Ed25519 key file that signs tree heads; None: the key kept in the database
     ledger_key: Path | None = None
+    #: where a tenant's quota holds (``network``, ``hub`` or ``site``): its keys are ``TYPE``,
+    #: ``TYPE@HUB`` or ``TYPE@SITE`` (`suanli.core.queueing.quota`, docs/service.md)
+    flavor_scope: str = "network"
 
 
 class ApiProblem(SuanliError):
@@ -102,6 +109,13 @@ class Service:
         self.config = config
         if not 0 <= config.scheduler_nice <= 19:
             raise SuanliError(f"scheduler_nice {config.scheduler_nice} is not in 0..19")
+        make_policy(config.policy)  # an unknown name is refused before anything is written
+        if config.flavor_scope not in SCOPES:
+            raise InputError(
+                "--flavor-scope",
+                f"unknown scope {config.flavor_scope!r}",
+                f"choose from {', '.join(SCOPES)}",
+            )
         # a bad backends file is refused before anything is written
         self._backends_file = load_backends(config.backends) if config.backends else None
         file_key = SigningKey.load(config.ledger_key) if config.ledger_key is not None else None
@@ -113,6 +127,9 @@ class Service:
         self.scenario: Scenario = load_scenario(config.scenario)
         self.store = Store(self.engine)
         self.store.seed(self.scenario)
+        if is_queueing(config.policy):
+            for line in self.queueing_config()[1]:  # quotas of another flavor scope
+                log.warning("%s", line)
         # replicas of one database share its key; an operator who keeps the key out of the
         # database passes the same file to every replica
         self.signing_key = file_key or self.store.signing_key()
@@ -129,6 +146,7 @@ class Service:
             self.metrics,
             policy=config.policy,
             tick_s=config.tick_s,
+            flavor_scope=config.flavor_scope,
         )
         self.writer: SubmissionWriter | None = None
         self._cache: dict[str, tuple[float, Any]] = {}
@@ -205,6 +223,43 @@ class Service:
             "approval", lambda: frozenset(self.store.approval_classes())
         )
         return classes
+
+    def priority_classes(self) -> dict[str, Any]:
+        """Priority classes by name (rows), as submissions resolve them."""
+        classes: dict[str, Any] = self._cached(
+            "classes", lambda: {r["name"]: r for r in self.store.priority_classes()}
+        )
+        return classes
+
+    def flavor_places(self) -> tuple[dict[str, str], frozenset[str]]:
+        """Site -> the hub or site its flavors are named after in the configured scope, and
+        the accelerator types of the catalog (what quota keys may name)."""
+        places: tuple[dict[str, str], frozenset[str]] = self._cached(
+            "places",
+            lambda: (
+                {
+                    r["id"]: r["hub"] if self.config.flavor_scope == "hub" else r["id"]
+                    for r in self.store.sites()
+                }
+                if self.config.flavor_scope != "network"
+                else {},
+                frozenset(self.scenario.catalog),
+            ),
+        )
+        return places
+
+    def queueing_config(self) -> tuple[QueueingConfig, list[str]]:
+        """The queueing policies' configuration as the database holds it now, and the stored
+        quota keys it leaves out (`suanli.service.topology.build_queueing`)."""
+        scenario = build_scenario(
+            self.scenario, self.store.sites(), self.store.pools(), self.store.tenants()
+        )
+        return build_queueing(
+            scenario,
+            self.store.tenants(),
+            self.config.flavor_scope,
+            self.store.priority_classes(),
+        )
 
     def down_sites(self) -> dict[str, float]:
         """Sites the scheduling loop marked down -> since when (`suanli.service.failover`)."""

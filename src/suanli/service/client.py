@@ -80,7 +80,7 @@ class SuanliClient:
             except ValueError:
                 problem = {"title": r.reason_phrase, "detail": r.text[:200]}
             raise ApiError(r.status_code, problem)
-        return r.json()
+        return None if r.status_code == 204 else r.json()
 
     def submit(self, document: dict[str, Any], idempotency_key: str | None = None) -> Any:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
@@ -101,3 +101,12 @@ class SuanliClient:
 
     def sites(self) -> Any:
         return self._call("GET", "/v1/sites")
+
+    def priority_classes(self) -> Any:
+        return self._call("GET", "/v1/priority-classes")
+
+    def create_priority_class(self, body: dict[str, Any]) -> Any:
+        return self._call("POST", "/v1/priority-classes", json=body)
+
+    def delete_priority_class(self, name: str) -> None:
+        self._call("DELETE", f"/v1/priority-classes/{name}")

@@ -269,9 +269,16 @@ def queue_overview(svc: Service, tenant: str | None) -> w.QueueOverview:
     counts = reader.state_counts(tenant)
     now = svc.loop.clock.now()
     use: dict[str, dict[str, float]] = {}
+    #: the same by flavor of the service's scope (``TYPE@HUB``, ``TYPE@SITE``): what the
+    #: quota's keys name
+    by_flavor: dict[str, dict[str, float]] = {}
+    places, _ = svc.flavor_places()
     for h in in_use_now(reader.holds(HOLDING), now):
         per = use.setdefault(h.tenant, {})
         per[h.accelerator] = per.get(h.accelerator, 0.0) + h.count
+        flavor = f"{h.accelerator}@{places[h.site]}" if h.site in places else h.accelerator
+        mine = by_flavor.setdefault(h.tenant, {})
+        mine[flavor] = mine.get(flavor, 0.0) + h.count
     rows = svc.store.tenants()
     weights = sum(float(r["weight"]) for r in rows) or 1.0
     tenants = []
@@ -289,7 +296,9 @@ def queue_overview(svc: Service, tenant: str | None) -> w.QueueOverview:
                 share=float(r["weight"]) / weights,
                 quota=quota,
                 in_use=held,
-                borrowing=sum(max(0.0, n - quota.get(t, 0)) for t, n in held.items()),
+                borrowing=sum(
+                    max(0.0, n - quota.get(f, 0)) for f, n in by_flavor.get(r["id"], {}).items()
+                ),
                 states={s: n for (t, s), n in counts.items() if t == r["id"]},
             )
         )

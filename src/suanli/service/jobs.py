@@ -12,6 +12,11 @@ from typing import Any
 from suanli.model import Classification, DataAsset, Job, JobKind
 from suanli.service.schemas import JobDocument
 
+#: the key of a stored document that keeps the priority class a job named, as the class was
+#: when the job was submitted (name, value, preemptionPolicy): a class changed or deleted
+#: later does not change the job's priority, as with Kubernetes' PriorityClass
+PRIORITY_CLASS = "priorityClass"
+
 
 def new_job_id() -> str:
     return "j-" + secrets.token_hex(8)
@@ -36,6 +41,7 @@ def to_model_job(row: Mapping[Any, Any], epoch: float) -> Job:
     spec = row["doc"]["spec"]
     data = spec["data"]
     deadline = spec.get("deadline")
+    klass = row["doc"].get(PRIORITY_CLASS)
     return Job(
         id=row["id"],
         tenant=row["tenant"],
@@ -49,4 +55,7 @@ def to_model_job(row: Mapping[Any, Any], epoch: float) -> Job:
         latency_slo_ms=spec.get("latencySloMs"),
         users_site=spec.get("usersSite"),
         priority=int(spec.get("priority", 0)),
+        # the class as it was when the job was submitted (`PRIORITY_CLASS`)
+        priority_class=klass["name"] if klass else None,
+        preempts=klass["preemptionPolicy"] != "Never" if klass else True,
     )

@@ -10,9 +10,11 @@ schedules. Each tick of the leader:
 3. **cancel**   cancellations of placed jobs reach the backend and release capacity;
 4. **poll**     ended runs are finished in the scheduler;
 5. **cycle**    when something happened or the policy's wake-up time came;
-6. **commit**   placements become ``admitted`` then ``running`` (launched on the backend),
-                infeasible jobs ``rejected``; every change is fenced by the lease and carries
-                an event with its reason;
+6. **commit**   a queueing policy's preemptions first (`_preemptions`: the victim is recorded
+                preempted and queued again, with the policy's reason, and its run is stopped
+                on the backend), then placements become ``admitted`` then ``running``
+                (launched on the backend), infeasible jobs ``rejected``; every change is
+                fenced by the lease and carries an event with its reason;
 7. **seal**     new events become leaves of the audit ledger's Merkle tree (RFC 6962,
                 `suanli.ledger.merkle`); each stores its leaf hash and the tree head after it.
 
@@ -22,6 +24,7 @@ job cancelled meanwhile is released rather than started, and no job is admitted 
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -30,22 +33,24 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from prometheus_client import generate_latest
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from suanli.core.cost import CostModel
 from suanli.core.options import feasibility
-from suanli.core.policies import make_policy
+from suanli.core.policies import is_queueing, make_policy
+from suanli.core.policies.queueing import QueueingPolicy
 from suanli.core.scheduler import (
     CycleContext,
     CycleOutcome,
     PendingJob,
     Placement,
     Policy,
+    Preemption,
     Scheduler,
 )
 from suanli.errors import SchedulingError
@@ -61,13 +66,21 @@ from suanli.service.priority import GateThread, nice_thread
 from suanli.service.storage.repo import (
     EVENTS,
     JOBS,
+    META,
+    QUEUEING_VERSION,
     Event,
     Store,
     add_events,
     event_leaf,
     job_event,
 )
-from suanli.service.topology import ServiceClock, ServiceRules, build_scenario, restrict_pools
+from suanli.service.topology import (
+    ServiceClock,
+    ServiceRules,
+    build_queueing,
+    build_scenario,
+    restrict_pools,
+)
 
 if TYPE_CHECKING:
     from suanli.service.app import ServiceConfig
@@ -90,6 +103,9 @@ SEAL_BATCH = 1000
 #: (state, reason and event of every job in it), so a crash between two leaves nothing
 #: half-written.
 WRITE_CHUNK = 200
+
+#: meta key of the runs of preempted jobs not yet stopped on their backend: ``[[job, handle]]``
+STOPPING = "preempted-runs"
 
 #: the pause between two write transactions of the leader, so that a submission waiting for
 #: the gate gets in between them: a released lock goes to whichever writer asks first, and
@@ -129,6 +145,22 @@ class ExplainingPolicy(Policy):
     def on_finish(self, placement: Placement, ctx: CycleContext) -> None:
         self.inner.on_finish(placement, ctx)
 
+    def on_preempted(self, placement: Placement, record: Preemption) -> None:
+        """A queueing policy takes its preempted job back; its new `PendingJob` is kept."""
+        hook = getattr(self.inner, "on_preempted", None)
+        if hook is None:
+            raise SchedulingError(f"policy {self.name!r} cannot take preempted jobs back")
+        hook(placement, record)
+        if isinstance(self.inner, QueueingPolicy):
+            waiting = self.inner.jobs.get(placement.job.id)
+            if waiting is not None:
+                self.pending[placement.job.id] = waiting.pending
+
+    def on_restored(self, placement: Placement) -> None:
+        hook = getattr(self.inner, "on_restored", None)
+        if hook is not None:
+            hook(placement)
+
     def nominate(self, ctx: CycleContext) -> float | None:
         return self.inner.nominate(ctx)
 
@@ -156,6 +188,12 @@ class _State:
     wake_h: float | None = None
     #: the waiting reason last written per job
     shown: dict[str, str] = field(default_factory=dict)
+    #: the queueing version (`QUEUEING_VERSION`) the scheduler was built with
+    queueing: str = ""
+    #: how many of the scheduler's preemptions the loop has carried out
+    preempted_seen: int = 0
+    #: runs of preempted jobs still to stop on their backend (job id, handle; `STOPPING`)
+    stopping: list[tuple[str, str]] = field(default_factory=list)
 
 
 class SchedulingLoop:
@@ -171,10 +209,14 @@ class SchedulingLoop:
         *,
         policy: str = "suanli",
         tick_s: float = 0.1,
+        flavor_scope: str = "network",
     ) -> None:
         self.store, self.base, self.backend = store, base, backend
         self.lease, self.metrics = lease, metrics
         self.policy = policy
+        #: whether the policy is a multi-tenant queueing one (quotas, preemption)
+        self.queueing = is_queueing(policy)
+        self.flavor_scope = flavor_scope
         self.tick_s = tick_s
         self.epoch = store.epoch()
         self.clock = ServiceClock(self.epoch)
@@ -264,6 +306,9 @@ class SchedulingLoop:
             sweep = False
         elif sweep and self._needs_rebuild(st):
             st = self.state = self._bootstrap(self.lease.term)
+        elif sweep and self.queueing and self._queueing_changed(st):
+            why = "tenants, quotas or priority classes changed"
+            st = self.state = self._bootstrap(self.lease.term, why)
         if self.failover is not None:
             changed = self.failover.tick(st)
             if changed:
@@ -271,19 +316,37 @@ class SchedulingLoop:
         self._intake(st, sweep)
         self._cancellations(st)
         self._poll(st)
+        self._stop_runs(st)
         now = self.clock.now()
         if st.dirty or (st.wake_h is not None and now >= st.wake_h):
             st.dirty = False
             out = st.scheduler.cycle()
             self.metrics.cycles.inc()
             st.wake_h = out.wake_h
+            self._preemptions(st, out)
             self._commit(st, out)
+            if self.queueing and st.scheduler.policy.waiting():
+                self._queueing_wake(st, out)
         self._seal()
         if sweep:
             self._utilization(st)
             self._explain_waiting(st)
         if self.on_tick is not None:
             self.on_tick()
+
+    @staticmethod
+    def _queueing_wake(st: _State, out: CycleOutcome) -> None:
+        """The next cycle of a queueing policy with jobs waiting: at the next tick while a
+        cycle makes progress (a cycle examines at most ``scan_limit`` jobs), else no later
+        than its next backfill pass (between passes a cycle stops at the first blocked job);
+        not only when something happens, as for the placement policies."""
+        if out.started:
+            st.dirty = True
+        policy = st.scheduler.policy
+        inner = policy.inner if isinstance(policy, ExplainingPolicy) else policy
+        if isinstance(inner, QueueingPolicy):
+            due = inner.next_backfill_h
+            st.wake_h = due if st.wake_h is None else min(st.wake_h, due)
 
     # -- 1. takeover ---------------------------------------------------------------------
 
@@ -294,6 +357,11 @@ class SchedulingLoop:
             return True
         return (self.store.meta("topology") or "") != st.topology
 
+    def _queueing_changed(self, st: _State) -> bool:
+        """Tenants, quotas or priority classes changed since the scheduler was built (a
+        queueing policy's configuration is rebuilt from them; its decayed usage restarts)."""
+        return (self.store.meta(QUEUEING_VERSION) or "") != st.queueing
+
     def _bootstrap(self, term: int, rebuilt_for: str = "") -> _State:
         """The scheduler rebuilt from the database: on taking the lease, or (``rebuilt_for``)
         when sites changed under a leader."""
@@ -303,6 +371,14 @@ class SchedulingLoop:
         scenario = build_scenario(self.base, sites, self.store.pools(), self.store.tenants())
         if isinstance(self.backend, SiteBackends):
             scenario = restrict_pools(scenario, self.backend.accelerators)
+        version = self.store.meta(QUEUEING_VERSION) or ""
+        if self.queueing:
+            config, ignored = build_queueing(
+                scenario, self.store.tenants(), self.flavor_scope, self.store.priority_classes()
+            )
+            for line in ignored:
+                log.warning("%s", line)
+            scenario = replace(scenario, queueing=config)
         now = self.clock.now()
         horizon = max(scenario.hours, int(now) + HORIZON_AHEAD_H)
         cost = CostModel(scenario, horizon_h=horizon)
@@ -314,6 +390,8 @@ class SchedulingLoop:
             rules=self.rules,
         )
         st = _State(scheduler, term, self.store.meta("topology") or "", horizon)
+        st.queueing = version
+        st.stopping = [(str(j), str(h)) for j, h in json.loads(self.store.meta(STOPPING) or "[]")]
         placed = self.store.jobs(states=("admitted", "running"), limit=10**9)
         lost: list[tuple[str, str, str]] = []
         for row in placed:
@@ -494,9 +572,10 @@ class SchedulingLoop:
         why: str = "the backend lost the run",
         requeued: str = "requeued after preemption",
         src: str = "running",
-    ) -> None:
-        """A run the backend lost (or could not start, or left on a site that went down):
-        recorded as preempted, then queued again."""
+    ) -> bool:
+        """A run the backend lost (or could not start, or left on a site that went down, or
+        a queueing policy stopped): recorded as preempted, then queued again. False: the
+        job was not in ``src``."""
         now = time.time()
         done = conn.execute(
             update(JOBS)
@@ -522,6 +601,87 @@ class SchedulingLoop:
                 ],
                 now,
             )
+        return bool(done)
+
+    def _preemptions(self, st: _State, out: CycleOutcome) -> None:
+        """Carry out the preemptions of this cycle's policy (a queueing policy's reclaim or
+        priority preemption), before its placements are committed.
+
+        One transaction records every victim ``preempted`` then ``queued`` (its reason the
+        policy's) and remembers its run in `STOPPING`; the runs are then cancelled on their
+        backends (`_stop_runs`). A leader that dies between the two finds the runs in
+        `STOPPING` and cancels them; one that dies before the transaction finds the victims
+        still running and decides again. A job started and preempted within this cycle was
+        never committed: it is simply not admitted.
+        """
+        records: list[Preemption] = getattr(st.scheduler, "preemptions", [])
+        if len(records) <= st.preempted_seen:
+            return
+        fresh = records[st.preempted_seen :]
+        st.preempted_seen = len(records)
+        uncommitted = {id(p) for p in out.started}
+        out.started[:] = [p for p in out.started if st.scheduler.running.get(p.job.id) is p]
+        victims: list[tuple[str, str | None, str]] = []
+        for rec in fresh:
+            if id(rec.placement) in uncommitted:
+                continue
+            job_id = rec.placement.job.id
+            victims.append((job_id, st.handles.pop(job_id, None), rec.reason))
+            st.shown.pop(job_id, None)
+        if not victims:
+            return
+        requeued = f"requeued by the {self.policy} policy; it waits for its turn again"
+        stopping = st.stopping + [(j, h) for j, h, _ in victims if h]
+
+        def write(conn: Connection) -> None:
+            for job_id, handle, why in victims:
+                first = ("running", "admitted") if handle else ("admitted", "running")
+                for src in first:
+                    if self._preempt(conn, job_id, why, requeued, src):
+                        break
+            self._save_stopping(conn, stopping)
+
+        self._write(write)
+        st.stopping = stopping
+        for _ in victims:
+            self.metrics.decisions.labels("preempted").inc()
+        self._stop_runs(st)
+
+    @staticmethod
+    def _save_stopping(conn: Connection, stopping: Sequence[tuple[str, str]]) -> None:
+        value = json.dumps([list(s) for s in stopping])
+        done = conn.execute(update(META).where(META.c.key == STOPPING).values(value=value))
+        if not done.rowcount:
+            conn.execute(insert(META).values(key=STOPPING, value=value))
+
+    def _stop_runs(self, st: _State) -> None:
+        """Cancel the runs of preempted jobs (`STOPPING`) on their backends; one whose
+        backend does not answer is tried again next tick."""
+        if not st.stopping:
+            return
+        left: list[tuple[str, str]] = []
+        events: list[Event] = []
+        for job_id, handle in st.stopping:
+            if self.failover is not None and self.failover.skips(handle):
+                left.append((job_id, handle))  # its site is down: stopped when it is back
+                continue
+            try:
+                self.backend.cancel(handle)
+            except BackendUnavailable as exc:
+                log.warning("stopping the preempted run of %s: %s; again next tick", job_id, exc)
+                left.append((job_id, handle))
+                continue
+            why = f"its preempted run was cancelled on the backend ({handle})"
+            events.append(Event("job", job_id, "run-stopped", None, None, why, "scheduler"))
+        if not events:
+            return
+
+        def write(conn: Connection) -> None:
+            add_events(conn, events)
+            self._save_stopping(conn, left)
+
+        self._write(write)
+        st.stopping = left
 
     # -- 6. commit -----------------------------------------------------------------------
 

@@ -11,13 +11,14 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from suanli.core.policies import is_queueing
 from suanli.errors import UnknownNameError
 from suanli.ledger.ledger import HEAD_FORMAT, signed_message
 from suanli.service import schemas as w
 from suanli.service import views
 from suanli.service.app import ApiProblem, Service
 from suanli.service.auth import Principal
-from suanli.service.jobs import body_hash, document_dict, new_job_id
+from suanli.service.jobs import PRIORITY_CLASS, body_hash, document_dict, new_job_id
 from suanli.service.schemas import JOB_ID_PATTERN, NAME_PATTERN, Role
 from suanli.service.writer import NewJob
 
@@ -42,6 +43,7 @@ router = APIRouter(prefix="/v1", responses=ERRORS)
 JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, max_length=18)]
 SiteId = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63)]
 TenantId = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63)]
+ClassName = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63)]
 
 
 async def service(request: Request) -> Service:
@@ -145,6 +147,40 @@ def _check_document(svc: Service, who: Principal, doc: w.JobDocument) -> str:
     return tenant
 
 
+def _priority_class(svc: Service, doc: w.JobDocument) -> dict[str, Any] | None:
+    """The class a job gets (the one it names, else the global default unless it gives a
+    priority), as stored with it; a 422 naming the field for an unknown class or a priority
+    that disagrees with the class's value."""
+    spec = doc.spec
+    classes = svc.priority_classes()
+    name = spec.priority_class
+    if name is None:
+        if "priority" in spec.model_fields_set:
+            return None  # a bare number
+        name = next((n for n, c in classes.items() if c["global_default"]), None)
+        if name is None:
+            return None
+    elif name not in classes:
+        known = ", ".join(sorted(classes)) or "none (POST /v1/priority-classes)"
+        raise ApiProblem(
+            422,
+            "Invalid request",
+            f"unknown priority class {name!r}; known classes: {known}",
+            "spec.priorityClass",
+        )
+    c = classes[name]
+    given = spec.priority_class is not None and "priority" in spec.model_fields_set
+    if given and spec.priority != c["value"]:
+        raise ApiProblem(
+            422,
+            "Invalid request",
+            f"priority {spec.priority} disagrees with priority class {name!r} (value "
+            f"{c['value']}): give one of them, or the class's value",
+            "spec.priority",
+        )
+    return {"name": name, "value": int(c["value"]), "preemptionPolicy": c["preemption_policy"]}
+
+
 @router.post(
     "/jobs",
     status_code=201,
@@ -171,8 +207,15 @@ async def accept_job(
 ) -> Response:
     """Check, store and answer one submission (the route and `suanli.service.fastpath`)."""
     tenant = _check_document(svc, who, doc)
+    klass = _priority_class(svc, doc)
     stored = document_dict(doc)
     stored["metadata"]["tenant"] = tenant
+    # the body's hash binds an idempotency key; without a key nothing compares it
+    digest = body_hash(stored) if idempotency_key is not None else ""
+    if klass is not None:  # the class's value and name, as the stored spec shows them
+        stored["spec"]["priority"] = klass["value"]
+        stored["spec"]["priorityClass"] = klass["name"]
+        stored[PRIORITY_CLASS] = klass
     needs_approval = doc.spec.data.classification.value in svc.approval_classes()
     now = time.time()
     state = w.JobState.PENDING_APPROVAL if needs_approval else w.JobState.QUEUED
@@ -194,8 +237,6 @@ async def accept_job(
         "cancel_requested": False,
     }
     assert svc.writer is not None
-    # the body's hash binds an idempotency key; without a key nothing compares it
-    digest = body_hash(stored) if idempotency_key is not None else ""
     job_id, created = await svc.writer.submit(
         NewJob(row, reason, who.actor, idempotency_key, digest)
     )
@@ -456,7 +497,13 @@ def get_tenant(tenant_id: TenantId, svc: Svc, who: Who) -> w.Tenant:
     dependencies=[Depends(allow(OP, TEN))],
 )
 def get_quota(tenant_id: TenantId, svc: Svc, who: Who) -> w.Quota:
-    return w.Quota(accelerators=dict(_tenant(svc, who, tenant_id)["quota"] or {}))
+    row = _tenant(svc, who, tenant_id)
+    limits = row["limits"] or {}
+    return w.Quota(
+        accelerators=dict(row["quota"] or {}),
+        borrowing_limit=dict(limits.get("borrowing") or {}),
+        lending_limit=dict(limits.get("lending") or {}),
+    )
 
 
 @router.put(
@@ -466,11 +513,138 @@ def get_quota(tenant_id: TenantId, svc: Svc, who: Who) -> w.Quota:
     dependencies=[Depends(allow(OP))],
 )
 def set_quota(tenant_id: TenantId, body: w.Quota, svc: Svc, who: Who) -> w.Quota:
-    """Nominal accelerators per type (enforcement belongs to the queueing work)."""
+    """Nominal accelerators per flavor: ``TYPE``, or ``TYPE@HUB`` / ``TYPE@SITE`` when the
+    service runs with that flavor scope. A queueing policy enforces it from its next cycle
+    (within a few seconds); other policies only show it (docs/service.md, "Queueing")."""
     who.require(OP)
     _tenant(svc, who, tenant_id)
-    svc.store.set_quota(tenant_id, dict(body.accelerators), who.actor)
+    places, types = svc.flavor_places()
+    scope = svc.config.flavor_scope
+    for key in body.accelerators:
+        kind, _, place = key.partition("@")
+        field = f"accelerators.{key}"
+        if kind not in types:
+            raise ApiProblem(
+                422, "Invalid request", f"{key!r}: unknown accelerator type {kind!r}", field
+            )
+        if scope == "network" and place:
+            raise ApiProblem(
+                422,
+                "Invalid request",
+                f"{key!r}: the service's flavor scope is network: quotas are per type "
+                f"({kind!r}); per hub or site needs serve --flavor-scope hub or site",
+                field,
+            )
+        if scope != "network" and place not in set(places.values()):
+            known = ", ".join(sorted(set(places.values())))
+            raise ApiProblem(
+                422,
+                "Invalid request",
+                f"{key!r}: the flavor scope is {scope}: write {kind}@<{scope}>"
+                + (f" with an unknown {scope} {place!r}" if place else "")
+                + f"; known: {known}",
+                field,
+            )
+    limits = {"borrowing": body.borrowing_limit, "lending": body.lending_limit}
+    for what, given in (
+        ("borrowingLimit", body.borrowing_limit),
+        ("lendingLimit", body.lending_limit),
+    ):
+        for key, n in given.items():
+            if key not in body.accelerators:
+                raise ApiProblem(
+                    422,
+                    "Invalid request",
+                    f"{key!r}: a limit on a flavor without a quota in accelerators",
+                    f"{what}.{key}",
+                )
+            if what == "lendingLimit" and n > body.accelerators[key]:
+                raise ApiProblem(
+                    422,
+                    "Invalid request",
+                    f"{key!r}: lends {n} of a quota of {body.accelerators[key]}",
+                    f"{what}.{key}",
+                )
+    svc.store.set_quota(tenant_id, dict(body.accelerators), who.actor, limits)
     return body
+
+
+# -- priority classes ------------------------------------------------------------------
+
+
+@router.get(
+    "/priority-classes",
+    response_model=list[w.PriorityClass],
+    tags=["priority-classes"],
+    dependencies=[Depends(allow(OP, TEN))],
+)
+def list_priority_classes(svc: Svc, who: Who) -> list[w.PriorityClass]:
+    """The named priorities a job may give in ``spec.priorityClass``."""
+    who.require(OP, TEN)
+    return [views.priority_class(r) for r in svc.store.priority_classes()]
+
+
+@router.post(
+    "/priority-classes",
+    status_code=201,
+    response_model=w.PriorityClass,
+    tags=["priority-classes"],
+    dependencies=[Depends(allow(OP))],
+)
+def create_priority_class(body: w.PriorityClassIn, svc: Svc, who: Who) -> w.PriorityClass:
+    """Create a class; a second ``globalDefault`` class is a 409 naming the first."""
+    who.require(OP)
+    row = {
+        "name": body.name,
+        "value": body.value,
+        "preemption_policy": body.preemption_policy.value,
+        "global_default": body.global_default,
+        "description": body.description,
+    }
+    refused = svc.store.add_priority_class(row, who.actor)
+    if refused == "exists":
+        raise ApiProblem(409, "Conflict", f"priority class {body.name!r} exists", "name")
+    if refused is not None:
+        other = refused.removeprefix("default:")
+        raise ApiProblem(
+            409,
+            "Conflict",
+            f"priority class {other!r} is already the global default; at most one class is",
+            "globalDefault",
+        )
+    svc.forget()
+    created = svc.store.priority_class(body.name)
+    assert created is not None
+    return views.priority_class(created)
+
+
+@router.get(
+    "/priority-classes/{name}",
+    response_model=w.PriorityClass,
+    tags=["priority-classes"],
+    dependencies=[Depends(allow(OP, TEN))],
+)
+def get_priority_class(name: ClassName, svc: Svc, who: Who) -> w.PriorityClass:
+    who.require(OP, TEN)
+    row = svc.store.priority_class(name)
+    if row is None:
+        raise not_found("priority class", name)
+    return views.priority_class(row)
+
+
+@router.delete(
+    "/priority-classes/{name}",
+    status_code=204,
+    tags=["priority-classes"],
+    dependencies=[Depends(allow(OP))],
+)
+def delete_priority_class(name: ClassName, svc: Svc, who: Who) -> Response:
+    """Delete a class; jobs that named it keep the priority they were given."""
+    who.require(OP)
+    if not svc.store.delete_priority_class(name, who.actor):
+        raise not_found("priority class", name)
+    svc.forget()
+    return Response(status_code=204)
 
 
 # -- policies and approvals ------------------------------------------------------------
@@ -479,6 +653,8 @@ def set_quota(tenant_id: TenantId, body: w.Quota, svc: Svc, who: Who) -> w.Quota
 def _policies(svc: Service) -> w.PolicySet:
     return w.PolicySet(
         scheduling=svc.config.policy,
+        queueing=is_queueing(svc.config.policy),
+        flavor_scope=svc.config.flavor_scope,
         approval_required_for=svc.store.approval_classes(),
         residency="personal, important and core data are processed only in their own jurisdiction",
     )

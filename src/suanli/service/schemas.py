@@ -22,6 +22,10 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 JOB_ID_PATTERN = r"^j-[0-9a-f]{16}$"
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=63)]
+#: a quota's key: an accelerator type, or a type at a hub or site (``A100@Ningxia``)
+FLAVOR_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}(@[A-Za-z0-9][A-Za-z0-9._ -]{0,62})?$"
+Flavor = Annotated[str, Field(pattern=FLAVOR_PATTERN, min_length=1, max_length=127)]
+Count = Annotated[int, Field(ge=0, le=10_000_000)]
 Text = Annotated[str, Field(max_length=1024)]
 
 
@@ -133,6 +137,10 @@ class JobSpec(WireIn):
     latency_slo_ms: float | None = Field(default=None, gt=0, le=10_000)
     users_site: Name | None = None
     priority: int = Field(default=0, ge=-1000, le=1000)
+    #: a priority class (``/v1/priority-classes``): the job gets its value (shown here as
+    #: ``priority`` once stored) and its preemption policy; without one, the global default
+    #: class applies unless ``priority`` is given
+    priority_class: Name | None = None
     #: declared: a run moved off a failed site resumes from it; otherwise it restarts
     checkpoint: CheckpointSpec | None = None
 
@@ -278,9 +286,16 @@ class Site(Wire):
 
 
 class Quota(WireIn):
-    """Nominal accelerators per accelerator type (flavor)."""
+    """Nominal accelerators per flavor: an accelerator type (``A100``), or with the service's
+    flavor scope ``hub`` or ``site`` a type at a hub or site (``A100@Ningxia``)."""
 
-    accelerators: dict[Name, Annotated[int, Field(ge=0, le=10_000_000)]] = Field(max_length=64)
+    accelerators: dict[Flavor, Count] = Field(max_length=256)
+    #: the most a queueing policy lets the tenant use beyond ``accelerators`` of a flavor, by
+    #: borrowing others' idle quota (a flavor not named: unbounded)
+    borrowing_limit: dict[Flavor, Count] = Field(default_factory=dict, max_length=256)
+    #: the most of its quota of a flavor the tenant lends to others while it does not use it
+    #: (at most its ``accelerators``; a flavor not named: all of it)
+    lending_limit: dict[Flavor, Count] = Field(default_factory=dict, max_length=256)
 
 
 class TenantIn(WireIn):
@@ -305,11 +320,49 @@ class Tenant(Wire):
     quota: dict[str, int]
 
 
+# -- priority classes ------------------------------------------------------------------
+
+
+class PreemptionPolicy(StrEnum):
+    PREEMPT_LOWER_PRIORITY = "PreemptLowerPriority"
+    NEVER = "Never"  # waits rather than evicting others; may still be evicted
+
+
+class PriorityClassIn(WireIn):
+    """A named priority (as Kubernetes' PriorityClass): jobs that name it get its value."""
+
+    name: Name
+    value: int = Field(ge=-1000, le=1000)
+    preemption_policy: PreemptionPolicy = PreemptionPolicy.PREEMPT_LOWER_PRIORITY
+    #: the class of every job that names neither a class nor a priority (at most one)
+    global_default: bool = False
+    description: Annotated[str, Field(max_length=1024)] = ""
+
+    @field_validator("description")
+    @classmethod
+    def _description_has_no_nul(cls, v: str) -> str:
+        return _no_nul(v)
+
+
+class PriorityClass(Wire):
+    name: str
+    value: int
+    preemption_policy: PreemptionPolicy
+    global_default: bool
+    description: str
+    created_at: datetime
+
+
 # -- policies and approvals ------------------------------------------------------------
 
 
 class PolicySet(Wire):
     scheduling: str
+    #: whether the scheduling policy enforces tenants' quotas and may preempt (a queueing
+    #: policy: fifo, slurm, kueue, suanli-queue; docs/service.md, "Queueing")
+    queueing: bool = False
+    #: where quotas hold: network (per type), hub (``TYPE@HUB``) or site (``TYPE@SITE``)
+    flavor_scope: Literal["network", "hub", "site"] = "network"
     approval_required_for: list[Classification]
     residency: str
 
@@ -501,7 +554,8 @@ class TenantUse(Wire):
     share: float
     quota: dict[str, int]
     in_use: dict[str, float]
-    #: accelerators held beyond the quota of their type (borrowed from idle quota)
+    #: accelerators held beyond the quota of their flavor (type, or type at a hub or site in
+    #: those flavor scopes): borrowed from idle quota
     borrowing: float
     states: dict[str, int]
 

@@ -9,13 +9,17 @@ repeats (`suanli.core.cost`).
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
+from suanli.core.queueing import ClusterQueue, Cohort, FlavorQuota, QueueingConfig
+from suanli.core.queueing.quota import PREEMPTION_POLICIES, SCOPES, PriorityClass
 from suanli.core.rules import INTERIM_RULES, RuleResult, Verdict
+from suanli.errors import InputError
 from suanli.model import Job, Link, Pool, Scenario, Sector, Site, Tenant
 from suanli.model.network import default_latency_ms
 
@@ -135,3 +139,80 @@ def restrict_pools(scenario: Scenario, served: Mapping[str, frozenset[str]]) -> 
         for sid, site in scenario.sites.items()
     }
     return replace(scenario, sites=sites)
+
+
+#: the one cohort every tenant's queue is in (borrowing and lending without limits)
+COHORT = "network"
+
+
+def flavor_places(scenario: Scenario, scope: str) -> dict[str, str]:
+    """Site id -> the hub or site its flavors are named after (empty in the network scope)."""
+    if scope == "network":
+        return {}
+    return {sid: site.hub if scope == "hub" else sid for sid, site in scenario.sites.items()}
+
+
+def build_queueing(
+    scenario: Scenario,
+    tenants: Sequence[Mapping[Any, Any]],
+    scope: str = "network",
+    classes: Sequence[Mapping[Any, Any]] = (),
+) -> tuple[QueueingConfig, list[str]]:
+    """The queueing policies' configuration from the database (docs/service.md, "Queueing"):
+    one queue per tenant, named after it, with its stored quota as nominal quota per flavor
+    (``TYPE``, or ``TYPE@HUB``/``TYPE@SITE`` in those scopes), its stored borrowing and
+    lending limits per flavor (a flavor without one: unbounded) and its weight; a tenant
+    without a quota gets a weight-proportional share of every flavor, as in the simulator
+    (`suanli.core.policies.queueing.default_config`). Every queue is in one cohort,
+    ``network``, so idle quota is used by others and its owner takes it back (the policy's
+    reclaim), within those limits.
+
+    A stored key that is not a flavor of ``scope`` (``A100`` in the site scope: the scenario
+    seeds per-type quotas) is left out, and one line per tenant with such keys is returned with
+    the configuration (the service logs them); a tenant left with no key counts as one without a
+    quota. The API accepts only keys of the scope, so setting the quota again fixes it."""
+    if scope not in SCOPES:
+        raise InputError("--flavor-scope", f"unknown scope {scope!r}", f"choose from {SCOPES}")
+    place_of = flavor_places(scenario, scope)
+    total: dict[str, int] = defaultdict(int)
+    for sid, site in scenario.sites.items():
+        for pool in site.pools:
+            at = f"@{place_of[sid]}" if place_of else ""
+            total[pool.accelerator + at] += pool.accelerators
+    weights = sum(float(t["weight"]) for t in tenants) or 1.0
+    queues: dict[str, ClusterQueue] = {}
+    ignored: list[str] = []
+    for t in tenants:
+        stored = dict(t["quota"] or {})
+        quota = {k: n for k, n in stored.items() if ("@" in k) == (scope != "network")}
+        if len(quota) < len(stored):
+            keys = ", ".join(repr(k) for k in stored if k not in quota)
+            ignored.append(
+                f"tenant {t['id']}: quota keys {keys} are not flavors of the {scope} scope "
+                "and are not enforced (set the tenant's quota again)"
+            )
+        limits = t.get("limits") or {}
+        borrow, lend = limits.get("borrowing") or {}, limits.get("lending") or {}
+        if quota:
+            quotas = {
+                f: FlavorQuota(
+                    float(n),
+                    None if f not in borrow else float(borrow[f]),
+                    None if f not in lend else float(lend[f]),
+                )
+                for f, n in quota.items()
+            }
+        else:
+            quotas = {f: FlavorQuota(n * float(t["weight"]) / weights) for f, n in total.items()}
+        queues[t["id"]] = ClusterQueue(t["id"], (t["id"],), quotas, COHORT, float(t["weight"]))
+    if not queues:
+        raise InputError("tenants", "no tenant: a queueing policy needs at least one")
+    priority = {
+        c["name"]: PriorityClass(
+            c["name"], int(c["value"]), PREEMPTION_POLICIES[c["preemption_policy"]]
+        )
+        for c in classes
+    }
+    default = next((c["name"] for c in classes if c["global_default"]), None)
+    config = QueueingConfig(queues, {COHORT: Cohort(COHORT)}, scope, place_of, priority, default)
+    return config, ignored

@@ -37,6 +37,17 @@ def job(row: Mapping[Any, Any]) -> w.Job:
     )
 
 
+def priority_class(row: Mapping[Any, Any]) -> w.PriorityClass:
+    return w.PriorityClass(
+        name=row["name"],
+        value=int(row["value"]),
+        preemption_policy=w.PreemptionPolicy(row["preemption_policy"]),
+        global_default=bool(row["global_default"]),
+        description=row["description"] or "",
+        created_at=ts(row["created_at"]),
+    )
+
+
 def event(row: Mapping[Any, Any]) -> w.JobEvent:
     return w.JobEvent(
         seq=row["seq"],

@@ -31,6 +31,7 @@ from suanli.service.storage.tables import (
     LeaseRow,
     Meta,
     PoolRow,
+    PriorityClassRow,
     SiteRow,
     TenantRow,
     TokenRow,
@@ -45,11 +46,15 @@ TOKENS = cast(Table, TokenRow.__table__)
 IDEM = cast(Table, IdempotencyRow.__table__)
 META = cast(Table, Meta.__table__)
 LEASES = cast(Table, LeaseRow.__table__)
+CLASSES = cast(Table, PriorityClassRow.__table__)
 
 #: classes of data whose jobs wait for a regulator's approval unless the operator changes it
 DEFAULT_APPROVAL = (Classification.CORE.value,)
 GENESIS_HASH = EMPTY_ROOT.hex()
 SCHEDULER_LEASE = "scheduler"
+#: meta key of the queueing version: changed by every change of tenants, quotas and priority
+#: classes, so a leader running a queueing policy rebuilds its configuration
+QUEUEING_VERSION = "queueing"
 
 
 def token_hash(token: str) -> str:
@@ -283,6 +288,16 @@ class Store:
         v = conn.execute(select(META.c.value).where(META.c.key == "topology")).scalar() or "0"
         conn.execute(update(META).where(META.c.key == "topology").values(value=str(int(v) + 1)))
 
+    @staticmethod
+    def _bump_queueing(conn: Connection) -> None:
+        """A new `QUEUEING_VERSION`: a fresh random value, not a count, so that two changes
+        committed at once never write the same value (a read-then-increment could, and the
+        leader would miss the second). The row is made by migration 0002 (here if gone)."""
+        value = secrets.token_hex(8)
+        done = conn.execute(update(META).where(META.c.key == QUEUEING_VERSION).values(value=value))
+        if not done.rowcount:
+            conn.execute(insert(META), {"key": QUEUEING_VERSION, "value": value})
+
     def add_site(
         self, row: Mapping[str, Any], pools: Sequence[Mapping[str, Any]], actor: str
     ) -> bool:
@@ -357,6 +372,7 @@ class Store:
         try:
             with self.write() as conn:
                 conn.execute(insert(TENANTS), {**row, "quota": {}})
+                self._bump_queueing(conn)
                 add_events(
                     conn,
                     [Event("tenant", row["id"], "tenant.created", None, None, row["name"], actor)],
@@ -365,9 +381,20 @@ class Store:
             return False
         return True
 
-    def set_quota(self, tenant_id: str, quota: dict[str, int], actor: str) -> None:
+    def set_quota(
+        self,
+        tenant_id: str,
+        quota: dict[str, int],
+        actor: str,
+        limits: dict[str, dict[str, int]] | None = None,
+    ) -> None:
+        """Set a tenant's nominal quota and its borrowing and lending limits (replaced)."""
+        limits = {k: v for k, v in (limits or {}).items() if v} or None
         with self.write() as conn:
-            conn.execute(update(TENANTS).where(TENANTS.c.id == tenant_id).values(quota=quota))
+            conn.execute(
+                update(TENANTS).where(TENANTS.c.id == tenant_id).values(quota=quota, limits=limits)
+            )
+            self._bump_queueing(conn)
             add_events(
                 conn,
                 [
@@ -377,11 +404,74 @@ class Store:
                         "quota.set",
                         None,
                         None,
-                        json.dumps(quota, sort_keys=True),
+                        json.dumps(quota, sort_keys=True)
+                        + (f" limits {json.dumps(limits, sort_keys=True)}" if limits else ""),
                         actor,
                     )
                 ],
             )
+
+    # -- priority classes ----------------------------------------------------------------
+
+    def priority_classes(self) -> list[RowMapping]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(CLASSES).order_by(CLASSES.c.name)).mappings())
+
+    def priority_class(self, name: str) -> RowMapping | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(CLASSES).where(CLASSES.c.name == name)).mappings().first()
+
+    def add_priority_class(self, row: Mapping[str, Any], actor: str) -> str | None:
+        """Create a class; None, or why not: ``"exists"``, or ``"default:<name>"`` when
+        ``row`` is a global default and class ``<name>`` already is."""
+        try:
+            with self.write() as conn:
+                same = select(CLASSES.c.name).where(CLASSES.c.name == row["name"])
+                if conn.execute(same).first():
+                    return "exists"
+                if row["global_default"]:
+                    other = conn.execute(
+                        select(CLASSES.c.name).where(CLASSES.c.global_default.is_(True))
+                    ).scalar()
+                    if other is not None:
+                        return f"default:{other}"
+                conn.execute(insert(CLASSES), {**row, "created_at": time.time()})
+                self._bump_queueing(conn)
+                what = f"value {row['value']}, {row['preemption_policy']}" + (
+                    ", global default" if row["global_default"] else ""
+                )
+                created = Event(
+                    "priority-class", row["name"], "class.created", None, None, what, actor
+                )
+                add_events(conn, [created])
+        except IntegrityError:  # a replica created the name or a default meanwhile
+            if self.priority_class(row["name"]) is not None:
+                return "exists"
+            other = next((c["name"] for c in self.priority_classes() if c["global_default"]), "")
+            return f"default:{other or 'another class'}"
+        return None
+
+    def delete_priority_class(self, name: str, actor: str) -> bool:
+        """Delete a class (jobs that named it keep the value they were given); False if none."""
+        with self.write() as conn:
+            done = conn.execute(CLASSES.delete().where(CLASSES.c.name == name)).rowcount
+            if done:
+                self._bump_queueing(conn)
+                add_events(
+                    conn,
+                    [
+                        Event(
+                            "priority-class",
+                            name,
+                            "class.deleted",
+                            None,
+                            None,
+                            "jobs that named it keep their priority",
+                            actor,
+                        )
+                    ],
+                )
+        return bool(done)
 
     # -- policies ------------------------------------------------------------------------
 

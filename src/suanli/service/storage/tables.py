@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -60,6 +60,32 @@ class TenantRow(Base):
     jurisdiction: Mapped[str] = mapped_column(String(8))
     weight: Mapped[float] = mapped_column(Float)
     quota: Mapped[dict[str, int]] = mapped_column(JSON)
+    #: ``{"borrowing": {flavor: n}, "lending": {flavor: n}}`` (null or a missing flavor:
+    #: unbounded); the queueing policies' borrowing and lending limits
+    limits: Mapped[dict[str, dict[str, int]] | None] = mapped_column(JSON, nullable=True)
+
+
+class PriorityClassRow(Base):
+    """A named priority for jobs (Kubernetes' PriorityClass); at most one is the default."""
+
+    __tablename__ = "priority_classes"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)
+    #: ``PreemptLowerPriority`` or ``Never``
+    preemption_policy: Mapped[str] = mapped_column(String(32))
+    global_default: Mapped[bool] = mapped_column(Boolean)
+    description: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (
+        Index(
+            "uq_priority_classes_one_default",
+            "global_default",
+            unique=True,
+            sqlite_where=text("global_default"),
+            postgresql_where=text("global_default"),
+        ),
+    )
 
 
 class TokenRow(Base):

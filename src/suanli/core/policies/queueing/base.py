@@ -273,6 +273,24 @@ class QueueingPolicy(Policy):
     def on_finish(self, placement: Placement, ctx: CycleContext) -> None:
         self._release(placement.job.id, ctx.now)
 
+    def on_restored(self, placement: Placement) -> None:
+        """A job that was running before a restart (`Scheduler.restore`) holds its quota
+        again, and may be a victim as any running job (the service's restart path)."""
+        job, milli = placement.job, job_milli(placement.job)
+        queue = self.queue_of.get(job.tenant, next(iter(self.config.queues)))
+        flavor = self.flavor(placement.option)
+        if not self.book.fits(queue, flavor, milli):
+            self.quota_violations += 1  # e.g. the quota was lowered under a running job
+        self.book.admit(queue, flavor, milli)
+        # the decayed history is not restored: its usage counts as held all along
+        self.decayed.change(self.decayed.now, queue, flavor, milli / 1000)
+        self.held[job.id] = Held(queue, flavor, milli, placement)
+        self.held_by[(flavor, queue)][job.priority][job.id] = self._started
+        self._started += 1
+        ckpt = getattr(job, "checkpoint_h", None)
+        victim = Running(job.id, queue, flavor, milli, job.priority, placement.start_h, ckpt)
+        self.as_victim[job.id] = {flavor: victim}
+
     def on_preempted(self, placement: Placement, record: Preemption) -> None:
         """A preempted job waits again, resuming from its last checkpoint."""
         self._release(placement.job.id, record.time_h)
@@ -295,6 +313,13 @@ class QueueingPolicy(Policy):
 
     def waiting(self) -> int:
         return len(self.jobs)
+
+    @property
+    def next_backfill_h(self) -> float:
+        """When the next backfill pass is due. A driver whose cycles are sparse (the service,
+        where a cycle runs only when something happened) wakes then while jobs wait, so a job
+        that can backfill does not wait for an unrelated event."""
+        return self._next_backfill
 
     # -- the cycle ----------------------------------------------------------------------
 

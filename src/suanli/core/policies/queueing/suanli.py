@@ -24,10 +24,10 @@ stays within its nominal quota reclaims room from jobs of borrowing queues on on
 (Kueue's ``reclaimWithinCohort``): a job that runs on one node takes its victims from one node
 (`rule_one_node_least_waste`), a gang across nodes takes the least-waste victims of the pool
 (`rule_least_waste_first`); when the pool has room and only the quota the queue is owed is
-lent out, the least-waste borrowers of that flavor on any pool give it back; victims are tried on the quota book first and the trial is undone
-when they would not make room, and a reclaim on the reserved pool must not delay the
-reservation. Otherwise the highest-ranked blocked job gets a reservation and the rest backfill
-behind it without delaying it.
+lent out, the least-waste borrowers of that flavor on any pool give it back; victims are
+tried on the quota book first and the trial is undone when they would not make room, and a
+reclaim on the reserved pool must not delay the reservation. Otherwise the highest-ranked
+blocked job gets a reservation and the rest backfill behind it without delaying it.
 
 Placement: a job waits for its data to reach a farther option only when the run there saves
 ``WAIT_PAYBACK`` (4) times the extra wait (`rule_worth_the_wait`), then joins its queue and
@@ -246,7 +246,8 @@ class SuanliQueuePolicy(QueueingPolicy):
             if q != w.queue and self.book.borrowed(q, flavor) > 0:
                 order.update(self.running_in(flavor, q, below=w.pending.job.priority + 1))
         candidates = sorted(
-            (self.as_victim[j] for j in order), key=lambda r: rule_least_waste_first(r, ctx.now)
+            (self.as_victim[j][flavor] for j in order),
+            key=lambda r: rule_least_waste_first(r, ctx.now),
         )
         victims: list[Running] = []
         for r in candidates:

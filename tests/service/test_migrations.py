@@ -1,0 +1,93 @@
+"""The schema's migrations: a database made by an earlier revision is brought to the newest
+with its rows kept."""
+
+from __future__ import annotations
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, inspect, text, update
+from sqlalchemy.exc import IntegrityError
+
+from suanli.scenario import load_scenario
+from suanli.service.storage import Store, make_engine, migrate
+from suanli.service.storage.db import MIGRATIONS
+from suanli.service.storage.repo import TENANTS
+
+
+def _to(engine: Engine, revision: str) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def test_a_database_of_revision_0001_upgrades_to_the_newest_with_its_rows(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        _to(engine, "0001")
+        assert "priority_classes" not in inspect(engine).get_table_names()
+        store = Store(engine)
+        store.seed(load_scenario("china-edwc"))
+        with engine.begin() as conn:  # what revision 0001 has: no limits column yet
+            conn.execute(
+                update(TENANTS).where(TENANTS.c.id == "fin-bank").values(quota={"A100": 8})
+            )
+        migrate(engine)
+        with engine.connect() as conn:
+            version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        assert version == "0002"
+        assert "priority_classes" in inspect(engine).get_table_names()
+        tenant = store.tenant("fin-bank")
+        assert tenant is not None and tenant["quota"] == {"A100": 8}
+        assert tenant["limits"] is None  # the new column: no limits
+        store.set_quota("fin-bank", {"A100": 8}, "test", {"borrowing": {"A100": 2}})
+        tenant = store.tenant("fin-bank")
+        assert tenant is not None and tenant["limits"] == {"borrowing": {"A100": 2}}
+        assert store.add_priority_class(_class("a", True), "test") is None
+        assert store.add_priority_class(_class("b", False), "test") is None
+        assert store.add_priority_class(_class("c", True), "test") == "default:a"
+        # the partial unique index holds even for a writer that skips the check
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO priority_classes (name, value, preemption_policy, "
+                    "global_default, description, created_at) "
+                    "VALUES ('d', 1, 'Never', :t, '', 0)"
+                ),
+                {"t": True},
+            )
+        assert [r["name"] for r in store.priority_classes()] == ["a", "b"]
+        migrate(engine)  # at the head: nothing to do
+    finally:
+        engine.dispose()
+
+
+def _class(name: str, default: bool) -> dict[str, object]:
+    return {
+        "name": name,
+        "value": 1,
+        "preemption_policy": "PreemptLowerPriority",
+        "global_default": default,
+        "description": "",
+    }
+
+
+def test_revision_0002_downgrades_to_0001_and_upgrades_again(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        migrate(engine)
+        Store(engine).seed(load_scenario("china-edwc"))
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0001")
+        assert "priority_classes" not in inspect(engine).get_table_names()
+        assert "limits" not in {c["name"] for c in inspect(engine).get_columns("tenants")}
+        migrate(engine)
+        assert "limits" in {c["name"] for c in inspect(engine).get_columns("tenants")}
+        assert Store(engine).tenant("fin-bank") is not None
+    finally:
+        engine.dispose()
