@@ -180,6 +180,51 @@ def test_a_job_whose_class_never_preempts_waits_instead_of_reclaiming(
     assert bool(getattr(sched, "preemptions", [])) is preempts
 
 
+# tb runs b1 within its nominal 4 and borrows ta's 4 for b2; ta's short jobs a1 and a2 come
+# one after the other, each within ta's nominal, each needing the 4 GPUs b2 holds
+THRASH = [
+    job("b1", arrival=0.0, gpus=4, duration=10.0).copy(tenant="tb"),
+    job("b2", arrival=0.5, gpus=4, duration=10.0).copy(tenant="tb"),
+    job("a1", arrival=1.0, gpus=4, duration=0.01).copy(tenant="ta"),
+]
+
+
+def test_suanli_queue_a_reclaimed_job_does_not_borrow_back_at_once_to_be_reclaimed_again() -> None:
+    # without the backoff b2 restarts as a borrower as soon as a1 ends (1.01) and, having
+    # just started, is the least-waste victim of a2 (1.015): stopped twice, moved twice
+    jobs = [*THRASH, job("a2", arrival=1.015, gpus=4, duration=0.01).copy(tenant="ta")]
+    events, sched = go(ONE, "suanli-queue", jobs)
+    assert events == [
+        (0.0, "start", "b1", "a"),
+        (0.5, "start", "b2", "a"),
+        (1.0, "preempt", "b2", "a"),
+        (1.0, "start", "a1", "a"),
+        (1.01, "finish", "a1", "a"),
+        (1.015, "start", "a2", "a"),  # b2 held off borrowing until 1 h + 60 s
+        (1.025, "finish", "a2", "a"),
+        (1.025, "start", "b2", "a"),
+        (10.0, "finish", "b1", "a"),
+        (11.025, "finish", "b2", "a"),
+    ]
+    assert len(sched.preemptions) == 1
+
+
+@pytest.mark.parametrize(
+    ("b1_duration", "b2_restarts"),
+    [
+        pytest.param(10.0, 1.0 + 60 / 3600, id="borrows-again-when-the-backoff-ends"),
+        pytest.param(1.005, 1.005, id="within-nominal-restarts-at-once"),
+    ],
+)
+def test_suanli_queue_a_reclaimed_job_backs_off_borrowing_only(
+    b1_duration: float, b2_restarts: float
+) -> None:
+    jobs = [THRASH[0].copy(duration_h=b1_duration), *THRASH[1:]]
+    events, _ = go(ONE, "suanli-queue", jobs)
+    starts = [t for t, kind, jid, _ in events if kind == "start" and jid == "b2"]
+    assert starts == [0.5, round(b2_restarts, 6)]
+
+
 def test_fifo_head_blocks_the_queue_behind_it() -> None:
     jobs = [
         job("j1", arrival=0.0, gpus=6, duration=2.0),

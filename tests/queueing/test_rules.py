@@ -13,10 +13,13 @@ from suanli.core.queueing.fairshare import (
     rule_lower_share_first,
 )
 from suanli.core.queueing.preemption import (
+    RECLAIM_BACKOFF_BASE_H,
+    RECLAIM_BACKOFF_MAX_H,
     Outcome,
     Request,
     Running,
     rule_least_waste_first,
+    rule_reclaim_backoff,
     rule_reclaim_within_cohort,
     rule_within_queue_lower_priority,
     select_victims,
@@ -232,3 +235,19 @@ def test_select_victims_takes_the_least_waste_until_it_fits_and_undoes_the_trial
     assert b.usage == before
     assert select_victims(Request("qa", "A100", 1000, 0), [], book(), 0.0) == (Outcome.FIT, [])
     assert select_victims(Request("qa", "A100", 9000, 0), running, b, 10.0) == (Outcome.NO_FIT, [])
+
+
+@pytest.mark.parametrize(
+    ("reclaims", "hold_h"),
+    [
+        pytest.param(0, 0.0, id="never-reclaimed-no-hold"),
+        pytest.param(1, 60 / 3600, id="first-reclaim-60-s"),
+        pytest.param(2, 120 / 3600, id="doubles"),
+        pytest.param(6, 1920 / 3600, id="sixth-32-min"),
+        pytest.param(7, 1.0, id="seventh-capped-at-1-h"),
+        pytest.param(50, 1.0, id="stays-capped"),
+    ],
+)
+def test_rule_reclaim_backoff(reclaims: int, hold_h: float) -> None:
+    assert rule_reclaim_backoff(reclaims) == pytest.approx(hold_h)
+    assert (RECLAIM_BACKOFF_BASE_H, RECLAIM_BACKOFF_MAX_H) == (60 / 3600, 1.0)

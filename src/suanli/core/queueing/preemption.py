@@ -11,6 +11,11 @@ Rules (each a named function; tests/queueing/test_rules.py checks each by name):
 * `rule_one_node_least_waste` - a request that runs on one node takes its victims from one
   node: the node where the least-waste victims that make room there waste least in all (room
   freed across many nodes would not hold a job that needs one node's GPUs together).
+* `rule_reclaim_backoff` - a job reclaimed for the ``n``-th time may restart only within its
+  queue's nominal quota for ``RECLAIM_BACKOFF_BASE_H * 2**(n-1)`` hours, at most
+  ``RECLAIM_BACKOFF_MAX_H`` (Kueue's requeue backoff for evicted workloads): restarted at once
+  as a borrower, it is the borrower that has lost least since its start, so the next reclaim
+  on its pool takes it again (docs/queueing.md, "Reclaim backoff").
 
 `select_victims` tries the candidates in that order on the quota book, removing them one by
 one until the request fits, then undoes every trial change; it returns the victims or None.
@@ -86,6 +91,29 @@ def rule_reclaim_within_cohort(req: Request, r: Running, book: QuotaBook) -> boo
         nominal.nominal * 1000
     )
     return within and book.borrowed(r.queue, r.flavor) > 0
+
+
+#: the hold after a job's first reclaim (hours): Kueue's default ``backoffBaseSeconds`` (60 s)
+#: for requeuing an evicted workload; also two of `QueueingPolicy`'s 30 s backfill passes
+RECLAIM_BACKOFF_BASE_H = 60.0 / 3600.0
+#: the longest hold (hours): Kueue's default ``backoffMaxSeconds`` (3,600 s)
+RECLAIM_BACKOFF_MAX_H = 1.0
+
+
+def rule_reclaim_backoff(reclaims: int) -> float:
+    """Hours after its ``reclaims``-th reclaim during which a job may restart only within its
+    queue's nominal quota (not as a borrower): doubling from `RECLAIM_BACKOFF_BASE_H`, capped
+    at `RECLAIM_BACKOFF_MAX_H`; 0 for a job never reclaimed.
+
+    A reclaimed job that restarts at once as a borrower has, of all borrowers, lost least
+    since its start: the next reclaim on its pool takes it again, and each restart loses its
+    work and moves its data again. Within its nominal quota it cannot be reclaimed, so it may
+    start there at once; the hold grows with each reclaim, so a job that keeps being reclaimed
+    tries less often.
+    """
+    if reclaims <= 0:
+        return 0.0
+    return min(RECLAIM_BACKOFF_MAX_H, RECLAIM_BACKOFF_BASE_H * 2.0 ** min(reclaims - 1, 60))
 
 
 def rule_least_waste_first(r: Running, now: float) -> tuple[float, int, float]:

@@ -200,6 +200,16 @@ class QueueingPolicy(Policy):
             out[f] = out.get(f, 0) + max(1, round(p.accelerators * 1000))
         return tuple(out.items())
 
+    def within_nominal(self, queue: str, option: Option, milli: int) -> bool:
+        """Whether ``queue`` stays within its nominal quota of every flavor ``option`` draws
+        on (a job started so cannot be reclaimed: `rule_reclaim_within_cohort`)."""
+        quotas = self.config.queues[queue].quotas
+        for f, m in self.shares(option, milli):
+            q = quotas.get(f)
+            if q is None or self.book.used(queue, f) + m > q.nominal * 1000:
+                return False
+        return True
+
     def quota_fits(self, queue: str, option: Option, milli: int) -> str | None:
         """None if the job fits ``queue``'s quota on ``option``, else the flavor short."""
         if not option.parts:  # the common case, on the admission scan's hot path
@@ -353,22 +363,28 @@ class QueueingPolicy(Policy):
             for again in deferred:
                 self._push(again)
             self._refresh(ctx.now)
-        # wake when the next job's data arrives
+        # wake when the next job's data arrives (or when the policy says, if sooner)
         while self.unready and self._live(self.unready[0][1], self.unready[0][2]) is None:
             heapq.heappop(self.unready)
-        return self.unready[0][0] if self.unready else None
+        wake = self.unready[0][0] if self.unready else None
+        other = self.wake_h(ctx.now)
+        return other if wake is None or (other is not None and other < wake) else wake
 
     def nominate_option(self, w: Waiting, ctx: CycleContext) -> tuple[Option | None, str]:
         """The fastest ready option with room in its pool and its queue's quota."""
         job, milli = w.pending.job, job_milli(w.pending.job)
         best: Option | None = None
         why = "no option is ready"
+        borrow = self.may_borrow(w, ctx)
         for o in w.pending.options:
             if o.ready_h > ctx.now + EPS:
                 continue
             short = self.quota_fits(w.queue, o, milli) if self.enforce_quota else None
             if short is not None:
                 why = f"queue {w.queue} has no {short} quota left (nor any to borrow)"
+                continue
+            if not borrow and not self.within_nominal(w.queue, o, milli):
+                why = f"queue {w.queue} would borrow, and {job.id} may not borrow yet"
                 continue
             if not ctx.capacity.fits_option(o, job):
                 where = o.describe() if o.parts else f"{o.accelerator} at {o.site}"
@@ -472,6 +488,15 @@ class QueueingPolicy(Policy):
 
     def may_consider(self, w: Waiting, ctx: CycleContext) -> bool:
         return True
+
+    def may_borrow(self, w: Waiting, ctx: CycleContext) -> bool:
+        """False: ``w`` may start now only within its queue's nominal quota."""
+        return True
+
+    def wake_h(self, now: float) -> float | None:
+        """A time after ``now`` when the policy wants a cycle though no data arrives (None:
+        none)."""
+        return None
 
     def queue_open(self, queue: str) -> bool:
         """False: no job of ``queue`` is examined for the rest of this cycle."""

@@ -57,14 +57,15 @@ from suanli.core.policies.queueing.backfill import (
     reserve,
     rule_backfill_never_delays_the_reservation,
 )
-from suanli.core.policies.queueing.base import QueueingPolicy, Waiting, runtime_h
+from suanli.core.policies.queueing.base import EPS, QueueingPolicy, Waiting, runtime_h
 from suanli.core.queueing.fairshare import rule_lower_share_first
 from suanli.core.queueing.preemption import (
     Running,
     rule_least_waste_first,
     rule_one_node_least_waste,
+    rule_reclaim_backoff,
 )
-from suanli.core.scheduler import CycleContext
+from suanli.core.scheduler import CycleContext, Placement, Preemption, Scheduler
 
 #: the longest run a job of the built-in workloads may have (hours): trace lengths are
 #: clipped there (`suanli.workload.traces.MAX_DURATION_H`; the core does not import workloads)
@@ -106,6 +107,37 @@ class SuanliQueuePolicy(QueueingPolicy):
     aging_h = LONGEST_RUN_H
     #: reclaim room from borrowers for jobs within their queue's nominal quota
     reclaim = True
+
+    def bind(self, scheduler: Scheduler) -> None:
+        super().bind(scheduler)
+        #: job id -> how often it was reclaimed (until it finishes)
+        self.reclaims: dict[str, int] = {}
+        #: job id -> until when it may restart only within its queue's nominal quota
+        #: (`rule_reclaim_backoff`; dropped when it starts)
+        self.hold_until: dict[str, float] = {}
+
+    def on_preempted(self, placement: Placement, record: Preemption) -> None:
+        super().on_preempted(placement, record)
+        jid = placement.job.id
+        n = self.reclaims[jid] = self.reclaims.get(jid, 0) + 1
+        until = record.time_h + rule_reclaim_backoff(n)
+        self.hold_until[jid] = until
+        w = self.jobs[jid]
+        w.pending.waiting_reason += f"; may borrow again from {until:.4f} h (reclaim {n})"
+
+    def on_finish(self, placement: Placement, ctx: CycleContext) -> None:
+        super().on_finish(placement, ctx)
+        self.reclaims.pop(placement.job.id, None)
+
+    def may_borrow(self, w: Waiting, ctx: CycleContext) -> bool:
+        until = self.hold_until.get(w.pending.job.id)
+        return until is None or until <= ctx.now + EPS
+
+    def wake_h(self, now: float) -> float | None:
+        # a held job may borrow when its hold ends: wake then, though no data arrives
+        for jid in [j for j, t in self.hold_until.items() if t <= now + EPS]:
+            del self.hold_until[jid]
+        return min(self.hold_until.values(), default=None)
 
     @property
     def overdue_h(self) -> float:
@@ -160,6 +192,7 @@ class SuanliQueuePolicy(QueueingPolicy):
 
     def after_start(self, w: Waiting, option: Option, ctx: CycleContext) -> None:
         self._shares[w.queue] = self.share(w.queue)
+        self.hold_until.pop(w.pending.job.id, None)
 
     def on_blocked(self, w: Waiting, option: Option | None, why: str, ctx: CycleContext) -> bool:
         # a job of a class with preemptionPolicy: Never waits rather than evicts
@@ -169,9 +202,13 @@ class SuanliQueuePolicy(QueueingPolicy):
             w.pending.waiting_reason = f"ranked first, waiting for the backfill pass: {why}"
             return False
         if self.reservation is None:
+            options = w.pending.options
+            if not self.may_borrow(w, ctx):  # held: it may start only within its nominal
+                milli = job_milli(w.pending.job)
+                options = [o for o in options if self.within_nominal(w.queue, o, milli)]
             self.reservation = reserve(
                 w.pending.job,
-                w.pending.options,
+                options,
                 self.scheduler.running.values(),
                 ctx.capacity,
                 ctx.now,
