@@ -9,7 +9,8 @@ pool 1,200. The same workload runs twice under each policy: the large gangs with
 ``span: pool`` (as today) and with ``span: hub`` (they may split across the sites of those
 hubs, at the scenario's slowdown of 1.3). Reported per run, for the large gangs: how many ran,
 how many ran split, were rejected, their mean wait (arrival to last start), JCT (arrival to
-finish) and energy; and the mean JCT and objective (yuan) of every job.
+finish) and energy; and, over every job, the mean JCT, the objective (yuan), the transfer cost
+(yuan), the preemptions and the most restarts of one job (its starts less one).
 
     .venv/bin/python benchmarks/cross_site_gangs.py [--days 2] [--large 24] [--policy ...]
 """
@@ -21,6 +22,7 @@ import os
 import platform
 import random
 import time
+from collections import Counter
 from collections.abc import Sequence
 
 from suanli.model import Classification, DataAsset, Job, JobKind
@@ -72,8 +74,8 @@ def main() -> None:
           f"large training gangs ({', '.join(map(str, SIZES))} accelerators)")  # fmt: skip
     print("| policy | large gangs | ran | ran split | rejected | mean wait (h) | mean JCT (h) "
           "| their energy (MWh) | all jobs' mean JCT (h) | objective (yuan) "
-          "| wall (s) |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| transfer (yuan) | preemptions | most restarts of a job | wall (s) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for span in ("pool", "hub"):
         jobs = base + [j.copy(span=span) for j in large]
         t0 = time.perf_counter()
@@ -87,9 +89,13 @@ def main() -> None:
             jcts = [p.end_h - p.job.arrival_h for p in last.values()]
             energy = sum(p.cost.energy_kwh for p in run.trace.placements if p.job.id in ids)
             all_jct = run.queue.mean_jct_h if run.queue is not None else float("nan")
+            preempted = run.queue.preemptions if run.queue is not None else 0
+            starts = Counter(p.job.id for p in run.trace.placements)
+            restarts = max(starts.values(), default=1) - 1
             print(f"| {name} | span {span} | {len(last)} | {split} | {rejected} | {mean(waits)} "
                   f"| {mean(jcts)} | {energy / 1000:,.1f} | {all_jct:.2f} "
-                  f"| {run.metrics.objective_yuan:,.0f} | {wall:.0f} (all policies) |")  # fmt: skip
+                  f"| {run.metrics.objective_yuan:,.0f} | {run.metrics.transfer_cost_yuan:,.0f} "
+                  f"| {preempted} | {restarts} | {wall:.0f} (all policies) |")  # fmt: skip
     print(f"# done {time.strftime('%H:%M UTC', time.gmtime())}, load {os.getloadavg()[0]:.2f}")
 
 

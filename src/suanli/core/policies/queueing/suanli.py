@@ -26,8 +26,11 @@ stays within its nominal quota reclaims room from jobs of borrowing queues on on
 (`rule_least_waste_first`); when the pool has room and only the quota the queue is owed is
 lent out, the least-waste borrowers of that flavor on any pool give it back; victims are
 tried on the quota book first and the trial is undone when they would not make room, and a
-reclaim on the reserved pool must not delay the reservation. Otherwise the highest-ranked
-blocked job gets a reservation and the rest backfill behind it without delaying it.
+reclaim on the reserved pool must not delay the reservation. A reclaimed job then restarts
+within its queue's nominal quota at once but as a borrower only after `rule_reclaim_backoff`
+(60 s, doubling with each reclaim, at most 1 h): restarted at once as a borrower it would be
+the least-waste victim of the next reclaim on its pool. Otherwise the highest-ranked blocked
+job gets a reservation and the rest backfill behind it without delaying it.
 
 Placement: a job waits for its data to reach a farther option only when the run there saves
 ``WAIT_PAYBACK`` (4) times the extra wait (`rule_worth_the_wait`), then joins its queue and
