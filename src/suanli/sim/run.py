@@ -131,10 +131,15 @@ def simulate(
     window_h: float | None = None,
     progress: Progress | None = None,
     governance: GovernanceOptions | None = None,
+    workers: int = 1,
 ) -> SimulationResult:
     """Run ``jobs`` under each policy on ``scenario``; compute the lower bound if asked.
 
-    With ``governance``, each run is governed by its own engine and checked afterwards."""
+    With ``governance``, each run is governed by its own engine and checked afterwards.
+    ``workers`` > 1 runs the policies and the bound in that many worker processes
+    (`suanli.sim.parallel`); the result is the same as with 1, in this process."""
+    if workers < 1:
+        raise InputError("--workers", f"must be >= 1, got {workers}")
     names = list(dict.fromkeys(p.lower() for p in policies))
     for name in names:
         make_policy(name)  # fail on an unknown name before any work
@@ -160,6 +165,14 @@ def simulate(
     if progress:
         progress("feasibility", len(jobs), len(jobs))
     del check  # its caches are not needed any more (memory)
+    if workers > 1 and len(names) + bound > 1:
+        from suanli.sim.parallel import run_in_workers
+
+        in_workers, bound_result = run_in_workers(
+            workers, names, Inputs(scenario, jobs, cost, shared, feas, window, governance, base),
+            bound=bound, progress=progress,
+        )  # fmt: skip
+        return SimulationResult(scenario, jobs, window, in_workers, bound_result, cost, governance)
     runs: dict[str, PolicyRun] = {}
     for name in names:
         # one call per policy: its scheduler and policy state are freed before the next
@@ -171,11 +184,44 @@ def simulate(
     if bound:
         if progress:
             progress("lower bound", 0, 1)
-        target = min(r.metrics.objective_yuan for r in runs.values()) if runs else None
-        result_bound = lower_bound(jobs, [feas[j.id].options for j in jobs], cost, target=target)
+        result_bound = bound_of(jobs, feas, cost, bound_target(runs))
         if progress:
             progress("lower bound", 1, 1)
     return SimulationResult(scenario, jobs, window, runs, result_bound, cost, governance)
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """What every policy run and the bound of one simulation read (computed once)."""
+
+    scenario: Scenario
+    jobs: Sequence[Job]
+    cost: CostModel
+    #: the feasibility no run's state can change (each run resolves the rest at intake)
+    shared: dict[str, Feasibility]
+    #: the feasibility as the runs start (the bound's options)
+    feas: dict[str, Feasibility]
+    window: float
+    governance: GovernanceOptions | None
+    base: GovernanceEngine | None
+
+    def run_policy(self, name: str, progress: Progress | None) -> PolicyRun:
+        return _run_policy(
+            name, self.scenario, self.jobs, self.cost, self.shared, self.window, progress,
+            self.governance, self.base,
+        )  # fmt: skip
+
+
+def bound_target(runs: dict[str, PolicyRun]) -> float | None:
+    """The subgradient's target: the best objective of the runs."""
+    return min(r.metrics.objective_yuan for r in runs.values()) if runs else None
+
+
+def bound_of(
+    jobs: Sequence[Job], feas: dict[str, Feasibility], cost: CostModel, target: float | None
+) -> BoundResult:
+    """The lower bound over the jobs' options as the runs start."""
+    return lower_bound(jobs, [feas[j.id].options for j in jobs], cost, target=target)
 
 
 def _run_policy(
