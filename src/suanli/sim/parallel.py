@@ -3,9 +3,10 @@
 The runs are independent given what `suanli.sim.run.simulate` computes first (the sorted
 jobs, the cost model, the shared feasibility, the base governance engine). Once it has, the
 parent forks the workers (the ``fork`` start method: every worker inherits those inputs, so
-no task ships them) and hands out one task per policy, then one for the bound, which starts
-when the runs' best objective (its target) is known. The processes pull tasks from one
-queue, in order, so the bound never waits on a run that no worker has taken.
+no task ships them) and hands out one task per policy, then one for the bound: it builds
+its candidates at once and then waits for its target, the runs' best objective. The
+processes pull tasks from one queue, in order, so the bound never waits on a run that no
+worker has taken.
 
 What a worker sends back is pickled with every object that existed before the fork (the
 scenario, the cost model, each job, each feasibility and option, the policy set, the base
@@ -45,7 +46,7 @@ from suanli.core.options import Option
 from suanli.core.scheduler import Explanation, Placement
 from suanli.errors import InputError, WorkerError
 from suanli.model import Job
-from suanli.sim.run import Inputs, PolicyRun, Progress, bound_of, bound_target
+from suanli.sim.run import Inputs, PolicyRun, Progress, bound_problem, bound_target
 
 #: progress messages a worker sends per run (at most; plus the last)
 PROGRESS_STEPS = 200
@@ -343,13 +344,17 @@ def _policy_task(name: str) -> bytes:
 
 
 def _bound_task() -> bytes:
+    """The bound: its candidates built while the last runs go on, then solved for their
+    best objective."""
     state = _state()
+    inputs = state.inputs
+    with _as_worker_error("lower bound"):
+        problem = bound_problem(inputs.jobs, inputs.feas, inputs.cost)
     target = state.target.get()
     if target == _ABORT:
         raise WorkerError("lower bound", "not computed: the policy runs failed")
-    inputs = state.inputs
     with _as_worker_error("lower bound"):
-        return _dumps(bound_of(inputs.jobs, inputs.feas, inputs.cost, target), state)
+        return _dumps(problem.solve(target), state)
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from suanli.core.bound import BoundResult, lower_bound
+from suanli.core.bound import BoundResult, LowerBound
 from suanli.core.clock import ManualClock
 from suanli.core.cost import CostModel
 from suanli.core.options import Feasibility, FeasibilityCheck
@@ -184,7 +184,7 @@ def simulate(
     if bound:
         if progress:
             progress("lower bound", 0, 1)
-        result_bound = bound_of(jobs, feas, cost, bound_target(runs))
+        result_bound = bound_problem(jobs, feas, cost).solve(bound_target(runs))
         if progress:
             progress("lower bound", 1, 1)
     return SimulationResult(scenario, jobs, window, runs, result_bound, cost, governance)
@@ -217,11 +217,11 @@ def bound_target(runs: dict[str, PolicyRun]) -> float | None:
     return min(r.metrics.objective_yuan for r in runs.values()) if runs else None
 
 
-def bound_of(
-    jobs: Sequence[Job], feas: dict[str, Feasibility], cost: CostModel, target: float | None
-) -> BoundResult:
-    """The lower bound over the jobs' options as the runs start."""
-    return lower_bound(jobs, [feas[j.id].options for j in jobs], cost, target=target)
+def bound_problem(
+    jobs: Sequence[Job], feas: dict[str, Feasibility], cost: CostModel
+) -> LowerBound:
+    """The lower bound's problem over the jobs' options as the runs start (`solve` it)."""
+    return LowerBound(jobs, [feas[j.id].options for j in jobs], cost)
 
 
 def _run_policy(
