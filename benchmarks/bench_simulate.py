@@ -7,7 +7,9 @@ own JSON. Targets (issue 2): <= 120 s and < 2 GiB on a 2-core machine. On a shar
 wall time is stretched by other processes: read the CPU time beside it.
 
 Memory, with several processes (`suanli simulate --workers`, default the CPU count), is read
-three ways from /proc, sampling the child and all its descendants every 0.2 s:
+three ways from /proc, sampling the child and all its descendants every second (reading a
+large process's smaps_rollup takes tens of milliseconds: sampled more often, the sampler
+would take CPU from the command it measures):
 
 - ``peak_pss_total_mib``: the largest sampled sum of their proportional set sizes (PSS:
   each shared page split between the processes sharing it), i.e. the physical memory the
@@ -37,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 #: seconds between two samples of the process tree's memory
-SAMPLE_S = 0.2
+SAMPLE_S = 1.0
 
 
 def _kib(text: str, field: str) -> int | None:
@@ -144,7 +146,7 @@ def main() -> None:
         "peak_pss_total_mib": round(sampler.peak_pss_kib / 1024, 1),
         "peak_rss_sum_mib": round(sum(sampler.hwm_kib.values()) / 1024, 1),
         "peak_rss_largest_mib": round(usage.ru_maxrss / 1024, 1),
-        "memory_note": "PSS total: sampled every 0.2 s; RSS sum: each process's own peak, "
+        "memory_note": "PSS total: sampled every 1 s; RSS sum: each process's own peak, "
         "shared pages counted per process (an upper bound)",
         "decisions_per_s": {k: v["decisions_per_s"] for k, v in out["policies"].items()},
         "objective_yuan": {k: round(v["objective_yuan"]) for k, v in out["policies"].items()},

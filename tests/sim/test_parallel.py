@@ -74,6 +74,8 @@ def _no_ids(html: str) -> str:
 
 
 def _failing(name: str, how: str) -> Any:
+    """`_run_policy`, failing for ``name`` (the first policy: a worker's, the parent taking
+    the second)."""
     real = sim_run._run_policy
 
     def run_policy(policy: str, *args: Any, **kwargs: Any) -> Any:
@@ -91,34 +93,33 @@ def _failing(name: str, how: str) -> Any:
 def test_an_error_in_a_worker_names_the_policy_and_carries_its_traceback(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(sim_run, "_run_policy", _failing("greenest", "raise"))
+    monkeypatch.setattr(sim_run, "_run_policy", _failing("nearest", "raise"))
     with pytest.raises(WorkerError) as info:
         simulate(days=DAYS, workers=2)
-    assert str(info.value) == (
-        "policy greenest: failed in a worker process: RuntimeError: boom"
-    )
+    assert str(info.value) == "policy nearest: failed in a worker process: RuntimeError: boom"
     assert "Traceback" in info.value.detail and "run_policy" in info.value.detail
 
 
 def test_bad_input_found_in_a_worker_stays_bad_input(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sim_run, "_run_policy", _failing("cheapest", "input"))
+    monkeypatch.setattr(sim_run, "_run_policy", _failing("nearest", "input"))
     with pytest.raises(InputError, match=r"workload\.csv row 3: bad tenant"):
         simulate(days=DAYS, workers=2)
 
 
 def test_a_worker_that_dies_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sim_run, "_run_policy", _failing("nearest", "die"))
-    with pytest.raises(WorkerError, match="a worker process died"):
+    ended = r"policy nearest: a worker process ended without a result \(exit code 3\)"
+    with pytest.raises(WorkerError, match=ended):
         simulate(days=DAYS, workers=2)
 
 
 def test_the_cli_reports_a_failed_worker_and_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sim_run, "_run_policy", _failing("suanli", "raise"))
+    monkeypatch.setattr(sim_run, "_run_policy", _failing("nearest", "raise"))
     result = CliRunner().invoke(
         app, ["simulate", "--days", str(DAYS), "--workers", "2", "--no-report", "--json"]
     )
     assert result.exit_code == 1
-    assert "error: policy suanli: failed in a worker process: RuntimeError: boom" in (
+    assert "error: policy nearest: failed in a worker process: RuntimeError: boom" in (
         result.stderr
     )
     assert result.stdout == ""

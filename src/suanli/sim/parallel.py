@@ -1,24 +1,30 @@
-"""A simulation's policy runs and its lower bound in worker processes.
+"""A simulation's policy runs in worker processes, one forked per run.
 
 The runs are independent given what `suanli.sim.run.simulate` computes first (the sorted
 jobs, the cost model, the shared feasibility, the base governance engine). Once it has, the
-parent forks the workers (the ``fork`` start method: every worker inherits those inputs, so
-no task ships them) and hands out one task per policy, then one for the bound: it builds
-its candidates at once and then waits for its target, the runs' best objective. The
-processes pull tasks from one queue, in order, so the bound never waits on a run that no
-worker has taken.
+runs are taken in order by whoever is free: the parent itself (in place, as one process
+would run them) and up to ``workers - 1`` worker processes, one forked per run (the
+``fork`` start method: each inherits those inputs, so nothing big is sent to it). The
+parent takes a share rather than only waiting, and a worker ends with its run rather than
+living on in a pool, for memory: every process that touches the parent's objects (the jobs
+and their options: reading one updates its reference count) holds its own copy of their
+pages, and a worker's copy and its run's state are given back as soon as its run is done.
+The lower bound needs the runs' best objective; `simulate` computes it in the parent
+afterwards, where the jobs' options already are.
 
 What a worker sends back is pickled with every object that existed before the fork (the
-scenario, the cost model, each job, each feasibility and option, the policy set, the base
-engine) replaced by its index in a table both sides hold: the parent re-links the result to
-its own objects, as an in-process run would have them, and the pickles stay small.
+scenario, the cost model, each job, the policy set, the base engine) replaced by its index in
+a table both sides hold, and each placement's options as positions in the job's shared
+feasibility: the parent re-links the result to its own objects, as an in-process run would
+have them, and the pickles stay small.
 
-Progress is relayed: a worker reports ``(task, done, total)`` on a queue a few hundred times
-per run, and the parent passes it on to the caller's progress callback while it waits.
+Progress is relayed: a worker reports ``(task, done, total)`` on its pipe a few hundred
+times per run, and the parent passes it on to the caller's progress callback (while it runs
+a policy itself, a few hundred times per run from that run's own progress).
 
 A worker's error reaches the caller as it was raised when it is bad input (`InputError`),
-otherwise as a `WorkerError` naming the task and the cause, with the worker's traceback; a
-worker that dies is one too.
+otherwise as a `WorkerError` naming the run and the cause, with the worker's traceback; a
+worker that ends without a result is one too (and the other workers are stopped).
 """
 
 from __future__ import annotations
@@ -33,146 +39,145 @@ import pickle
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 from typing import Any
 
-from suanli.core.bound import BoundResult
 from suanli.core.capacity import Grant
 from suanli.core.cost import CostBreakdown
 from suanli.core.options import Option
 from suanli.core.scheduler import Explanation, Placement
 from suanli.errors import InputError, WorkerError
 from suanli.model import Job
-from suanli.sim.run import Inputs, PolicyRun, Progress, bound_problem, bound_target
+from suanli.sim.run import Inputs, PolicyRun, Progress
 
 #: progress messages a worker sends per run (at most; plus the last)
 PROGRESS_STEPS = 200
 
-#: seconds the parent waits for a result before it relays progress again
-POLL_S = 0.1
-
 
 @dataclass(slots=True)
 class _Shared:
-    """What the workers inherit: the inputs, the table of pre-fork objects, the queues."""
+    """What the workers inherit: the inputs and the table of pre-fork objects."""
 
     inputs: Inputs
     objects: list[object]
     index: dict[int, int]
-    progress: Any  # multiprocessing SimpleQueue of (task, done, total)
-    target: Any  # multiprocessing SimpleQueue: the bound's target, or _ABORT
 
 
 #: set in the parent just before the workers fork, cleared after; read by the workers
 _STATE: _Shared | None = None
 
-_ABORT = "abort"
-
 
 def run_in_workers(
-    workers: int,
-    names: Sequence[str],
-    inputs: Inputs,
-    *,
-    bound: bool,
-    progress: Progress | None,
-) -> tuple[dict[str, PolicyRun], BoundResult | None]:
-    """Each policy of ``names`` run on ``inputs``, and the bound if asked, in at most
-    ``workers`` processes; the same runs and bound as in-process runs give."""
+    workers: int, names: Sequence[str], inputs: Inputs, *, progress: Progress | None
+) -> dict[str, PolicyRun]:
+    """Each policy of ``names`` run on ``inputs`` by this process or a worker process, at
+    most ``workers`` at once; the same runs as in-process runs give, in the order of
+    ``names``."""
     global _STATE
     if _STATE is not None:
         raise RuntimeError("run_in_workers is not reentrant")
-    ctx = multiprocessing.get_context("fork")
     objects = list(_pre_fork_objects(inputs))
-    state = _Shared(
-        inputs, objects, {id(o): i for i, o in enumerate(objects)}, ctx.SimpleQueue(),
-        ctx.SimpleQueue(),
-    )  # fmt: skip
-    n_jobs = len(inputs.jobs)
+    state = _Shared(inputs, objects, {id(o): i for i, o in enumerate(objects)})
     if progress:
         # the rows in the order an in-process run shows them
         for name in names:
-            progress(f"policy {name}", 0, n_jobs)
-        if bound:
-            progress("lower bound", 0, 1)
+            progress(f"policy {name}", 0, len(inputs.jobs))
     _STATE = state
     # what exists now is left out of the collector's passes (here and in the workers): a
     # worker's collections would otherwise walk, and so copy, every page it shares
     gc.freeze()
     try:
-        pool = ProcessPoolExecutor(
-            max_workers=min(workers, len(names) + bound), mp_context=ctx,
-            initializer=_init_worker,
-        )  # fmt: skip
-        try:
-            return _run(pool, state, names, bound, progress)
-        finally:
-            # a bound still waiting for its target is told to stop (the runs failed)
-            state.target.put(_ABORT)
-            pool.shutdown(wait=True, cancel_futures=True)
+        runs = _run(multiprocessing.get_context("fork"), state, names, workers, progress)
     finally:
         gc.unfreeze()
         _STATE = None
-        state.progress.close()
-        state.target.close()
+    return {name: runs[name] for name in names}
+
+
+@dataclass(slots=True)
+class _Worker:
+    name: str
+    process: BaseProcess
+    pipe: Connection
 
 
 def _run(
-    pool: ProcessPoolExecutor,
-    state: _Shared,
-    names: Sequence[str],
-    bound: bool,
-    progress: Progress | None,
-) -> tuple[dict[str, PolicyRun], BoundResult | None]:
-    tasks: dict[Future[bytes], str] = {pool.submit(_policy_task, n): n for n in names}
-    bound_future = pool.submit(_bound_task) if bound else None
-    if bound_future is not None:
-        tasks[bound_future] = "lower bound"
+    ctx: Any, state: _Shared, names: Sequence[str], workers: int, progress: Progress | None
+) -> dict[str, PolicyRun]:
+    """The runs, taken in order by whoever is free: this process and ``workers - 1`` worker
+    processes. (This process runs its share in place, as one process would: one process less
+    holding a copy of the pages it touches.)"""
+    todo = list(names)
+    running: dict[Connection, _Worker] = {}
     runs: dict[str, PolicyRun] = {}
-    result_bound: BoundResult | None = None
-    pending = set(tasks)
-    while pending:
-        done, pending = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
-        _relay(state, progress)
-        for future in done:
-            task = tasks[future]
-            data = _result(future, task)
-            if future is bound_future:
-                result_bound = _loads(data)
+    n_jobs = len(state.inputs.jobs)
+
+    def start() -> None:
+        while todo and len(running) < workers - 1:
+            name = todo.pop(0)
+            recv, send = ctx.Pipe(duplex=False)
+            process = ctx.Process(target=_worker, args=(name, send), daemon=True)
+            process.start()
+            send.close()  # the worker's end: its end of file is then the worker's
+            running[recv] = _Worker(name, process, recv)
+
+    def take(block: bool) -> None:
+        """What the workers have sent; a finished worker's place goes to the next run."""
+        for pipe in wait(list(running), timeout=None if block else 0):
+            assert isinstance(pipe, Connection)
+            worker = running[pipe]
+            try:
+                kind, payload = pipe.recv()
+            except EOFError:
+                worker.process.join()
+                code = worker.process.exitcode
+                raise WorkerError(
+                    f"policy {worker.name}",
+                    f"a worker process ended without a result (exit code {code})",
+                ) from None
+            if kind == "progress":
                 if progress:
-                    progress(task, 1, 1)
+                    progress(*payload)
                 continue
-            runs[task] = _loads(data)
+            del running[pipe]
+            pipe.close()
+            worker.process.join()
+            if kind == "error":
+                raise payload
+            runs[worker.name] = _loads(payload)
             if progress:
-                progress(f"policy {task}", len(state.inputs.jobs), len(state.inputs.jobs))
-            if len(runs) == len(names) and bound_future is not None:
-                state.target.put(bound_target(runs))
-    _relay(state, progress)
-    return {name: runs[name] for name in names}, result_bound
+                progress(f"policy {worker.name}", n_jobs, n_jobs)
+            start()
 
+    step = max(1, n_jobs // PROGRESS_STEPS)
+    last = [-step]
 
-def _result(future: Future[bytes], task: str) -> bytes:
-    """The task's pickled result; its error as the caller should see it."""
-    label = task if task == "lower bound" else f"policy {task}"
-    try:
-        return future.result()
-    except (InputError, WorkerError):
-        raise
-    except BrokenProcessPool as exc:
-        raise WorkerError(label, f"a worker process died ({exc})") from None
-    except Exception as exc:  # e.g. a result that could not be pickled
-        problem = f"failed in a worker process: {type(exc).__name__}: {exc}"
-        raise WorkerError(label, problem, str(exc.__cause__ or "").strip()) from None
-
-
-def _relay(state: _Shared, progress: Progress | None) -> None:
-    while not state.progress.empty():
-        task, done, total = state.progress.get()
+    def own(task: str, done: int, total: int) -> None:
+        # this process's run reports as usual and, now and then, takes the workers' news
         if progress:
             progress(task, done, total)
+        if done - last[0] >= step or done == total:
+            last[0] = done
+            take(block=False)
+
+    try:
+        start()
+        while todo or running:
+            if todo:
+                name = todo.pop(0)
+                last[0] = -step
+                runs[name] = state.inputs.run_policy(name, own)
+            else:
+                take(block=True)
+    finally:
+        # after an error: the other runs are stopped
+        for worker in running.values():
+            worker.process.terminate()
+            worker.process.join()
+            worker.pipe.close()
+    return runs
 
 
 def _pre_fork_objects(inputs: Inputs) -> Iterator[object]:
@@ -314,58 +319,32 @@ def _loads(data: bytes) -> Any:
 # --- in the workers ---------------------------------------------------------------------
 
 
-def _init_worker() -> None:
-    """Fresh standard streams: the parent's may have been locked by one of its threads (the
-    progress display's) at the fork, and a locked stream would hang the worker's writes."""
+def _worker(name: str, pipe: Connection) -> None:
+    """One policy run; its result, its progress and its error go to ``pipe``."""
+    # fresh standard streams: the parent's may have been locked by one of its threads (the
+    # progress display's) at the fork, and a locked stream would hang this process's writes
     sys.stdout = open(os.dup(1), "w", encoding="utf-8", closefd=True)  # noqa: SIM115
     sys.stderr = open(os.dup(2), "w", encoding="utf-8", closefd=True)  # noqa: SIM115
-
-
-def _state() -> _Shared:
-    if _STATE is None:
-        raise RuntimeError("a simulation worker started without its inputs")
-    return _STATE
-
-
-def _policy_task(name: str) -> bytes:
-    state = _state()
     task = f"policy {name}"
-    step = max(1, len(state.inputs.jobs) // PROGRESS_STEPS)
-    last = [-step]
-
-    def report(_task: str, done: int, total: int) -> None:
-        if done - last[0] >= step or done == total:
-            last[0] = done
-            state.progress.put((task, done, total))
-
-    with _as_worker_error(task):
-        run = state.inputs.run_policy(name, report)
-        return _dumps(run, state)
-
-
-def _bound_task() -> bytes:
-    """The bound: its candidates built while the last runs go on, then solved for their
-    best objective."""
-    state = _state()
-    inputs = state.inputs
-    with _as_worker_error("lower bound"):
-        problem = bound_problem(inputs.jobs, inputs.feas, inputs.cost)
-    target = state.target.get()
-    if target == _ABORT:
-        raise WorkerError("lower bound", "not computed: the policy runs failed")
-    with _as_worker_error("lower bound"):
-        return _dumps(problem.solve(target), state)
-
-
-@contextmanager
-def _as_worker_error(task: str) -> Iterator[None]:
-    """Bad input as it is; any other error as a `WorkerError` with its traceback as text
-    (the exception itself may not survive pickling)."""
     try:
-        yield
-    except InputError:
-        raise
-    except Exception as exc:
+        state = _STATE
+        if state is None:
+            raise RuntimeError("a simulation worker started without its inputs")
+        step = max(1, len(state.inputs.jobs) // PROGRESS_STEPS)
+        last = [-step]
+
+        def report(_task: str, done: int, total: int) -> None:
+            if done - last[0] >= step or done == total:
+                last[0] = done
+                pipe.send(("progress", (task, done, total)))
+
+        run = state.inputs.run_policy(name, report)
+        pipe.send(("result", _dumps(run, state)))
+    except InputError as exc:
+        pipe.send(("error", exc))
+    except BaseException as exc:  # everything else, as text (it may not survive pickling)
         detail = "".join(traceback.format_exception(exc)).strip()
         problem = f"failed in a worker process: {type(exc).__name__}: {exc}"
-        raise WorkerError(task, problem, detail) from None
+        pipe.send(("error", WorkerError(task, problem, detail)))
+    finally:
+        pipe.close()

@@ -136,7 +136,7 @@ def simulate(
     """Run ``jobs`` under each policy on ``scenario``; compute the lower bound if asked.
 
     With ``governance``, each run is governed by its own engine and checked afterwards.
-    ``workers`` > 1 runs the policies and the bound in that many worker processes
+    ``workers`` > 1 runs the policies in up to that many worker processes at once
     (`suanli.sim.parallel`); the result is the same as with 1, in this process."""
     if workers < 1:
         raise InputError("--workers", f"must be >= 1, got {workers}")
@@ -165,20 +165,19 @@ def simulate(
     if progress:
         progress("feasibility", len(jobs), len(jobs))
     del check  # its caches are not needed any more (memory)
-    if workers > 1 and len(names) + bound > 1:
+    if workers > 1 and len(names) > 1:
         from suanli.sim.parallel import run_in_workers
 
-        in_workers, bound_result = run_in_workers(
-            workers, names, Inputs(scenario, jobs, cost, shared, feas, window, governance, base),
-            bound=bound, progress=progress,
-        )  # fmt: skip
-        return SimulationResult(scenario, jobs, window, in_workers, bound_result, cost, governance)
-    runs: dict[str, PolicyRun] = {}
-    for name in names:
-        # one call per policy: its scheduler and policy state are freed before the next
-        runs[name] = _run_policy(
-            name, scenario, jobs, cost, shared, window, progress, governance, base
-        )
+        inputs = Inputs(scenario, jobs, cost, shared, window, governance, base)
+        runs = run_in_workers(workers, names, inputs, progress=progress)
+        del inputs
+    else:
+        runs = {}
+        for name in names:
+            # one call per policy: its scheduler and policy state are freed before the next
+            runs[name] = _run_policy(
+                name, scenario, jobs, cost, shared, window, progress, governance, base
+            )
     del shared, base  # the bound needs the runs' starting feasibility only
     result_bound = None
     if bound:
@@ -192,15 +191,13 @@ def simulate(
 
 @dataclass(frozen=True, slots=True)
 class Inputs:
-    """What every policy run and the bound of one simulation read (computed once)."""
+    """What every policy run of one simulation reads (computed once)."""
 
     scenario: Scenario
     jobs: Sequence[Job]
     cost: CostModel
     #: the feasibility no run's state can change (each run resolves the rest at intake)
     shared: dict[str, Feasibility]
-    #: the feasibility as the runs start (the bound's options)
-    feas: dict[str, Feasibility]
     window: float
     governance: GovernanceOptions | None
     base: GovernanceEngine | None
