@@ -121,8 +121,8 @@ def simulate(
     workers: Annotated[
         int | None,
         typer.Option(
-            help="Processes for the policy runs and the bound (default: the CPU count; 1: "
-            "all in this process). The results are the same.",
+            help="Policy runs at once, in this process and forked workers (default: the CPU "
+            "count; 1: all in this process). The results are the same.",
             show_default=False,
         ),
     ] = None,
