@@ -65,6 +65,13 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
         yield update
 
 
+def _cpus() -> int:
+    """The CPUs this process may run on (its affinity where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 @app.command()
 def simulate(
     scenario: Annotated[
@@ -121,8 +128,8 @@ def simulate(
     workers: Annotated[
         int | None,
         typer.Option(
-            help="Policy runs at once, in this process and forked workers (default: the CPU "
-            "count; 1: all in this process). The results are the same.",
+            help="Policy runs at once, in this process and forked workers (default: the CPUs "
+            "it may use; 1: all in this process). The results are the same.",
             show_default=False,
         ),
     ] = None,
@@ -141,7 +148,7 @@ def simulate(
             raise InputError("--days", f"must be > 0, got {days:g}")
         names = policy or list(DEFAULT_POLICIES)
         key = SigningKey.load(ledger_key) if ledger_key is not None else None
-        n_workers = workers if workers is not None else os.cpu_count() or 1
+        n_workers = workers if workers is not None else _cpus()
         with progress_bar(sys.stderr.isatty() or not as_json) as update:
             result = run_simulation(
                 scenario, workload, names, seed=seed, days=days, bound=bound, progress=update,

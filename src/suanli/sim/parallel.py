@@ -12,9 +12,9 @@ pages, and a worker's copy and its run's state are given back as soon as its run
 The lower bound needs the runs' best objective; `simulate` computes it in the parent
 afterwards, where the jobs' options already are.
 
-What a worker sends back is pickled with every object that existed before the fork (the
-scenario, the cost model, each job, the policy set, the base engine) replaced by its index in
-a table both sides hold, and each placement's options as positions in the job's shared
+What a worker sends back is pickled with the objects that existed before the fork (the
+scenario, the cost model, each job, the policy set, the base engine) replaced by their index
+in a table both sides hold, and each placement's options as positions in the job's shared
 feasibility: the parent re-links the result to its own objects, as an in-process run would
 have them, and the pickles stay small.
 
@@ -146,10 +146,10 @@ def _run(
             worker.process.join()
             if kind == "error":
                 raise payload
+            start()  # the next run's worker first: it need not wait for this result to load
             runs[worker.name] = _loads(payload)
             if progress:
                 progress(f"policy {worker.name}", n_jobs, n_jobs)
-            start()
 
     step = max(1, n_jobs // PROGRESS_STEPS)
     last = [-step]
@@ -182,9 +182,11 @@ def _run(
 
 def _pre_fork_objects(inputs: Inputs) -> Iterator[object]:
     """The objects a result refers to that both sides have: the scenario, the cost model, the
-    policy set, the base engine's shared parts, every job. (Options are sent by value: one
-    per placement, and indexing the 1.5 million of the generated week would cost more
-    memory than the copies.)"""
+    policy set, the base engine, every job. (A placement's options are written as positions
+    in its job's shared feasibility by `_reduce_placement`: an index of the 1.5 million
+    options of the generated week would itself take more memory than it saves. A run's
+    engine comes back with its own copy of the tables it shares with the base engine: a
+    pickler is not asked about dicts.)"""
     yield inputs.scenario
     yield inputs.cost
     if inputs.governance is not None:
@@ -192,9 +194,6 @@ def _pre_fork_objects(inputs: Inputs) -> Iterator[object]:
         yield inputs.governance.policy
     if inputs.base is not None:
         yield inputs.base
-        # shared by every run's engine with the base (`GovernanceEngine(static_from=...)`)
-        yield inputs.base._dynamic
-        yield inputs.base._limits
     yield from inputs.jobs
 
 
@@ -234,8 +233,7 @@ def _init_fields(kind: type) -> tuple[str, ...] | None:
     names: tuple[str, ...] | None = None
     if dataclasses.is_dataclass(kind) and "__slots__" in vars(kind):
         fields = dataclasses.fields(kind)
-        plain = all(f.init and f._field_type is dataclasses._FIELD for f in fields)  # type: ignore[attr-defined]
-        if plain and not hasattr(kind, "__post_init__"):
+        if all(f.init for f in fields) and not hasattr(kind, "__post_init__"):
             names = tuple(f.name for f in fields)
     _FIELDS[kind] = names
     return names
