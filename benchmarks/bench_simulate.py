@@ -21,6 +21,7 @@ would take CPU from the command it measures):
   children), the only figure earlier runs of this script reported.
 
     .venv/bin/python benchmarks/bench_simulate.py [--days 7] [--workers N] [--report /tmp/r.html]
+        [--json-out /tmp/out.json]
 """
 
 from __future__ import annotations
@@ -113,6 +114,7 @@ def main() -> None:
     ap.add_argument("--days", type=float, default=7.0)
     ap.add_argument("--workers", type=int, default=None, help="passed on (default: the CPUs)")
     ap.add_argument("--report", default=None, help="keep the HTML report here")
+    ap.add_argument("--json-out", default=None, help="keep the command's JSON here")
     args = ap.parse_args()
     report = args.report or os.path.join(tempfile.mkdtemp(), "report.html")
     cmd = [sys.executable, "-m", "suanli", "simulate", "--json", "--days", str(args.days),
@@ -131,6 +133,8 @@ def main() -> None:
     if child.returncode != 0:
         sys.exit(f"suanli simulate failed ({child.returncode}):\n{stderr}")
     out = json.loads(stdout)
+    if args.json_out:
+        Path(args.json_out).write_text(stdout)
     result = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
