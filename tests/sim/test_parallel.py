@@ -21,7 +21,7 @@ from suanli.errors import InputError, WorkerError
 from suanli.report.html import render
 from suanli.report.summary import summary_dict
 from suanli.sim.run import SimulationResult
-from suanli.simulation import simulate
+from suanli.simulation import simulate, write_ledgers
 
 DAYS = 0.05
 
@@ -31,7 +31,9 @@ def one() -> SimulationResult:
     return simulate(days=DAYS, workers=1)
 
 
-def test_two_workers_give_the_same_runs_bound_and_report_as_one(one: SimulationResult) -> None:
+def test_two_workers_give_the_same_runs_bound_and_report_as_one(
+    one: SimulationResult, tmp_path: Path
+) -> None:
     calls: list[tuple[str, int, int]] = []
     two = simulate(days=DAYS, workers=2, progress=lambda *a: calls.append(a))
     assert list(two.runs) == list(one.runs) == ["nearest", "cheapest", "greenest", "suanli"]
@@ -54,6 +56,10 @@ def test_two_workers_give_the_same_runs_bound_and_report_as_one(one: SimulationR
         assert all(p.job is by_id[p.job.id] for p in run.trace.placements)
         run.wall_s = ref.wall_s = 1.0  # the only timing in the output
     assert summary_dict(two) == summary_dict(one)
+    # the signed ledgers, byte for byte
+    ledgers = write_ledgers(two, tmp_path / "two.jsonl"), write_ledgers(one, tmp_path / "one.jsonl")
+    for name in two.runs:
+        assert ledgers[0][name].read_bytes() == ledgers[1][name].read_bytes()
     # the report too, but for the random ids plotly gives its figures' elements
     assert _no_ids(render(two)) == _no_ids(render(one))
     # progress came back from the workers: each run's rows, in the order of one process
