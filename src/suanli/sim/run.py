@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import multiprocessing
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -165,7 +166,8 @@ def simulate(
     if progress:
         progress("feasibility", len(jobs), len(jobs))
     del check  # its caches are not needed any more (memory)
-    if workers > 1 and len(names) > 1:
+    # worker processes are forked (they inherit the inputs): without fork, one process
+    if workers > 1 and len(names) > 1 and "fork" in multiprocessing.get_all_start_methods():
         from suanli.sim.parallel import run_in_workers
 
         inputs = Inputs(scenario, jobs, cost, shared, window, governance, base)
