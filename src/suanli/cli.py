@@ -7,6 +7,7 @@ the problem, with exit code 2, before anything is written.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from suanli.errors import InputError
+from suanli.errors import InputError, WorkerError
 
 app = typer.Typer(
     name="suanli",
@@ -62,6 +63,13 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
             bar.update(tasks[task], completed=done, total=total)
 
         yield update
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on (its affinity where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 @app.command()
@@ -117,6 +125,14 @@ def simulate(
             "simulation key)."
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Policy runs at once, in this process and forked workers (default: the CPUs "
+            "it may use; 1: all in this process). The results are the same.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Replay a workload on a scenario under each policy and compare them."""
     from suanli.core.policies import is_queueing
@@ -132,13 +148,19 @@ def simulate(
             raise InputError("--days", f"must be > 0, got {days:g}")
         names = policy or list(DEFAULT_POLICIES)
         key = SigningKey.load(ledger_key) if ledger_key is not None else None
+        n_workers = workers if workers is not None else _cpus()
         with progress_bar(sys.stderr.isatty() or not as_json) as update:
             result = run_simulation(
                 scenario, workload, names, seed=seed, days=days, bound=bound, progress=update,
-                policy_set=policy_set, approval_delay_h=approval_delay_h,
+                policy_set=policy_set, approval_delay_h=approval_delay_h, workers=n_workers,
             )  # fmt: skip
     except InputError as exc:
         raise fail(exc) from None
+    except WorkerError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        if exc.detail:
+            err.print(f"the worker's traceback:\n{exc.detail}", highlight=False, markup=False)
+        raise typer.Exit(code=1) from None
     if ledger is not None:
         written = write_ledgers(result, ledger, key)
         if not as_json:

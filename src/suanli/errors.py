@@ -7,7 +7,8 @@ One root, inspected by type rather than by message text::
     │   ├── ScenarioError     a scenario file (names the file and the path inside it)
     │   ├── WorkloadError     a workload file (names the file, the row or column)
     │   └── UnknownNameError  an unknown policy, accelerator type, site, ...
-    └── SchedulingError       the core was asked for something it cannot do
+    ├── SchedulingError       the core was asked for something it cannot do
+    └── WorkerError           a worker process of a parallel simulation failed
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ class InputError(SuanliError):
             msg += f" (hint: {hint})"
         super().__init__(msg)
 
+    def __reduce__(self) -> tuple[type[InputError], tuple[str, str, str | None]]:
+        # pickled by its fields (a worker process's error reaches the parent unchanged)
+        return (type(self), (self.place, self.problem, self.hint))
+
 
 class ScenarioError(InputError):
     """A scenario file is malformed or inconsistent."""
@@ -44,3 +49,17 @@ class UnknownNameError(InputError):
 
 class SchedulingError(SuanliError):
     """The scheduler core was driven in a way it does not support."""
+
+
+class WorkerError(SuanliError):
+    """A worker process of a parallel simulation failed: names the task and the cause (the
+    worker's traceback, when there is one, is in ``detail``)."""
+
+    def __init__(self, task: str, problem: str, detail: str = "") -> None:
+        self.task = task
+        self.problem = problem
+        self.detail = detail
+        super().__init__(f"{task}: {problem}")
+
+    def __reduce__(self) -> tuple[type[WorkerError], tuple[str, str, str]]:
+        return (type(self), (self.task, self.problem, self.detail))

@@ -65,14 +65,16 @@ def simulate(
     progress: Progress | None = None,
     policy_set: str | Path | None = "default",
     approval_delay_h: float = DEFAULT_APPROVAL_DELAY_H,
+    workers: int = 1,
 ) -> SimulationResult:
-    """Replay a workload on a scenario under each policy and bound the optimum."""
+    """Replay a workload on a scenario under each policy and bound the optimum; ``workers``
+    > 1 runs the policies and the bound in that many processes (the same result)."""
     governance = governance_options(policy_set, approval_delay_h)
     scn, jobs = load_inputs(scenario, workload, seed=seed, days=days)
     window = days * 24.0 if workload is None else None
     return _simulate(
         scn, jobs, policies, bound=bound, window_h=window, progress=progress,
-        governance=governance,
+        governance=governance, workers=workers,
     )  # fmt: skip
 
 

@@ -32,6 +32,7 @@ best ``L`` seen is reported.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -54,6 +55,9 @@ CHUNK = 1_000_000
 #: options whose candidates are built at once
 OPTION_BATCH = 20_000
 I64 = npt.NDArray[np.int64]
+
+#: an option's figures the bound reads, in one call
+_FIGURES = operator.attrgetter("runtime_h", "ready_h", "power_kw", "fixed_yuan", "site_idx", "pool")
 
 
 @dataclass(slots=True)
@@ -103,11 +107,15 @@ class _Candidates:
         n_opt = len(flat)
         counts = np.fromiter((len(opts) for opts in options), np.int64, len(options))
         owner_job = np.repeat(np.arange(len(options), dtype=np.int64), counts)
-        r = np.fromiter((o.runtime_h for o in flat), np.float64, n_opt)
-        e = np.fromiter((o.ready_h for o in flat), np.float64, n_opt)
-        site = np.fromiter((o.site_idx for o in flat), np.int64, n_opt)
-        power = np.fromiter((o.power_kw for o in flat), np.float64, n_opt)
-        fixed = np.fromiter((o.fixed_yuan for o in flat), np.float64, n_opt)
+        # every figure of every option in one pass (as float64: the indices are exact)
+        figures = np.empty((n_opt, 6))
+        for lo in range(0, n_opt, OPTION_BATCH):
+            # in batches: a tuple per option for all of them at once would be the peak
+            figures[lo : lo + OPTION_BATCH] = list(map(_FIGURES, flat[lo : lo + OPTION_BATCH]))
+        r, e, power, fixed = (np.ascontiguousarray(figures[:, k]) for k in range(4))
+        site = figures[:, 4].astype(np.int64)
+        pool = figures[:, 5].astype(np.int64)
+        del figures
         deadline = np.array([j.deadline_h if j.deadline_h is not None else np.inf for j in jobs])
         acc = np.array([j.accelerators for j in jobs])
         last = np.minimum(deadline[owner_job] - r, h - r) if n_opt else np.zeros(0)
@@ -117,7 +125,13 @@ class _Candidates:
         np.minimum.at(self.late, owner_job, late_cost)
         # per option: run time, pool row, accelerators
         self.opt_r = r
-        self.opt_g = np.fromiter((pool_of[(o.site_idx, o.pool)] for o in flat), np.int64, n_opt)
+        rows = np.full((int(site.max(initial=0)) + 1, int(pool.max(initial=0)) + 1), -1)
+        for (i, k), g in pool_of.items():
+            if i < rows.shape[0] and k < rows.shape[1]:
+                rows[i, k] = g
+        self.opt_g = rows[site, pool] if n_opt else np.zeros(0, dtype=np.int64)
+        if (self.opt_g < 0).any():
+            raise KeyError("an option's pool is not in pool_of")
         del flat
         self.opt_a = acc[owner_job] if n_opt else np.zeros(0)
         # candidates: e, last, whole hours, whole hours minus r, all within [e, last];
@@ -186,27 +200,96 @@ class _Candidates:
         # a job with no option is rejected and pays its penalty; every other job runs
         per_job = np.where(np.isfinite(self.late), self.late, self.penalty)
         pick = np.full(self.n_jobs, -1, dtype=np.int64)
+        # a pool whose λ is 0 every hour adds exactly 0 to its candidates: they are skipped
+        priced: npt.NDArray[np.bool_] = np.any(lam != 0, axis=1)
         for lo, hi in self.chunks():
             o = self.opt[lo:hi]
-            tt = self.t[lo:hi]
-            r = self.opt_r[o]
-            base = self.opt_g[o] * width
-            total = self.static[lo:hi] + self.opt_a[o] * (
-                _cum_at(cum_lam, base, tt + r, width) - _cum_at(cum_lam, base, tt, width)
-            )
+            total = self.static[lo:hi].copy()
+            sel = np.flatnonzero(priced[self.opt_g[o]])
+            if len(sel):
+                o = o[sel]
+                tt = self.t[lo:hi][sel]
+                base = self.opt_g[o] * width
+                total[sel] += self.opt_a[o] * (
+                    _cum_at(cum_lam, base, tt + self.opt_r[o], width)
+                    - _cum_at(cum_lam, base, tt, width)
+                )
             jobs = self.job[lo:hi]
             first = np.flatnonzero(np.r_[True, jobs[1:] != jobs[:-1]])
             mins = np.minimum.reduceat(total, first)
             owners = jobs[first]
             better = mins < per_job[owners]
             per_job[owners[better]] = mins[better]
-            # the first candidate of each job that attains its minimum
+            # the first candidate of each job that attains its minimum (jobs are contiguous,
+            # so the hits of one job are too)
             hit = np.flatnonzero(total <= np.repeat(mins, np.diff(np.r_[first, len(total)])))
-            _, firsts = np.unique(jobs[hit], return_index=True)
-            chosen = hit[firsts] + lo
+            hit_jobs = jobs[hit]
+            chosen = hit[np.r_[True, hit_jobs[1:] != hit_jobs[:-1]]] + lo
             pick[owners[better]] = chosen[better]
         value = float(per_job.sum() - (lam.sum(axis=1) * cap).sum())
         return value, per_job, pick
+
+
+class LowerBound:
+    """The bound's problem over ``jobs`` and their ``options``: every candidate start, built
+    once; `solve` runs the subgradient for a target. (`lower_bound` does both.)"""
+
+    def __init__(
+        self, jobs: Sequence[Job], options: Sequence[Sequence[Option]], cost: CostModel
+    ) -> None:
+        scenario = cost.scenario
+        pool_of: dict[tuple[int, int], int] = {}
+        caps: list[float] = []
+        for i, sid in enumerate(cost.site_ids):
+            for k, pool in enumerate(scenario.sites[sid].pools):
+                pool_of[(i, k)] = len(caps)
+                caps.append(float(pool.accelerators))
+        self.cap = np.array(caps)
+        self.horizon_h = cost.horizon_h
+        self.candidates = _Candidates(jobs, options, cost, pool_of)
+
+    def solve(
+        self, target: float | None = None, iterations: int = 20, theta: float = 1.0
+    ) -> BoundResult:
+        """The best ``L(λ)`` of the subgradient steps; ``target`` is the objective of a known
+        schedule (it sets the step)."""
+        c, cap, h = self.candidates, self.cap, self.horizon_h
+        n_pools = len(cap)
+        lam = np.zeros((n_pools, h))
+        best = -math.inf
+        history: list[float] = []
+        stalls = 0
+        uncapacitated = math.nan
+        for it in range(max(1, iterations)):
+            value, _, pick = c.evaluate(lam, cap, h + 1)
+            history.append(value)
+            if it == 0:
+                uncapacitated = value
+            if value > best + 1e-9:
+                best = value
+                stalls = 0
+            else:
+                # halve the step after a few iterations without progress
+                stalls += 1
+                if stalls >= PATIENCE:
+                    theta /= 2
+                    stalls = 0
+            if it == iterations - 1 or target is None or target <= value:
+                break
+            # subgradient: hourly usage of every job's minimising choice minus capacity
+            chosen = pick[pick >= 0]
+            o = c.opt[chosen]
+            start = c.t[chosen]
+            usage = hourly_usage(start, start + c.opt_r[o], c.opt_a[o], c.opt_g[o], n_pools, h)
+            grad = usage - cap[:, None]
+            # the projection keeps λ = 0 where usage is below capacity: those components do
+            # not move λ, so they are left out of the step length (projected subgradient)
+            grad[(lam <= 0) & (grad < 0)] = 0.0
+            norm = float((grad**2).sum())
+            if norm <= 0:
+                break
+            lam = np.maximum(0.0, lam + theta * (target - value) / norm * grad)
+        return BoundResult(best, uncapacitated, history)
 
 
 def lower_bound(
@@ -222,48 +305,4 @@ def lower_bound(
 
     ``target`` is the objective of a known schedule (it sets the subgradient step).
     """
-    scenario = cost.scenario
-    pool_of: dict[tuple[int, int], int] = {}
-    caps: list[float] = []
-    for i, sid in enumerate(cost.site_ids):
-        for k, pool in enumerate(scenario.sites[sid].pools):
-            pool_of[(i, k)] = len(caps)
-            caps.append(float(pool.accelerators))
-    cap = np.array(caps)
-    h = cost.horizon_h
-    c = _Candidates(jobs, options, cost, pool_of)
-    lam = np.zeros((len(caps), h))
-    best = -math.inf
-    history: list[float] = []
-    stalls = 0
-    uncapacitated = math.nan
-    for it in range(max(1, iterations)):
-        value, _, pick = c.evaluate(lam, cap, h + 1)
-        history.append(value)
-        if it == 0:
-            uncapacitated = value
-        if value > best + 1e-9:
-            best = value
-            stalls = 0
-        else:
-            # halve the step after a few iterations without progress
-            stalls += 1
-            if stalls >= PATIENCE:
-                theta /= 2
-                stalls = 0
-        if it == iterations - 1 or target is None or target <= value:
-            break
-        # subgradient: hourly usage of every job's minimising choice minus capacity
-        chosen = pick[pick >= 0]
-        o = c.opt[chosen]
-        start = c.t[chosen]
-        usage = hourly_usage(start, start + c.opt_r[o], c.opt_a[o], c.opt_g[o], len(caps), h)
-        grad = usage - cap[:, None]
-        # the projection keeps λ = 0 where usage is below capacity: those components do not
-        # move λ, so they are left out of the step length (projected subgradient)
-        grad[(lam <= 0) & (grad < 0)] = 0.0
-        norm = float((grad**2).sum())
-        if norm <= 0:
-            break
-        lam = np.maximum(0.0, lam + theta * (target - value) / norm * grad)
-    return BoundResult(best, uncapacitated, history)
+    return LowerBound(jobs, options, cost).solve(target, iterations, theta)

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import math
+import multiprocessing
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from suanli.core.bound import BoundResult, lower_bound
+from suanli.core.bound import BoundResult, LowerBound
 from suanli.core.clock import ManualClock
 from suanli.core.cost import CostModel
 from suanli.core.options import Feasibility, FeasibilityCheck
@@ -136,10 +137,15 @@ def simulate(
     window_h: float | None = None,
     progress: Progress | None = None,
     governance: GovernanceOptions | None = None,
+    workers: int = 1,
 ) -> SimulationResult:
     """Run ``jobs`` under each policy on ``scenario``; compute the lower bound if asked.
 
-    With ``governance``, each run is governed by its own engine and checked afterwards."""
+    With ``governance``, each run is governed by its own engine and checked afterwards.
+    ``workers`` > 1 runs the policies in up to that many worker processes at once
+    (`suanli.sim.parallel`); the result is the same as with 1, in this process."""
+    if workers < 1:
+        raise InputError("--workers", f"must be >= 1, got {workers}")
     names = list(dict.fromkeys(p.lower() for p in policies))
     for name in names:
         make_policy(name)  # fail on an unknown name before any work
@@ -171,12 +177,20 @@ def simulate(
     if progress:
         progress("feasibility", len(jobs), len(jobs))
     del check  # its caches are not needed any more (memory)
-    runs: dict[str, PolicyRun] = {}
-    for name in names:
-        # one call per policy: its scheduler and policy state are freed before the next
-        runs[name] = _run_policy(
-            name, scenario, jobs, cost, shared, window, progress, governance, base
-        )
+    # worker processes are forked (they inherit the inputs): without fork, one process
+    if workers > 1 and len(names) > 1 and "fork" in multiprocessing.get_all_start_methods():
+        from suanli.sim.parallel import run_in_workers
+
+        inputs = Inputs(scenario, jobs, cost, shared, window, governance, base)
+        runs = run_in_workers(workers, names, inputs, progress=progress)
+        del inputs
+    else:
+        runs = {}
+        for name in names:
+            # one call per policy: its scheduler and policy state are freed before the next
+            runs[name] = _run_policy(
+                name, scenario, jobs, cost, shared, window, progress, governance, base
+            )
     del shared, base  # the bound needs the runs' starting feasibility only
     result_bound = None
     # the bound's capacity rows are per pool: a split gang's rows on several pools at once
@@ -189,13 +203,44 @@ def simulate(
     if bound and not split:
         if progress:
             progress("lower bound", 0, 1)
-        target = min(r.metrics.objective_yuan for r in runs.values()) if runs else None
-        result_bound = lower_bound(jobs, [feas[j.id].options for j in jobs], cost, target=target)
+        result_bound = bound_problem(jobs, feas, cost).solve(bound_target(runs))
         if progress:
             progress("lower bound", 1, 1)
     return SimulationResult(
         scenario, jobs, window, runs, result_bound, cost, governance, skipped
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """What every policy run of one simulation reads (computed once)."""
+
+    scenario: Scenario
+    jobs: Sequence[Job]
+    cost: CostModel
+    #: the feasibility no run's state can change (each run resolves the rest at intake)
+    shared: dict[str, Feasibility]
+    window: float
+    governance: GovernanceOptions | None
+    base: GovernanceEngine | None
+
+    def run_policy(self, name: str, progress: Progress | None) -> PolicyRun:
+        return _run_policy(
+            name, self.scenario, self.jobs, self.cost, self.shared, self.window, progress,
+            self.governance, self.base,
+        )  # fmt: skip
+
+
+def bound_target(runs: dict[str, PolicyRun]) -> float | None:
+    """The subgradient's target: the best objective of the runs."""
+    return min(r.metrics.objective_yuan for r in runs.values()) if runs else None
+
+
+def bound_problem(
+    jobs: Sequence[Job], feas: dict[str, Feasibility], cost: CostModel
+) -> LowerBound:
+    """The lower bound's problem over the jobs' options as the runs start (`solve` it)."""
+    return LowerBound(jobs, [feas[j.id].options for j in jobs], cost)
 
 
 def _run_policy(
