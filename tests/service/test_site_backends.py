@@ -155,7 +155,8 @@ def test_site_backends_route_each_job_to_its_site_and_refuse_sites_without_one()
     guian, sg = FakeBackend(), FakeBackend()
     router = SiteBackends({"guian": guian, "sg": sg})
     handle = router.submit(_launch())
-    assert handle.startswith("guian|fake:j-1:") and guian.submitted == ["j-1"] and not sg.submitted
+    assert handle.startswith("guian|fake:j-1:")
+    assert list(guian.submitted) == ["j-1"] and not sg.submitted
     assert router.poll(handle) == guian.poll(handle.split("|", 1)[1])
     router.cancel(handle)
     assert guian.cancelled == {handle.split("|", 1)[1]}
@@ -207,3 +208,12 @@ def test_a_ray_cluster_that_does_not_answer_is_unavailable_not_a_failed_job() ->
     assert not b.health().healthy
     with pytest.raises(BackendUnavailable, match="jp-tk"):
         b.poll("suanli-j-1")
+
+
+def test_the_fake_backend_keeps_only_its_latest_submissions() -> None:
+    from suanli.service.backends.fake import SUBMITTED_KEPT
+
+    fake = FakeBackend()
+    for i in range(SUBMITTED_KEPT + 5):
+        fake.submit(Launch(f"j-{i}", ("true",), "guian", "A800", 1, 0.1))
+    assert len(fake.submitted) == SUBMITTED_KEPT and fake.submitted[0] == "j-5"

@@ -8,8 +8,12 @@ cluster; `suanli serve` uses it only when asked (``--backend fake``).
 from __future__ import annotations
 
 import time
+from collections import deque
 
 from suanli.service.backends.base import Health, Launch, RunState, RunStatus
+
+#: how many of the latest submissions `FakeBackend.submitted` keeps
+SUBMITTED_KEPT = 10_000
 
 
 class FakeBackend:
@@ -21,7 +25,9 @@ class FakeBackend:
         #: ids of jobs that fail instead of succeeding
         self.fail = fail
         self.cancelled: set[str] = set()
-        self.submitted: list[str] = []
+        #: the ids of the latest submissions, for tests (bounded: a long benchmark run submits
+        #: millions)
+        self.submitted: deque[str] = deque(maxlen=SUBMITTED_KEPT)
 
     def submit(self, launch: Launch) -> str:
         self.submitted.append(launch.job_id)
