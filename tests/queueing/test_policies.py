@@ -225,6 +225,21 @@ def test_suanli_queue_a_reclaimed_job_backs_off_borrowing_only(
     assert starts == [0.5, round(b2_restarts, 6)]
 
 
+def test_suanli_queue_an_overdue_job_is_not_held_off_borrowing() -> None:
+    # with aging after 0.25 h, b2 (arrived 0.5) is overdue from 1.0: its reclaim hold (to
+    # 1 h + 60 s) does not apply, so it borrows again as soon as a1 ends (the waiting bound)
+    from suanli.core.policies.queueing.suanli import SuanliQueuePolicy
+
+    class Quick(SuanliQueuePolicy):
+        aging_h = 0.25
+
+    clock = ManualClock()
+    sched = Scheduler(ONE, Quick(), clock)
+    trace = run(sched, clock, THRASH, record_events=True)
+    starts = [round(t, 6) for t, kind, jid, _ in trace.events if kind == "start" and jid == "b2"]
+    assert starts == [0.5, 1.01]
+
+
 def test_fifo_head_blocks_the_queue_behind_it() -> None:
     jobs = [
         job("j1", arrival=0.0, gpus=6, duration=2.0),

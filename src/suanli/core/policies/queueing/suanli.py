@@ -133,8 +133,12 @@ class SuanliQueuePolicy(QueueingPolicy):
         self.reclaims.pop(placement.job.id, None)
 
     def may_borrow(self, w: Waiting, ctx: CycleContext) -> bool:
+        """False while the job's reclaim hold lasts; an overdue job is never held (the
+        waiting bound of the module docstring counts on its reservation)."""
         until = self.hold_until.get(w.pending.job.id)
-        return until is None or until <= ctx.now + EPS
+        if until is None or until <= ctx.now + EPS:
+            return True
+        return rule_overdue_first(ctx.now - w.since_h, self.overdue_h)
 
     def wake_h(self, now: float) -> float | None:
         # a held job may borrow when its hold ends: wake then, though no data arrives
