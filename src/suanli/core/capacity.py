@@ -56,9 +56,15 @@ class Grant:
         return sum(g.milli for g in self.pieces() if (g.site_idx, g.pool) == (site_idx, pool))
 
 
+def to_milli(accelerators: float) -> int:
+    """Accelerators in milli-accelerators (a share of one GPU counts as its fraction; at
+    least 1)."""
+    return max(1, round(accelerators * MILLI))
+
+
 def job_milli(job: Job) -> int:
     """A job's demand in milli-accelerators (a share of one GPU counts as its fraction)."""
-    return max(1, round(job.accelerators * MILLI))
+    return to_milli(job.accelerators)
 
 
 def task_shapes(accelerators: float, pool: Pool) -> list[TaskShape]:
@@ -67,7 +73,7 @@ def task_shapes(accelerators: float, pool: Pool) -> list[TaskShape]:
     cpu = pool.cpu_per_node * MILLI // per
     mem = pool.memory_gb_per_node * 1024 // per
     if accelerators < 1:
-        milli = max(1, round(accelerators * MILLI))
+        milli = to_milli(accelerators)
         share = milli / MILLI
         return [TaskShape(math.ceil(cpu * share), math.ceil(mem * share), 1, milli)]
     whole = math.ceil(accelerators - 1e-9)
@@ -149,7 +155,7 @@ class NetworkCapacity:
         return all(self._fits(p.site_idx, p.pool, p.accelerators) for p in option.parts)
 
     def _fits(self, site_idx: int, pool: int, accelerators: float) -> bool:
-        if self.free_milli[site_idx][pool] < max(1, round(accelerators * MILLI)):
+        if self.free_milli[site_idx][pool] < to_milli(accelerators):
             return False
         max_whole, max_share, idle_nodes = self._summary(site_idx, pool)
         shapes = self._shapes_of(site_idx, pool, accelerators)
@@ -191,7 +197,7 @@ class NetworkCapacity:
         return Grant(lead.site_idx, lead.pool, sum(g.milli for g in placed), (), tuple(placed))
 
     def _allocate(self, site_idx: int, pool: int, accelerators: float) -> Grant | None:
-        need = max(1, round(accelerators * MILLI))
+        need = to_milli(accelerators)
         if self.free_milli[site_idx][pool] < need:
             return None
         cluster = self.clusters[site_idx][pool]

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from suanli.core.queueing.quota import PREEMPTION_POLICIES
 from suanli.model import Classification, DataAsset, Job, JobKind
 from suanli.service.schemas import JobDocument
 
@@ -57,5 +58,5 @@ def to_model_job(row: Mapping[Any, Any], epoch: float) -> Job:
         priority=int(spec.get("priority", 0)),
         # the class as it was when the job was submitted (`PRIORITY_CLASS`)
         priority_class=klass["name"] if klass else None,
-        preempts=klass["preemptionPolicy"] != "Never" if klass else True,
+        preempts=PREEMPTION_POLICIES[klass["preemptionPolicy"]] if klass else True,
     )

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from suanli.core.capacity import job_milli
+from suanli.core.capacity import job_milli, to_milli
 from suanli.core.queueing.fairshare import jain_index
 from suanli.core.queueing.quota import QueueingConfig, QuotaBook
 from suanli.core.scheduler import Placement, Preemption
@@ -238,7 +238,7 @@ def count_quota_violations(
         shares: dict[str, int] = {}
         for part in p.option.parts:  # a split gang counts each part against its flavor
             f = config.flavor(p.option.accelerator, part.site)
-            shares[f] = shares.get(f, 0) + max(1, round(part.accelerators * 1000))
+            shares[f] = shares.get(f, 0) + to_milli(part.accelerators)
         if not shares:
             shares[config.flavor(p.option.accelerator, p.option.site)] = milli
         for flavor, m in shares.items():

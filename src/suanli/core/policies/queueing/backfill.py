@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from suanli.core.capacity import MILLI, NetworkCapacity, job_milli
+from suanli.core.capacity import MILLI, NetworkCapacity, job_milli, to_milli
 from suanli.core.options import Option
 from suanli.core.scheduler import Placement
 from suanli.model import Job
@@ -54,7 +54,7 @@ def reserve(
     for o in options:
         t: float | None = max(now, o.ready_h)
         for site_idx, pool, a in o.pools:
-            need = job_milli(job) if not a else max(1, round(a * MILLI))
+            need = job_milli(job) if not a else to_milli(a)
             at = _earliest(need, capacity, ends, site_idx, pool)
             t = None if at is None or t is None else max(t, at)
         if t is None:

@@ -42,7 +42,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from suanli.core.capacity import job_milli
+from suanli.core.capacity import job_milli, to_milli
 from suanli.core.options import Option
 from suanli.core.queueing import (
     ClusterQueue,
@@ -197,7 +197,7 @@ class QueueingPolicy(Policy):
         out: dict[str, int] = {}
         for p in option.parts:
             f = self.config.flavor(option.accelerator, p.site)
-            out[f] = out.get(f, 0) + max(1, round(p.accelerators * 1000))
+            out[f] = out.get(f, 0) + to_milli(p.accelerators)
         return tuple(out.items())
 
     def within_nominal(self, queue: str, option: Option, milli: int) -> bool:
@@ -286,20 +286,10 @@ class QueueingPolicy(Policy):
     def on_restored(self, placement: Placement) -> None:
         """A job that was running before a restart (`Scheduler.restore`) holds its quota
         again, and may be a victim as any running job (the service's restart path)."""
-        job, milli = placement.job, job_milli(placement.job)
-        queue = self.queue_of.get(job.tenant, next(iter(self.config.queues)))
-        flavor = self.flavor(placement.option)
-        if not self.book.fits(queue, flavor, milli):
-            self.quota_violations += 1  # e.g. the quota was lowered under a running job
-        self.book.admit(queue, flavor, milli)
-        # the decayed history is not restored: its usage counts as held all along
-        self.decayed.change(self.decayed.now, queue, flavor, milli / 1000)
-        self.held[job.id] = Held(queue, flavor, milli, placement)
-        self.held_by[(flavor, queue)][job.priority][job.id] = self._started
-        self._started += 1
-        ckpt = getattr(job, "checkpoint_h", None)
-        victim = Running(job.id, queue, flavor, milli, job.priority, placement.start_h, ckpt)
-        self.as_victim[job.id] = {flavor: victim}
+        queue = self.queue_of.get(placement.job.tenant, next(iter(self.config.queues)))
+        # a quota lowered under a running job counts as a violation; the decayed history is
+        # not restored: its usage counts as held all along
+        self._count_held(queue, placement, self.decayed.now)
 
     def on_preempted(self, placement: Placement, record: Preemption) -> None:
         """A preempted job waits again, resuming from its last checkpoint."""
@@ -397,32 +387,36 @@ class QueueingPolicy(Policy):
     def start(self, w: Waiting, option: Option, ctx: CycleContext, reason: str) -> bool:
         if not ctx.try_start(w.pending, option, reason):
             return False
-        job, milli = w.pending.job, job_milli(w.pending.job)
+        job = w.pending.job
         del self.jobs[job.id]
         self._shrink(smallest_milli(w.pending))
         placement = self.scheduler.running.get(job.id)
         if placement is None or placement.option != option:
             return True  # the rules withdrew it: the scheduler takes it in again
-        shares = self.shares(option, milli)
-        if self.quota_fits(w.queue, option, milli) is not None:
-            self.quota_violations += 1
-        victims: dict[str, Running] = {}
-        for flavor, m in shares:
-            self.book.admit(w.queue, flavor, m)
-            self.decayed.change(ctx.now, w.queue, flavor, m / 1000)
-            self.held_by[(flavor, w.queue)][job.priority][job.id] = self._started
-            victims[flavor] = Running(
-                job.id, w.queue, flavor, m, job.priority, placement.start_h,
-                getattr(job, "checkpoint_h", None),
-            )  # fmt: skip
-        lead, lead_milli = shares[0]
-        self.held[job.id] = Held(
-            w.queue, lead, lead_milli, placement, shares if option.parts else ()
-        )
-        self._started += 1
-        self.as_victim[job.id] = victims
+        self._count_held(w.queue, placement, ctx.now)
         self.after_start(w, option, ctx)
         return True
+
+    def _count_held(self, queue: str, placement: Placement, now: float) -> None:
+        """Count a running job against ``queue``: every quota share its option draws on, its
+        decayed usage, and the victim index (a start beyond the quota is a violation)."""
+        job, option, milli = placement.job, placement.option, job_milli(placement.job)
+        if self.quota_fits(queue, option, milli) is not None:
+            self.quota_violations += 1
+        shares = self.shares(option, milli)
+        ckpt = getattr(job, "checkpoint_h", None)
+        victims: dict[str, Running] = {}
+        for flavor, m in shares:
+            self.book.admit(queue, flavor, m)
+            self.decayed.change(now, queue, flavor, m / 1000)
+            self.held_by[(flavor, queue)][job.priority][job.id] = self._started
+            victims[flavor] = Running(
+                job.id, queue, flavor, m, job.priority, placement.start_h, ckpt
+            )
+        lead, lead_milli = shares[0]
+        self.held[job.id] = Held(queue, lead, lead_milli, placement, shares if option.parts else ())
+        self._started += 1
+        self.as_victim[job.id] = victims
 
     def _shrink(self, milli: int) -> None:
         self.sizes[milli] -= 1
@@ -528,7 +522,7 @@ def smallest_milli(pending: PendingJob) -> int:
     milli = job_milli(pending.job)
     for o in pending.options:
         for p in o.parts:
-            milli = min(milli, max(1, round(p.accelerators * 1000)))
+            milli = min(milli, to_milli(p.accelerators))
     return milli
 
 

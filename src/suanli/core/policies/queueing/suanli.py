@@ -315,10 +315,12 @@ class SuanliQueuePolicy(QueueingPolicy):
             if quota is None or self.book.used(w.queue, flavor) + milli > quota.nominal * 1000:
                 continue  # rule_reclaim_within_cohort: the requester stays within nominal
             if ctx.capacity.fits(o.site_idx, o.pool, job):  # room, but the quota is lent
-                victims = self._quota_victims(w, flavor, milli, ctx)
+                victims = self._quota_victims(w, flavor, milli, ctx)  # tried on the book
             else:
                 victims = self._victims(w, o, ctx)
-            if not victims or not self._quota_fits_without(w, flavor, milli, victims):
+                if victims and not self._quota_fits_without(w, flavor, milli, victims):
+                    victims = None
+            if not victims:
                 continue
             for v in victims:
                 self.scheduler.preempt(v.job_id, f"reclaimed by {w.queue} for {job.id}")
