@@ -391,6 +391,57 @@ def test_a_gang_never_runs_partially_across_sites(
         assert pol.book.violations() == []
 
 
+#: the longest run of the generated jobs (h): the waiting bound's property scales
+#: suanli-queue's constants to it, as they are scaled to the 72 h of the real workloads
+SHORT_RUN_H = 4.0
+BACKLOGS = st.lists(
+    st.tuples(
+        st.sampled_from(["ta", "tb", "tc"]),
+        st.sampled_from([0.5, 1.0, 2.0, 4.0, 8.0, 16.0]),
+        st.floats(0.1, SHORT_RUN_H),
+        st.floats(0.0, 6.0),
+        st.integers(0, 2),
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=BACKLOGS)
+def test_suanli_queue_a_job_starts_within_its_overdue_time_plus_one_run_per_older_job(
+    spec: list[tuple[str, float, float, float, int]],
+) -> None:
+    """The waiting bound of docs/queueing.md, with aging after one longest run L and overdue
+    after 2 L: a job starts within 2 L + (1 + k) L of its arrival, k the jobs that arrived no
+    later and had not finished when it became overdue (0 for the oldest: 3 L, 216 h on the
+    real workloads). Up to 30 jobs of up to 240 accelerator-hours on 16 GPUs build backlogs
+    of tens of hours, past the overdue time."""
+    from suanli.core.policies.queueing.suanli import SuanliQueuePolicy
+
+    class ShortRuns(SuanliQueuePolicy):
+        aging_h = SHORT_RUN_H
+
+    jobs = make_jobs(spec)
+    clock = ManualClock()
+    sched = Scheduler(TWO_NODES, ShortRuns(), clock)
+    trace = run(sched, clock, jobs, record_events=True)
+    first: dict[str, float] = {}
+    last: dict[str, float] = {}
+    for t, kind, jid, _ in trace.events:
+        if kind == "start":
+            first.setdefault(jid, t)
+        elif kind == "finish":
+            last[jid] = t
+    overdue = 2 * SHORT_RUN_H
+    for j in jobs:
+        due = j.arrival_h + overdue
+        older = sum(
+            1 for o in jobs if o.id != j.id and o.arrival_h <= j.arrival_h and last[o.id] > due
+        )
+        assert first[j.id] - j.arrival_h <= overdue + (1 + older) * SHORT_RUN_H + 1e-6, j.id
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     running=st.lists(

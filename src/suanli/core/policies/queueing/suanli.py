@@ -39,8 +39,11 @@ reaches any site it may use, so a job whose data is close to a slow pool took th
 when the data would reach a pool three times as fast within minutes.
 
 Bound on waiting: a job is overdue after ``overdue_h``; the oldest overdue job is ranked first
-and then waits at most until its reservation's pool frees, at most the longest run: so the
-oldest waiting job starts within ``overdue_h + LONGEST_RUN_H`` = 216 h of its arrival.
+and then waits at most until its reservation's pool frees, at most the longest run, and each
+older overdue job goes before it in turn: a job starts within ``overdue_h + (1 + k) *
+LONGEST_RUN_H`` of its arrival, ``k`` the jobs that arrived no later and had not finished when
+it became overdue (216 h for the oldest). No bound without ``k`` holds for every job: a
+backlog that arrives at once waits in proportion to its size under any order.
 
 Gangs split across sites: a split option is admitted, reserved and backfilled like any other
 (every part's pool and flavor); it does not reclaim (room made on one pool does not start a
