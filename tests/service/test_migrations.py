@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, inspect, text, update
+from sqlalchemy import Engine, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from suanli.scenario import load_scenario
 from suanli.service.storage import Store, make_engine, migrate
 from suanli.service.storage.db import MIGRATIONS
-from suanli.service.storage.repo import TENANTS
+from suanli.service.storage.repo import EVENTS, PREEMPTIONS, TENANTS, job_event
 
 
 def _to(engine: Engine, revision: str) -> None:
@@ -37,7 +37,7 @@ def test_a_database_of_revision_0001_upgrades_to_the_newest_with_its_rows(db_url
         migrate(engine)
         with engine.connect() as conn:
             version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        assert version == "0002"
+        assert version == "0003"
         assert "priority_classes" in inspect(engine).get_table_names()
         tenant = store.tenant("fin-bank")
         assert tenant is not None and tenant["quota"] == {"A100": 8}
@@ -89,5 +89,36 @@ def test_revision_0002_downgrades_to_0001_and_upgrades_again(db_url: str) -> Non
         migrate(engine)
         assert "limits" in {c["name"] for c in inspect(engine).get_columns("tenants")}
         assert Store(engine).tenant("fin-bank") is not None
+    finally:
+        engine.dispose()
+
+
+def test_revision_0003_keeps_the_preemptions_the_events_recorded_before_it(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        _to(engine, "0002")
+        with engine.begin() as conn:  # what revision 0002 records of a preemption: its events
+            conn.execute(
+                EVENTS.insert(),
+                [
+                    job_event("j-1", "running", "preempted", "reclaimed by q for j-2", "s").row(10),
+                    job_event("j-1", "preempted", "queued", "requeued", "s").row(10),
+                    job_event("j-3", "queued", "admitted", "placed", "s").row(11),
+                ],
+            )
+        migrate(engine)
+        with engine.connect() as conn:
+            rows = conn.execute(select(PREEMPTIONS)).mappings().all()
+        assert [(r["at"], r["job_id"], r["reason"], r["lost_gpu_h"]) for r in rows] == [
+            (10.0, "j-1", "reclaimed by q for j-2", None)  # no policy measured its lost work
+        ]
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0002")
+        assert "preemptions" not in inspect(engine).get_table_names()
+        migrate(engine)
+        assert "preemptions" in inspect(engine).get_table_names()
     finally:
         engine.dispose()

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from suanli.core.policies.queueing import QueueingPolicy
 from suanli.core.queueing import FlavorQuota
 from suanli.errors import InputError, UnknownNameError
-from suanli.service import Service, ServiceConfig
+from suanli.service import Service, ServiceConfig, dashboard
 from suanli.service.backends import FakeBackend
 from suanli.service.jobs import to_model_job
 from suanli.service.loop import STOPPING, ExplainingPolicy
@@ -562,6 +562,113 @@ def test_the_queue_view_counts_borrowing_per_flavor_of_the_scope(sqlite_url: str
         (bank,) = [t for t in op.get("/v1/queues").json()["tenants"] if t["id"] == BANK]
         assert bank["inUse"] == {"V100": 16}
         assert bank["borrowing"] == 8
+
+
+# -- the queue view (GET /v1/queues) -------------------------------------------------------
+
+
+def test_the_queue_view_shows_the_policy_scope_limits_and_priority_classes(
+    sqlite_url: str,
+) -> None:
+    with (
+        queueing(sqlite_url, "kueue") as svc,
+        svc.client() as op,
+        svc.client("tenant") as bank,
+    ):
+        body = {"accelerators": {"V100": 8}, "borrowingLimit": {"V100": 4}}
+        assert op.put(f"/v1/tenants/{BANK}/quota", json=body).status_code == 200
+        body = {"accelerators": {"V100": 8}, "lendingLimit": {"V100": 2}}
+        assert op.put(f"/v1/tenants/{HOSP}/quota", json=body).status_code == 200
+        for klass in (
+            {"name": "urgent", "value": 100, "globalDefault": True},
+            {"name": "scavenger", "value": -10, "preemptionPolicy": "Never"},
+        ):
+            assert op.post("/v1/priority-classes", json=klass).status_code == 201
+        view = op.get("/v1/queues").json()
+        assert (view["policy"], view["queueing"], view["flavorScope"]) == ("kueue", True, "network")
+        rows = {t["id"]: t for t in view["tenants"]}
+        assert (rows[BANK]["borrowingLimit"], rows[BANK]["lendingLimit"]) == ({"V100": 4}, {})
+        assert (rows[HOSP]["borrowingLimit"], rows[HOSP]["lendingLimit"]) == ({}, {"V100": 2})
+        classes = {
+            c["name"]: (c["value"], c["preemptionPolicy"], c["globalDefault"])
+            for c in view["priorityClasses"]
+        }
+        assert classes == {
+            "urgent": (100, "PreemptLowerPriority", True),
+            "scavenger": (-10, "Never", False),
+        }
+        assert (view["preemptions"], view["preemptionsTotal"]) == ([], 0)
+        mine = bank.get("/v1/queues").json()  # a tenant: its own row, every class
+        assert [t["id"] for t in mine["tenants"]] == [BANK]
+        assert mine["tenants"][0]["borrowingLimit"] == {"V100": 4}
+        assert {c["name"] for c in mine["priorityClasses"]} == {"urgent", "scavenger"}
+
+
+def test_the_queue_view_of_a_placement_policy_says_it_does_not_queue(svc: Running) -> None:
+    with svc.client() as op:
+        view = op.get("/v1/queues").json()
+    assert (view["policy"], view["queueing"], view["flavorScope"]) == ("nearest", False, "network")
+
+
+@pytest.mark.parametrize("policy", RECLAIMING)
+def test_a_reclaim_shows_in_the_queue_view_with_the_work_the_policy_measured_lost(
+    db_url: str, policy: str
+) -> None:
+    with (
+        queueing(db_url, policy) as svc,
+        svc.client() as op,
+        svc.client("tenant") as bank,
+        svc.client("other") as hospitals,
+    ):
+        quotas(op, **{BANK: {"V100": 8}, HOSP: {"V100": 8}})
+        jobs = [submit(op, v100(BANK, "a1")), submit(op, v100(BANK, "a2"))]
+        tick(svc)
+        h1 = submit(op, v100(HOSP, "h1"))
+        tick(svc)
+        tick(svc)
+        (victim,) = [j for j in jobs if status(op, j)["state"] == "queued"]
+        view = op.get("/v1/queues").json()
+        assert view["preemptionsTotal"] == 1
+        (shown,) = view["preemptions"]
+        assert (shown["jobId"], shown["tenant"]) == (victim, BANK)
+        assert shown["jobName"] in ("a1", "a2") and h1 in shown["reason"], shown
+        # the reason of its preempted event, and the work lost as the policy measured it
+        events = op.get(f"/v1/jobs/{victim}/events").json()
+        assert shown["reason"] == next(e["reason"] for e in events if e["toState"] == "preempted")
+        assert svc.service.loop.state is not None
+        (record,) = svc.service.loop.state.scheduler.preemptions
+        assert shown["lostGpuH"] == pytest.approx(record.wasted_gpu_h)
+        assert 0 <= shown["lostGpuH"] < 8 * 0.1  # 8 accelerators for a fraction of a tick
+        # a tenant sees the preemptions of its own jobs only
+        assert bank.get("/v1/queues").json()["preemptions"] == view["preemptions"]
+        theirs = hospitals.get("/v1/queues").json()
+        assert (theirs["preemptions"], theirs["preemptionsTotal"]) == ([], 0)
+        assert [t["id"] for t in theirs["tenants"]] == [HOSP]
+
+
+def test_the_queue_view_lists_the_newest_preemptions_first_and_counts_them_all(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with queueing(db_url, "kueue") as svc, svc.client() as op:
+        body = {"accelerators": {"V100": 8}, "borrowingLimit": {"V100": 0}}
+        assert op.put(f"/v1/tenants/{BANK}/quota", json=body).status_code == 200
+        low = submit(op, v100(BANK, "low", priority=0))
+        tick(svc)
+        mid = submit(op, v100(BANK, "mid", priority=50))
+        tick(svc)
+        tick(svc)
+        high = submit(op, v100(BANK, "high", priority=100))
+        tick(svc)
+        tick(svc)
+        assert [status(op, j)["state"] for j in (low, mid, high)] == ["queued", "queued", "running"]
+        view = op.get("/v1/queues").json()
+        assert [p["jobId"] for p in view["preemptions"]] == [mid, low]
+        assert view["preemptionsTotal"] == 2
+        assert high in view["preemptions"][0]["reason"] and mid in view["preemptions"][1]["reason"]
+        monkeypatch.setattr(dashboard, "PREEMPTIONS_SHOWN", 1)
+        view = op.get("/v1/queues").json()
+        assert [p["jobId"] for p in view["preemptions"]] == [mid]
+        assert view["preemptionsTotal"] == 2
 
 
 # -- the command line and the scheduler process --------------------------------------------

@@ -83,6 +83,9 @@ def test_a_down_site_is_remembered_across_a_restart_and_its_stale_copies_stopped
         assert any(
             "resumes from its checkpoint at s3://ckpt/train-1" in e["reason"] for e in events
         )
+        (moved,) = c.get("/v1/queues").json()["preemptions"]  # no policy measured its loss
+        assert (moved["jobId"], moved["lostGpuH"]) == (moves, None)
+        assert moved["reason"].startswith("site guian is down"), moved
         status = c.get(f"/v1/jobs/{held}").json()["status"]
         assert status["state"] == "running" and status["reason"].startswith("held on guian")
         assert "important data homed in CN may not be processed in SG" in status["reason"]

@@ -30,6 +30,19 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         server.stop()
 
 
+@pytest.fixture
+def queueing_served(tmp_path: Path) -> Iterator[Served]:
+    """`suanli serve --policy kueue` on its own SQLite file: quotas hold and a reclaim
+    preempts (a job runs an hour per run-time hour, so none ends during a test)."""
+    db = f"sqlite:///{tmp_path / 'suanli.db'}"
+    tokens = prepare_db(db)
+    server = ServerProcess(db, "--policy", "kueue", "--fake-seconds-per-hour", "3600")
+    try:
+        yield Served(server.url, tokens)
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="module")
 def dashboard(served: Served) -> Iterator[Dashboard]:
     driver = new_browser()

@@ -16,7 +16,7 @@ from browsing import Dashboard, Served
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from serving import job_doc
+from serving import job_doc, wait_for
 
 
 def submit(client: httpx.Client, **spec: object) -> str:
@@ -403,9 +403,8 @@ def test_web_a_tenant_cannot_see_another_tenants_job(served: Served, dashboard: 
     assert "hospital-model" not in dashboard.text()
     dashboard.shot("tenant-other-job")
     dashboard.go("#/queues")
-    assert [r.find_element(By.CSS_SELECTOR, ".mono").text for r in dashboard.all("tbody tr")] == [
-        "fin-bank"
-    ]
+    rows = dashboard.all("#queue-tenants tbody tr")
+    assert [r.find_element(By.CSS_SELECTOR, ".mono").text for r in rows] == ["fin-bank"]
 
 
 def test_web_the_site_page_draws_utilization_fragmentation_price_and_carbon(
@@ -434,9 +433,89 @@ def test_web_the_queues_page_shows_every_tenant_to_the_operator(
     dashboard.go("#/queues")
     with served.client("operator") as c:
         tenants = {t["id"] for t in c.get("/v1/tenants").json()}
-    shown = {r.find_element(By.CSS_SELECTOR, ".mono").text for r in dashboard.all("tbody tr")}
+    rows = dashboard.all("#queue-tenants tbody tr")
+    shown = {r.find_element(By.CSS_SELECTOR, ".mono").text for r in rows}
     assert shown == tenants
     dashboard.shot("queues")
+
+
+def cells(dashboard: Dashboard, css: str) -> list[list[str]]:
+    """The text of each cell of each body row of the table under ``css``."""
+    rows = dashboard.all(f"{css} tbody tr")
+    return [[td.text for td in r.find_elements(By.TAG_NAME, "td")] for r in rows]
+
+
+def test_web_the_queues_page_shows_the_policy_and_the_limits_and_classes_set_by_the_api(
+    served: Served, dashboard: Dashboard
+) -> None:
+    limits = {
+        "accelerators": {"A100": 16},
+        "borrowingLimit": {"A100": 4},
+        "lendingLimit": {"A100": 8},
+    }
+    klass = {"name": "web-urgent", "value": 700, "description": "on-call fixes"}
+    with served.client("operator") as c:
+        seeded = c.get("/v1/tenants/fin-bank/quota").json()
+        assert c.put("/v1/tenants/fin-bank/quota", json=limits).status_code == 200
+        assert c.post("/v1/priority-classes", json=klass).status_code == 201
+    try:
+        dashboard.login(served.tokens["operator"])
+        dashboard.go("#/queues")
+        dashboard.wait(lambda d: "web-urgent" in dashboard.text_of("#queue-classes"), "the class")
+        assert dashboard.text_of("#queue-policy") == "nearest"  # what `suanli serve` runs
+        assert dashboard.text_of("#queue-scope").startswith("network: quota keys are TYPE")
+        assert "no: a placement policy" in dashboard.text_of("#queue-config")
+        assert ["web-urgent", "700", "PreemptLowerPriority", "no", "on-call fixes"] in cells(
+            dashboard, "#queue-classes"
+        )
+        assert cells(dashboard, "#queue-limits") == [["fin-bank", "A100", "16", "4", "8"]]
+        assert dashboard.text_of("#queue-preemptions") == "No preemptions."
+        captions = [c.text for c in dashboard.all("#queue-limits caption, #queue-classes caption")]
+        assert [c.split(":")[0].split(",")[0] for c in captions] == [
+            "Borrowing and lending limits per flavor",
+            "Priority classes",
+        ]
+        dashboard.shot("queues-configuration")
+        dashboard.login(served.tokens["other"])  # another tenant: not the bank's limits
+        dashboard.go("#/queues")
+        assert "No borrowing or lending limits" in dashboard.text_of("#queue-limits")
+        assert "web-urgent" in dashboard.text_of("#queue-classes")  # classes are for all
+    finally:
+        with served.client("operator") as c:
+            assert c.put("/v1/tenants/fin-bank/quota", json=seeded).status_code == 200
+            assert c.delete("/v1/priority-classes/web-urgent").status_code in (200, 204)
+
+
+def test_web_the_queues_page_lists_a_reclaim_with_the_job_it_made_room_for(
+    queueing_served: Served, dashboard: Dashboard
+) -> None:
+    served = queueing_served
+    v100 = {
+        "accelerators": {"count": 8, "types": ["V100"]},
+        "data": {"site": "br-sp", "sizeGB": 0, "classification": "general"},
+        "deadline": None,
+    }
+    with served.client("operator") as c:
+        for tenant in ("fin-bank", "health-hospitals"):
+            body = {"accelerators": {"V100": 8}}
+            assert c.put(f"/v1/tenants/{tenant}/quota", json=body).status_code == 200
+        bank = [submit(c, name=f"bank-{i}", tenant="fin-bank", **v100) for i in (1, 2)]
+        wait_for(lambda: all(job_state(served, j) == "running" for j in bank), 20)
+        hospital = submit(c, name="hospital-1", tenant="health-hospitals", **v100)
+        wait_for(lambda: c.get("/v1/queues").json()["preemptions"], 20)
+        (preempted,) = c.get("/v1/queues").json()["preemptions"]
+    assert preempted["jobId"] in bank and hospital in preempted["reason"]
+    board = Dashboard(dashboard.driver, served.url)  # the same browser, this server's origin
+    board.login(served.tokens["operator"])
+    board.go("#/queues")
+    assert board.text_of("#queue-policy") == "kueue"
+    assert "yes: a multi-tenant queueing policy" in board.text_of("#queue-config")
+    assert board.text_of("#queue-preemptions caption") == "Preemptions, newest first"
+    ((at, job, tenant, reason, lost),) = cells(board, "#queue-preemptions")
+    assert at and job == f"{preempted['jobName']} {preempted['jobId']}"
+    assert (tenant, reason) == ("fin-bank", preempted["reason"])
+    assert lost == f"{preempted['lostGpuH']:,.1f}"
+    board.shot("queues-preemption")
 
 
 def test_web_the_report_page_shows_a_simulation_report_from_disk(

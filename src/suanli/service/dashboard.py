@@ -1,5 +1,6 @@
 """What the operations dashboard shows that the rest of the API does not: the network now
-(load, price and carbon per site, links), a site's hourly curves, tenants' shares and usage.
+(load, price and carbon per site, links), a site's hourly curves, tenants' shares and usage,
+the queueing configuration (policy, flavor scope, limits, priority classes) and preemptions.
 
 The arithmetic is in plain functions over job rows (`hold`, `hourly_load`, `fragmentation`),
 the database reads in `DashboardReader`; the routes (``/v1/network``, ``/v1/sites/{id}/series``,
@@ -18,8 +19,10 @@ import numpy as np
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import func, or_, select
 
+from suanli.core.policies import is_queueing
 from suanli.model import Scenario
 from suanli.service import schemas as w
+from suanli.service import views
 from suanli.service.app import Service
 from suanli.service.routes import ERRORS, OP, REG, TEN, SiteId, Svc, Who, allow, not_found
 from suanli.service.storage.repo import JOBS
@@ -28,6 +31,8 @@ from suanli.service.views import ts
 
 #: states in which a job holds (or will hold) capacity at its site
 HOLDING = ("admitted", "running")
+#: the newest preemptions `queue_overview` lists (it says how many there are in all)
+PREEMPTIONS_SHOWN = 20
 #: states of jobs that were placed at some time (their load shows on the curves)
 PLACED = ("admitted", "running", "succeeded", "failed", "cancelled", "preempted")
 
@@ -264,48 +269,74 @@ def site_series(svc: Service, site_id: str, before: int, after: int) -> w.SiteSe
 
 
 def queue_overview(svc: Service, tenant: str | None) -> w.QueueOverview:
-    """Every tenant's share, quota, usage and job counts (a tenant: only its own)."""
+    """The queueing configuration (policy, flavor scope, priority classes), every tenant's
+    share, quota, limits, usage and job counts, and the newest preemptions (a tenant: only
+    its own row and its own jobs' preemptions)."""
     reader = DashboardReader(svc)
     counts = reader.state_counts(tenant)
-    now = svc.loop.clock.now()
+    use, by_flavor = _in_use(svc, reader)
+    rows = svc.store.tenants()
+    weights = sum(float(r["weight"]) for r in rows) or 1.0
+    tenants = [
+        _tenant_use(r, weights, use.get(r["id"], {}), by_flavor.get(r["id"], {}), counts)
+        for r in rows
+        if tenant is None or r["id"] == tenant
+    ]
+    states: dict[str, int] = {}
+    for (_t, s), n in counts.items():
+        states[s] = states.get(s, 0) + n
+    preempted, total = svc.store.preemptions(PREEMPTIONS_SHOWN, tenant)
+    return w.QueueOverview(
+        states=states,
+        tenants=tenants,
+        policy=svc.config.policy,
+        queueing=is_queueing(svc.config.policy),
+        flavor_scope=svc.config.flavor_scope,
+        priority_classes=[views.priority_class(r) for r in svc.store.priority_classes()],
+        preemptions=[views.queue_preemption(r) for r in preempted],
+        preemptions_total=total,
+    )
+
+
+def _in_use(
+    svc: Service, reader: DashboardReader
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+    """Accelerators each tenant holds now, per type and per flavor of the service's scope
+    (``TYPE@HUB``, ``TYPE@SITE``: what the quota's keys name)."""
     use: dict[str, dict[str, float]] = {}
-    #: the same by flavor of the service's scope (``TYPE@HUB``, ``TYPE@SITE``): what the
-    #: quota's keys name
     by_flavor: dict[str, dict[str, float]] = {}
     places, _ = svc.flavor_places()
-    for h in in_use_now(reader.holds(HOLDING), now):
+    for h in in_use_now(reader.holds(HOLDING), svc.loop.clock.now()):
         per = use.setdefault(h.tenant, {})
         per[h.accelerator] = per.get(h.accelerator, 0.0) + h.count
         flavor = f"{h.accelerator}@{places[h.site]}" if h.site in places else h.accelerator
         mine = by_flavor.setdefault(h.tenant, {})
         mine[flavor] = mine.get(flavor, 0.0) + h.count
-    rows = svc.store.tenants()
-    weights = sum(float(r["weight"]) for r in rows) or 1.0
-    tenants = []
-    for r in rows:
-        if tenant is not None and r["id"] != tenant:
-            continue
-        quota = {str(k): int(v) for k, v in (r["quota"] or {}).items()}
-        held = use.get(r["id"], {})
-        tenants.append(
-            w.TenantUse(
-                id=r["id"],
-                name=r["name"],
-                sector=r["sector"],
-                weight=float(r["weight"]),
-                share=float(r["weight"]) / weights,
-                quota=quota,
-                in_use=held,
-                borrowing=sum(
-                    max(0.0, n - quota.get(f, 0)) for f, n in by_flavor.get(r["id"], {}).items()
-                ),
-                states={s: n for (t, s), n in counts.items() if t == r["id"]},
-            )
-        )
-    states: dict[str, int] = {}
-    for (_t, s), n in counts.items():
-        states[s] = states.get(s, 0) + n
-    return w.QueueOverview(states=states, tenants=tenants)
+    return use, by_flavor
+
+
+def _tenant_use(
+    r: Mapping[Any, Any],
+    weights: float,
+    held: dict[str, float],
+    by_flavor: dict[str, float],
+    counts: Mapping[tuple[str, str], int],
+) -> w.TenantUse:
+    quota = {str(k): int(v) for k, v in (r["quota"] or {}).items()}
+    limits = r["limits"] or {}
+    return w.TenantUse(
+        id=r["id"],
+        name=r["name"],
+        sector=r["sector"],
+        weight=float(r["weight"]),
+        share=float(r["weight"]) / weights,
+        quota=quota,
+        in_use=held,
+        borrowing=sum(max(0.0, n - quota.get(f, 0)) for f, n in by_flavor.items()),
+        states={s: n for (t, s), n in counts.items() if t == r["id"]},
+        borrowing_limit={str(k): int(v) for k, v in (limits.get("borrowing") or {}).items()},
+        lending_limit={str(k): int(v) for k, v in (limits.get("lending") or {}).items()},
+    )
 
 
 router = APIRouter(prefix="/v1", responses=ERRORS, tags=["dashboard"])
@@ -347,7 +378,8 @@ def get_site_series(
 
 @router.get("/queues", response_model=w.QueueOverview, dependencies=[Depends(allow(OP, TEN))])
 def get_queues(svc: Svc, who: Who) -> w.QueueOverview:
-    """Tenants' shares (weight / all weights), quotas, accelerators in use and borrowed, and
-    their jobs per state; a tenant sees only itself."""
+    """The queueing policy and flavor scope, the priority classes, tenants' shares (weight /
+    all weights), quotas, borrowing and lending limits, accelerators in use and borrowed, their
+    jobs per state, and the newest preemptions; a tenant sees only itself and its own jobs."""
     who.require(OP, TEN)
     return queue_overview(svc, who.tenant if who.role is TEN else None)

@@ -67,6 +67,7 @@ from suanli.service.storage.repo import (
     EVENTS,
     JOBS,
     META,
+    PREEMPTIONS,
     QUEUEING_VERSION,
     Event,
     Store,
@@ -572,10 +573,12 @@ class SchedulingLoop:
         why: str = "the backend lost the run",
         requeued: str = "requeued after preemption",
         src: str = "running",
+        lost_gpu_h: float | None = None,
     ) -> bool:
         """A run the backend lost (or could not start, or left on a site that went down, or
-        a queueing policy stopped): recorded as preempted, then queued again. False: the
-        job was not in ``src``."""
+        a queueing policy stopped): recorded as preempted, then queued again, and in the
+        preemptions with the work it lost (``lost_gpu_h`` accelerator-hours, where the
+        policy measured it). False: the job was not in ``src``."""
         now = time.time()
         done = conn.execute(
             update(JOBS)
@@ -601,6 +604,9 @@ class SchedulingLoop:
                 ],
                 now,
             )
+            conn.execute(
+                insert(PREEMPTIONS).values(at=now, job_id=job_id, reason=why, lost_gpu_h=lost_gpu_h)
+            )
         return bool(done)
 
     def _preemptions(self, st: _State, out: CycleOutcome) -> None:
@@ -621,12 +627,12 @@ class SchedulingLoop:
         st.preempted_seen = len(records)
         uncommitted = {id(p) for p in out.started}
         out.started[:] = [p for p in out.started if st.scheduler.running.get(p.job.id) is p]
-        victims: list[tuple[str, str | None, str]] = []
+        victims: list[tuple[str, str | None, Preemption]] = []
         for rec in fresh:
             if id(rec.placement) in uncommitted:
                 continue
             job_id = rec.placement.job.id
-            victims.append((job_id, st.handles.pop(job_id, None), rec.reason))
+            victims.append((job_id, st.handles.pop(job_id, None), rec))
             st.shown.pop(job_id, None)
         if not victims:
             return
@@ -634,10 +640,10 @@ class SchedulingLoop:
         stopping = st.stopping + [(j, h) for j, h, _ in victims if h]
 
         def write(conn: Connection) -> None:
-            for job_id, handle, why in victims:
+            for job_id, handle, rec in victims:
                 first = ("running", "admitted") if handle else ("admitted", "running")
                 for src in first:
-                    if self._preempt(conn, job_id, why, requeued, src):
+                    if self._preempt(conn, job_id, rec.reason, requeued, src, rec.wasted_gpu_h):
                         break
             self._save_stopping(conn, stopping)
 
@@ -750,7 +756,8 @@ class SchedulingLoop:
 
             def requeue(conn: Connection) -> None:
                 for job_id, why in failed:
-                    self._preempt(conn, job_id, f"launch failed: {why}", "requeued", "admitted")
+                    reason = f"launch failed: {why}"  # it never ran: nothing was lost
+                    self._preempt(conn, job_id, reason, "requeued", "admitted", 0.0)
 
             self._write(requeue)
             for job_id, _ in failed:

@@ -558,8 +558,38 @@ class TenantUse(Wire):
     #: those flavor scopes): borrowed from idle quota
     borrowing: float
     states: dict[str, int]
+    #: the most it may borrow beyond its quota, per flavor (a flavor not named: unbounded)
+    borrowing_limit: dict[str, int] = Field(default_factory=dict)
+    #: the most of its idle quota it lends, per flavor (a flavor not named: all of it)
+    lending_limit: dict[str, int] = Field(default_factory=dict)
+
+
+class QueuePreemption(Wire):
+    """A job stopped and queued again, newest first in `QueueOverview`."""
+
+    at: datetime
+    job_id: str
+    job_name: str
+    tenant: str
+    #: why: the queueing policy's reason (naming the job it made room for) or the loop's
+    reason: str
+    #: accelerator-hours of work lost since the job's last checkpoint; null where no policy
+    #: measured it (a run the backend lost, a site that went down, an older record)
+    lost_gpu_h: float | None
 
 
 class QueueOverview(Wire):
     states: dict[str, int]
     tenants: list[TenantUse]
+    #: the scheduling policy the service runs (``suanli serve --policy``)
+    policy: str = ""
+    #: whether it is a multi-tenant queueing policy (it enforces quotas and may preempt)
+    queueing: bool = False
+    #: where quotas hold: ``network``, ``hub`` or ``site`` (``--flavor-scope``)
+    flavor_scope: str = "network"
+    priority_classes: list[PriorityClass] = Field(default_factory=list)
+    #: the newest preemptions (a tenant: of its own jobs), at most
+    #: `suanli.service.dashboard.PREEMPTIONS_SHOWN`
+    preemptions: list[QueuePreemption] = Field(default_factory=list)
+    #: how many preemptions there are in all (more than listed: the oldest are left out)
+    preemptions_total: int = 0

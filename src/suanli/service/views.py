@@ -48,6 +48,18 @@ def priority_class(row: Mapping[Any, Any]) -> w.PriorityClass:
     )
 
 
+def queue_preemption(row: Mapping[Any, Any]) -> w.QueuePreemption:
+    lost = row["lost_gpu_h"]
+    return w.QueuePreemption(
+        at=ts(row["at"]),
+        job_id=row["job_id"],
+        job_name=row["name"],
+        tenant=row["tenant"],
+        reason=row["reason"],
+        lost_gpu_h=float(lost) if lost is not None else None,
+    )
+
+
 def event(row: Mapping[Any, Any]) -> w.JobEvent:
     return w.JobEvent(
         seq=row["seq"],

@@ -31,6 +31,7 @@ from suanli.service.storage.tables import (
     LeaseRow,
     Meta,
     PoolRow,
+    PreemptionRow,
     PriorityClassRow,
     SiteRow,
     TenantRow,
@@ -47,6 +48,7 @@ IDEM = cast(Table, IdempotencyRow.__table__)
 META = cast(Table, Meta.__table__)
 LEASES = cast(Table, LeaseRow.__table__)
 CLASSES = cast(Table, PriorityClassRow.__table__)
+PREEMPTIONS = cast(Table, PreemptionRow.__table__)
 
 #: classes of data whose jobs wait for a regulator's approval unless the operator changes it
 DEFAULT_APPROVAL = (Classification.CORE.value,)
@@ -539,6 +541,22 @@ class Store:
         )
         with self.engine.connect() as conn:
             return list(conn.execute(q).mappings())
+
+    def preemptions(self, limit: int, tenant: str | None = None) -> tuple[list[RowMapping], int]:
+        """The ``limit`` newest preemptions (of ``tenant``'s jobs), with their job's tenant
+        and name, and how many there are in all."""
+        joined = PREEMPTIONS.join(JOBS, JOBS.c.id == PREEMPTIONS.c.job_id)
+        mine = [JOBS.c.tenant == tenant] if tenant is not None else []
+        newest = (
+            select(PREEMPTIONS, JOBS.c.tenant, JOBS.c.name)
+            .select_from(joined)
+            .where(*mine)
+            .order_by(PREEMPTIONS.c.seq.desc())
+            .limit(limit)
+        )
+        total = select(func.count()).select_from(joined).where(*mine)
+        with self.engine.connect() as conn:
+            return list(conn.execute(newest).mappings()), int(conn.execute(total).scalar() or 0)
 
     def state_counts(self) -> dict[str, int]:
         q = select(JOBS.c.state, func.count()).group_by(JOBS.c.state)

@@ -156,6 +156,22 @@ class EventRow(Base):
     __table_args__ = (Index("ix_events_subject", "subject", "subject_id"),)
 
 
+class PreemptionRow(Base):
+    """A job stopped and queued again (its events say so too), with the work it lost."""
+
+    __tablename__ = "preemptions"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[float] = mapped_column(Float)
+    job_id: Mapped[str] = mapped_column(String(32))
+    #: why it was stopped: the queueing policy's reason (the job it made room for) or the loop's
+    reason: Mapped[str] = mapped_column(Text)
+    #: accelerator-hours of work lost since its last checkpoint, as the queueing policy
+    #: measured it; null where none did (a lost run, a site down, a launch that failed)
+    lost_gpu_h: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    __table_args__ = (Index("ix_preemptions_job", "job_id"),)
+
+
 class LeaseRow(Base):
     """A leader lease: one holder at a time, until ``expires_at`` (Unix seconds)."""
 

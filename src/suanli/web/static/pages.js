@@ -16,6 +16,75 @@ export { loadPlotly };
 
 const sumValues = (o) => Object.values(o || {}).reduce((a, b) => a + b, 0);
 
+// what a quota's keys name under each flavor scope (suanli serve --flavor-scope)
+const SCOPE_KEYS = { network: "TYPE (an accelerator type)", hub: "TYPE@HUB (a type at a hub)", site: "TYPE@SITE (a type at a site)" };
+
+function queueConfig(q) {
+  return el("div", { class: "card", id: "queue-config" }, kv([
+    ["policy", el("span", { id: "queue-policy" }, q.policy)],
+    ["queueing", q.queueing
+      ? "yes: a multi-tenant queueing policy (docs/queueing.md says which of quotas, limits and preemption it enforces)"
+      : "no: a placement policy; quotas and limits are not enforced"],
+    ["flavor scope", el("span", { id: "queue-scope" }, `${q.flavorScope}: quota keys are ${SCOPE_KEYS[q.flavorScope] || "flavors"}`)],
+  ]));
+}
+
+function tenantsTable(q) {
+  if (!q.tenants.length) return el("p", { class: "empty" }, "No tenants.");
+  return el("div", { id: "queue-tenants" }, table(
+    "Tenants: fair share (weight / all weights), quota, accelerators in use and borrowed",
+    ["tenant", "sector", "weight", "share", "quota", "in use", "borrowing", "queued", "pending approval", "running"],
+    q.tenants.map((t) => [
+      el("span", {}, t.name, el("br"), el("span", { class: "mono" }, t.id)), t.sector, fmt(t.weight, 2),
+      pct(t.share),
+      Object.entries(t.quota).map(([k, v]) => `${k} ${fmt(v)}`).join(", ") || "none",
+      Object.entries(t.inUse).map(([k, v]) => `${k} ${fmt(v, 1)}`).join(", ") || "0",
+      fmt(t.borrowing, 1), fmt(t.states.queued || 0), fmt(t.states["pending-approval"] || 0),
+      fmt(t.states.running || 0),
+    ]), [2, 3, 6, 7, 8, 9]));
+}
+
+// one row per tenant and flavor with a borrowing or a lending limit
+function limitsTable(tenants) {
+  const rows = tenants.flatMap((t) => {
+    const borrow = t.borrowingLimit || {}, lend = t.lendingLimit || {};
+    const flavors = [...new Set([...Object.keys(borrow), ...Object.keys(lend)])].sort();
+    return flavors.map((f) => [el("span", { class: "mono" }, t.id), f, fmt(t.quota[f] ?? 0),
+      f in borrow ? fmt(borrow[f]) : "unbounded", f in lend ? fmt(lend[f]) : "all idle quota"]);
+  });
+  return el("div", { id: "queue-limits" }, rows.length
+    ? table("Borrowing and lending limits per flavor: the most a tenant may borrow beyond its quota, the most of its idle quota it lends",
+      ["tenant", "flavor", "quota", "borrowing limit", "lending limit"], rows, [2, 3, 4])
+    : el("p", { class: "empty" }, "No borrowing or lending limits: every tenant may borrow without bound and lends all of its idle quota."));
+}
+
+function classesTable(classes) {
+  const sorted = [...classes].sort((a, b) => b.value - a.value || a.name.localeCompare(b.name));
+  return el("div", { id: "queue-classes" }, sorted.length
+    ? table("Priority classes, highest value first: a job names one in spec.priorityClass",
+      ["class", "value", "preemption policy", "global default", "description"],
+      sorted.map((c) => [el("span", { class: "mono" }, c.name), fmt(c.value), c.preemptionPolicy,
+        c.globalDefault ? "yes: jobs that name no priority get it" : "no", c.description || "–"]), [1])
+    : el("p", { class: "empty" }, "No priority classes."));
+}
+
+function preemptionsTable(q) {
+  const shown = q.preemptions.length;
+  if (!shown) return el("div", { id: "queue-preemptions" }, el("p", { class: "empty" }, "No preemptions."));
+  const caption = q.preemptionsTotal > shown
+    ? `The ${fmt(shown)} newest of ${fmt(q.preemptionsTotal)} preemptions`
+    : "Preemptions, newest first";
+  return el("div", { id: "queue-preemptions" },
+    table(caption, ["at", "job", "tenant", "made room for (reason)", "work lost (accelerator-hours)"],
+      q.preemptions.map((p) => [when(p.at),
+        el("a", { href: `#/jobs/${p.jobId}` }, p.jobName, " ", el("span", { class: "mono" }, p.jobId)),
+        p.tenant, p.reason, fmt(p.lostGpuH, 1)]), [4]),
+    q.preemptionsTotal > shown ? el("p", { class: "note", id: "queue-preemptions-more" },
+      `${fmt(q.preemptionsTotal - shown)} older preemptions are not listed; each is in its job's events and the audit ledger.`) : null,
+    q.preemptions.some((p) => p.lostGpuH === null) ? el("p", { class: "note" },
+      "Work lost –: no queueing policy measured it (a run the backend lost, a site that went down, or a preemption recorded before the service kept the figure).") : null);
+}
+
 const queuesPage = {
   charts: true,
   async render({ first }) {
@@ -25,25 +94,19 @@ const queuesPage = {
     const states = STATES.filter((s) => q.states[s]);
     return el("section", { "aria-labelledby": "queues-title" },
       el("h1", { id: "queues-title" }, "Queues and tenants"),
+      queueConfig(q),
       el("div", { class: "card" }, states.length
         ? kv(states.map((s) => [s, el("a", { href: `#/jobs?state=${s}` }, fmt(q.states[s]))]))
         : el("p", { class: "empty" }, "No jobs yet.")),
-      q.tenants.length ? table(
-        "Tenants: fair share (weight / all weights), quota, accelerators in use and borrowed",
-        ["tenant", "sector", "weight", "share", "quota", "in use", "borrowing", "queued", "pending approval", "running"],
-        q.tenants.map((t) => [
-          el("span", {}, t.name, el("br"), el("span", { class: "mono" }, t.id)), t.sector, fmt(t.weight, 2),
-          pct(t.share),
-          Object.entries(t.quota).map(([k, v]) => `${k} ${fmt(v)}`).join(", ") || "none",
-          Object.entries(t.inUse).map(([k, v]) => `${k} ${fmt(v, 1)}`).join(", ") || "0",
-          fmt(t.borrowing, 1), fmt(t.states.queued || 0), fmt(t.states["pending-approval"] || 0),
-          fmt(t.states.running || 0),
-        ]), [2, 3, 6, 7, 8, 9]) : el("p", { class: "empty" }, "No tenants."),
+      tenantsTable(q),
       q.tenants.length ? plot("tenant-chart", [
         { type: "bar", name: "quota", x: q.tenants.map((t) => t.id), y: q.tenants.map((t) => sumValues(t.quota)) },
         { type: "bar", name: "in use", x: q.tenants.map((t) => t.id), y: q.tenants.map((t) => sumValues(t.inUse)) },
       ], { title: { text: "Accelerators: quota and in use" }, barmode: "group",
-        margin: { l: 50, r: 20, t: 40, b: 110 }, legend: { orientation: "h", y: 1.08 } }) : null);
+        margin: { l: 50, r: 20, t: 40, b: 110 }, legend: { orientation: "h", y: 1.08 } }) : null,
+      el("h2", {}, "Borrowing and lending limits"), limitsTable(q.tenants),
+      el("h2", {}, "Priority classes"), classesTable(q.priorityClasses),
+      el("h2", {}, "Recent preemptions"), preemptionsTable(q));
   },
   after: drawPlots,
 };
