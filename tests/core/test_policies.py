@@ -182,3 +182,16 @@ def test_a_placement_explains_every_site_and_prices_the_chosen_one() -> None:
     assert considered["b"] == pytest.approx(p.cost.total_yuan, abs=0.01)
     assert considered["a"] > considered["b"]
     assert "least cost" in e.reason
+
+
+@pytest.mark.parametrize("arrival", [0.0, 5e-10, 1e-9, 2e-9])
+def test_a_run_ending_just_after_another_event_still_finishes(arrival: float) -> None:
+    # j1 ends at arrival + 1 h, within a nanosecond of j0's arrival at 1 h: the engine takes
+    # both as one instant, and at 1e-9 it once dropped j1's finish (compared with the
+    # instant's first time, not the finish's own), so j1 held its GPU for ever
+    clock = ManualClock()
+    sched = Scheduler(scenario(site("a")), make_policy("fifo"), clock)
+    jobs = [job("j0", arrival=1.0, gpus=0.5), job("j1", arrival=arrival, gpus=0.5)]
+    trace = run(sched, clock, jobs, record_events=True)
+    assert sorted(jid for _, kind, jid, _ in trace.events if kind == "finish") == ["j0", "j1"]
+    assert sched.running == {}

@@ -80,11 +80,14 @@ def run(
         t = heap[0][0]
         clock.set(max(t, clock.now()))
         while heap and heap[0][0] <= t + SAME_INSTANT_H:
-            _, kind, _, job_id = heapq.heappop(heap)
+            when, kind, _, job_id = heapq.heappop(heap)
             if kind == Kind.FINISH:
                 live = scheduler.running.get(job_id)
-                if live is None or abs(live.end_h - t) > SAME_INSTANT_H:
-                    continue  # the finish of a run that was preempted (keyed by its end)
+                # keyed by its run's end: another end is a run that was preempted. Compared
+                # with the event's own time, not the instant's first (``t``): a run ending
+                # within SAME_INSTANT_H after ``t`` was dropped and never finished
+                if live is None or live.end_h != when:
+                    continue
                 p = scheduler.finish(job_id)
                 done += 1
                 if record_events:
