@@ -10,6 +10,7 @@ from suanli.core.policies.queueing.suanli import (
     LONGEST_RUN_H,
     SuanliQueuePolicy,
     rule_overdue_first,
+    rule_overdue_runs_are_not_reclaimed,
     rule_worth_the_wait,
 )
 from suanli.core.queueing.preemption import Running, rule_one_node_least_waste
@@ -66,6 +67,20 @@ def test_rule_one_node_least_waste_does_not_count_room_on_other_nodes() -> None:
 )
 def test_rule_overdue_first(waited: float, limit: float, first: bool) -> None:
     assert rule_overdue_first(waited, limit) is first
+
+
+@pytest.mark.parametrize(
+    ("started", "arrival", "reclaimable"),
+    [
+        pytest.param(150.0, 10.0, True, id="started-after-140-h"),
+        pytest.param(154.0, 10.0, False, id="started-overdue"),
+        pytest.param(200.0, 10.0, False, id="restarted-overdue-counts-from-arrival"),
+    ],
+)
+def test_rule_overdue_runs_are_not_reclaimed(
+    started: float, arrival: float, reclaimable: bool
+) -> None:
+    assert rule_overdue_runs_are_not_reclaimed(started, arrival, 144.0) is reclaimable
 
 
 def test_the_aging_constants_follow_from_the_longest_run() -> None:

@@ -10,7 +10,9 @@
   entitlement is the weighted max-min (water-filling) split of what was delivered, capped at
   its demand. Jain's index of received/entitled over the tenants with an entitlement, averaged
   over windows weighted by what was delivered.
-* preemptions and wasted_gpu_h come from the scheduler's `Preemption` records.
+* preemptions and wasted_gpu_h come from the scheduler's `Preemption` records; a run stopped
+  in the instant it started (a borrower started and reclaimed in one cycle, which the
+  service never dispatches) is neither a start nor a preemption.
 * quota_violations (`count_quota_violations`): the run's starts and ends replayed on a fresh
   `QuotaBook`, in time order (ends first at one instant, then the starts of that instant in
   the order they were made); a start that does not fit its
@@ -107,12 +109,16 @@ def queue_metrics(
     window_h: float = 6.0,
 ) -> QueueMetrics:
     """The queueing figures of a run (see the module docstring)."""
-    stopped = list(preemptions)
-    cut = {(p.placement.job.id, p.placement.start_h): p.time_h for p in stopped}
+    # a run stopped in the instant it started (a borrower started and reclaimed in one
+    # cycle) never ran: the service never dispatches it (`SchedulingLoop._preemptions`), so
+    # it is neither a start nor a preemption here
+    stopped = [p for p in preemptions if p.time_h - p.placement.start_h > SAME_INSTANT_H]
+    cut = {(p.placement.job.id, p.placement.start_h): p.time_h for p in preemptions}
     runs: dict[str, list[tuple[float, float, Placement]]] = defaultdict(list)
     for p in placements:
         end = cut.get((p.job.id, p.start_h), p.end_h)
-        runs[p.job.id].append((p.start_h, end, p))
+        if end - p.start_h > SAME_INSTANT_H or (p.job.id, p.start_h) not in cut:
+            runs[p.job.id].append((p.start_h, end, p))
     jct: dict[str, float] = {}
     wait: dict[str, float] = {}
     tenant_of: dict[str, str] = {}

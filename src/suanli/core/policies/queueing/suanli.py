@@ -24,7 +24,8 @@ stays within its nominal quota reclaims room from jobs of borrowing queues on on
 (Kueue's ``reclaimWithinCohort``): a job that runs on one node takes its victims from one node
 (`rule_one_node_least_waste`), a gang across nodes takes the least-waste victims of the pool
 (`rule_least_waste_first`); when the pool has room and only the quota the queue is owed is
-lent out, the least-waste borrowers of that flavor on any pool give it back; victims are
+lent out, the least-waste borrowers of that flavor on any pool give it back; a run that
+started overdue is never a victim (`rule_overdue_runs_are_not_reclaimed`); victims are
 tried on the quota book first and the trial is undone when they would not make room, and a
 reclaim on the reserved pool must not delay the reservation. A reclaimed job then restarts
 within its queue's nominal quota at once but as a borrower only after `rule_reclaim_backoff`
@@ -81,6 +82,15 @@ LONGEST_RUN_H = 72.0
 def rule_overdue_first(waited_h: float, overdue_h: float) -> bool:
     """A job that has waited ``overdue_h`` goes before every job that has not."""
     return waited_h >= overdue_h
+
+
+def rule_overdue_runs_are_not_reclaimed(
+    started_h: float, arrival_h: float, overdue_h: float
+) -> bool:
+    """A job that started overdue (``started_h - arrival_h >= overdue_h``) is no reclaim
+    victim: the waiting bound counts on its start, and a reclaim at once would undo it (it
+    borrows as any job of its queue may, and loses no work yet, so least waste picks it)."""
+    return not rule_overdue_first(started_h - arrival_h, overdue_h)
 
 
 #: a job waits for its data to reach a pool beyond the first it reaches only if the run there
@@ -251,7 +261,12 @@ class SuanliQueuePolicy(QueueingPolicy):
             self.as_victim[jid][flavor]
             for jid in sorted(order, key=order.__getitem__)
             if self.held[jid].placement.grant.milli_on(o.site_idx, o.pool)
+            and self._reclaimable(jid)
         ]
+
+    def _reclaimable(self, job_id: str) -> bool:
+        p = self.held[job_id].placement
+        return rule_overdue_runs_are_not_reclaimed(p.start_h, p.job.arrival_h, self.overdue_h)
 
     def _victims(self, w: Waiting, o: Option, ctx: CycleContext) -> list[Running] | None:
         """The victims that make room for ``w`` on ``o``'s pool (None: they cannot)."""
@@ -293,7 +308,7 @@ class SuanliQueuePolicy(QueueingPolicy):
             if q != w.queue and self.book.borrowed(q, flavor) > 0:
                 order.update(self.running_in(flavor, q, below=w.pending.job.priority + 1))
         candidates = sorted(
-            (self.as_victim[j][flavor] for j in order),
+            (self.as_victim[j][flavor] for j in order if self._reclaimable(j)),
             key=lambda r: rule_least_waste_first(r, ctx.now),
         )
         victims: list[Running] = []
@@ -337,5 +352,6 @@ __all__ = [
     "WAIT_PAYBACK",
     "SuanliQueuePolicy",
     "rule_overdue_first",
+    "rule_overdue_runs_are_not_reclaimed",
     "rule_worth_the_wait",
 ]
