@@ -25,6 +25,7 @@ from suanli.core.queueing.preemption import (
     select_victims,
     wasted_h,
 )
+from suanli.errors import SchedulingError
 
 
 def book() -> QuotaBook:
@@ -113,6 +114,37 @@ def test_rule_usage_decays_with_half_life(hold_h: float, idle_h: float, average:
     d.change(hold_h, "qa", "A100", -4.0)
     d.advance(hold_h + idle_h)
     assert d.of("qa", "A100") == pytest.approx(average, rel=1e-6)
+
+
+def test_decayed_usage_restored_from_a_snapshot_decays_as_the_original_does() -> None:
+    """A snapshot taken while a queue holds usage, restored into a fresh instance that counts
+    the held usage again at the snapshot's time, matches the original at every later time."""
+    d = DecayedUsage(half_life_h=10.0)
+    d.change(0.0, "qa", "A100", 4.0)
+    d.change(3.0, "qb", "A100", 2.0)
+    d.change(7.0, "qa", "A100", -4.0)
+    d.advance(9.5)
+    at, average = d.snapshot()
+    assert at == 9.5 and average == d.average and average is not d.average
+    again = DecayedUsage(half_life_h=10.0)
+    again.restore(at, average)
+    assert again.now == 9.5 and again.of("qa", "A100") == d.of("qa", "A100")
+    again.change(at, "qb", "A100", 2.0)  # what was held then, counted again
+    for t in (9.5, 12.0, 30.0):
+        d.advance(t)
+        again.advance(t)
+        for q in ("qa", "qb"):
+            assert again.of(q, "A100") == pytest.approx(d.of(q, "A100"), rel=1e-12)
+    # qa held 4 from 0 to 7 h, then nothing: at 30 h its average has halved 2.3 times since
+    assert again.of("qa", "A100") == pytest.approx(4 * (1 - 2**-0.7) * 2**-2.3, rel=1e-12)
+
+
+def test_decayed_usage_refuses_a_snapshot_that_is_not_finite() -> None:
+    d = DecayedUsage(half_life_h=10.0)
+    with pytest.raises(SchedulingError):
+        d.restore(float("nan"), {})
+    with pytest.raises(SchedulingError):
+        d.restore(1.0, {("qa", "A100"): float("inf")})
 
 
 @pytest.mark.parametrize(

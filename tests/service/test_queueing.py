@@ -10,6 +10,7 @@ nothing ends during a test.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,13 +24,15 @@ from serving import Running, ServerProcess, job_doc, prepare_db, running_service
 from sqlalchemy import select
 
 from suanli.core.policies.queueing import QueueingPolicy
+from suanli.core.policies.queueing.suanli import SuanliQueuePolicy
 from suanli.core.queueing import FlavorQuota
 from suanli.errors import InputError, UnknownNameError
 from suanli.service import Service, ServiceConfig, dashboard
 from suanli.service.backends import FakeBackend
 from suanli.service.jobs import to_model_job
-from suanli.service.loop import STOPPING, ExplainingPolicy
+from suanli.service.loop import HISTORY, STOPPING, ExplainingPolicy
 from suanli.service.storage.repo import EVENTS
+from suanli.service.topology import ServiceClock
 
 BANK, HOSP = "fin-bank", "health-hospitals"
 RECLAIMING = ["kueue", "suanli-queue"]
@@ -390,6 +393,125 @@ def test_a_leader_that_dies_between_recording_a_preemption_and_stopping_the_run_
         assert status(op, h1)["state"] == "running"
         assert status(op, victim)["state"] == "queued"
         assert "failed" not in states(op, victim)
+
+
+# -- the fair-share history across rebuilds ----------------------------------------------
+
+AUTO, JAPAN = "mfg-auto", "intl-japan"
+
+
+class AheadClock(ServiceClock):
+    """The service's clock, ``ahead_h`` hours ahead of the wall: usage adds up in hours
+    within a test (the backend and the lease stay on the wall clock)."""
+
+    def __init__(self, epoch: float) -> None:
+        super().__init__(epoch)
+        self.ahead_h = 0.0
+
+    def now(self) -> float:
+        return super().now() + self.ahead_h
+
+
+def ahead(svc: Running, clock: AheadClock | None = None) -> AheadClock:
+    """Put ``svc``'s loop on an `AheadClock` (before its first tick builds the scheduler)."""
+    loop = svc.service.loop
+    assert loop.state is None
+    loop.clock = clock or AheadClock(loop.epoch)
+    return loop.clock  # type: ignore[return-value]
+
+
+def leading_policy(svc: Running) -> QueueingPolicy:
+    st = svc.service.loop.state
+    assert st is not None
+    policy = st.scheduler.policy
+    assert isinstance(policy, ExplainingPolicy) and isinstance(policy.inner, QueueingPolicy)
+    return policy.inner
+
+
+def fill_br_sp(op: httpx.Client) -> str:
+    """Quotas of 8 V100 for the bank and the hospitals, 152 for mfg-auto, whose job then takes
+    19 of br-sp's 20 V100 nodes: one more 8-V100 job fits."""
+    quotas(op, **{BANK: {"V100": 8}, HOSP: {"V100": 8}, AUTO: {"V100": 152}})
+    return submit(op, v100(AUTO, "big", count=152))
+
+
+def assert_same_usage(restored: QueueingPolicy, kept: QueueingPolicy) -> None:
+    """``restored`` (rebuilt) holds the usage ``kept`` (the old policy) has at the same time."""
+    kept.decayed.advance(restored.decayed.now)
+    assert restored.decayed.now == kept.decayed.now
+    assert restored.decayed.average.keys() == kept.decayed.average.keys()
+    for (queue, flavor), value in kept.decayed.average.items():
+        assert restored.decayed.of(queue, flavor) == pytest.approx(value, rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize("policy", ["slurm", "suanli-queue"])
+def test_a_rebuild_keeps_the_decayed_usage_and_the_tenant_that_used_less_goes_first(
+    db_url: str, policy: str
+) -> None:
+    with queueing(db_url, policy) as svc, svc.client() as op:
+        clock = ahead(svc)
+        big = fill_br_sp(op)
+        a1 = submit(op, v100(BANK, "a1"))
+        tick(svc)
+        assert [status(op, big)["state"], status(op, a1)["state"]] == ["running", "running"]
+        clock.ahead_h += 5.0  # the bank holds 8 V100 for 5 h
+        assert op.post(f"/v1/jobs/{a1}/cancel").status_code == 200
+        tick(svc)
+        assert status(op, a1)["state"] == "cancelled"
+        old = leading_policy(svc)
+        at_h, average = old.decayed.snapshot()
+        held_5h = 8 * (1 - 2 ** (-5.0 / old.half_life_h))
+        assert average[(BANK, "V100")] == pytest.approx(held_5h, rel=1e-3)
+        saved = json.loads(svc.service.store.meta(HISTORY) or "{}")  # with the cycle's commit
+        assert saved["at_h"] == at_h and saved["usage"][BANK]["V100"] == average[(BANK, "V100")]
+        clock.ahead_h += 2.0
+        quotas(op, **{JAPAN: {"H100": 100}})
+        tick(svc)  # the sweep rebuilds the scheduler; its first cycle advances the usage
+        new = leading_policy(svc)
+        assert new is not old
+        decayed_2h = average[(BANK, "V100")] * math.exp(-new.decayed.lam * (new.decayed.now - at_h))
+        assert new.decayed.now - at_h == pytest.approx(2.0, abs=0.01)
+        assert new.decayed.of(BANK, "V100") == pytest.approx(decayed_2h, rel=1e-12)
+        assert_same_usage(new, old)  # mfg-auto's running job too
+        # the bank asks first, but used more: the hospitals' job takes the last node
+        b2 = submit(op, v100(BANK, "b2"))
+        h1 = submit(op, v100(HOSP, "h1"))
+        tick(svc)
+        assert [status(op, h1)["state"], status(op, b2)["state"]] == ["running", "queued"]
+
+
+def test_a_new_leader_takes_back_the_usage_and_the_reclaim_backoff(db_url: str) -> None:
+    backend = FakeBackend(seconds_per_hour=3600)
+    with (
+        queueing(db_url, "suanli-queue", runs_on=backend) as first,
+        queueing(db_url, "suanli-queue", runs_on=backend) as second,
+        first.client() as op,
+    ):
+        clock = ahead(first)
+        ahead(second, clock)
+        quotas(op, **{BANK: {"V100": 8}, HOSP: {"V100": 8}})
+        bank = [submit(op, v100(BANK, "a1")), submit(op, v100(BANK, "a2"))]
+        tick(first)
+        assert [status(op, j)["state"] for j in bank] == ["running", "running"]  # a2 borrows
+        clock.ahead_h += 3.0
+        h1 = submit(op, v100(HOSP, "h1"))
+        tick(first)  # the hospitals reclaim their quota: one bank job is held back
+        tick(first)
+        assert status(op, h1)["state"] == "running"
+        (victim,) = [j for j in bank if status(op, j)["state"] == "queued"]
+        old = leading_policy(first)
+        assert isinstance(old, SuanliQueuePolicy) and old.reclaims == {victim: 1}
+        hold = old.hold_until[victim]
+        clock.ahead_h += 0.01  # 36 s: within the victim's 60 s hold
+        time.sleep(first.service.config.lease_ttl_s + 0.2)  # the first leader is gone
+        tick(second)
+        assert second.service.loop.lease.term == 2
+        new = leading_policy(second)
+        assert isinstance(new, SuanliQueuePolicy)
+        assert_same_usage(new, old)
+        assert new.decayed.of(BANK, "V100") > new.decayed.of(HOSP, "V100") > 0
+        assert new.reclaims == {victim: 1} and new.hold_until == {victim: hold}
+        assert status(op, victim)["state"] == "queued"
 
 
 # -- priority classes -------------------------------------------------------------------

@@ -5,7 +5,8 @@ schedules. Each tick of the leader:
 
 1. **lease**    renew it (or take it over); a new leader rebuilds its scheduler from the
                 database: running and admitted jobs are restored into capacity
-                (`Scheduler.restore`), queued ones are submitted again;
+                (`Scheduler.restore`), queued ones are submitted again, and a queueing
+                policy takes back its fair-share history (`HISTORY`);
 2. **intake**   jobs queued since the last tick are submitted to the scheduler;
 3. **cancel**   cancellations of placed jobs reach the backend and release capacity;
 4. **poll**     ended runs are finished in the scheduler;
@@ -14,7 +15,8 @@ schedules. Each tick of the leader:
                 preempted and queued again, with the policy's reason, and its run is stopped
                 on the backend), then placements become ``admitted`` then ``running``
                 (launched on the backend), infeasible jobs ``rejected``; every change is
-                fenced by the lease and carries an event with its reason;
+                fenced by the lease and carries an event with its reason; the first
+                transaction also saves the queueing policy's history, if the cycle changed it;
 7. **seal**     new events become leaves of the audit ledger's Merkle tree (RFC 6962,
                 `suanli.ledger.merkle`); each stores its leaf hash and the tree head after it.
 
@@ -108,6 +110,17 @@ WRITE_CHUNK = 200
 #: meta key of the runs of preempted jobs not yet stopped on their backend: ``[[job, handle]]``
 STOPPING = "preempted-runs"
 
+#: meta key of the queueing policy's history (`QueueingPolicy.saved_state`: the decayed usage
+#: per queue and flavor and the time it holds at, and suanli-queue's reclaim backoff), which a
+#: rebuilt scheduler takes back (`_restore_history`). One JSON document in one row rather than
+#: a table: it is read whole once per rebuild and replaced whole, in the write transaction that
+#: commits the changes of the cycle it describes (`_write`), so it is never half-written and
+#: never ahead of or behind the jobs' rows; and it needs no migration.
+HISTORY = "queueing-history"
+#: the parts of the history that change with every cycle, by decay alone: a history whose
+#: other parts did not change follows from the one saved, which is not written again
+TIMED = ("at_h", "usage")
+
 #: the pause between two write transactions of the leader, so that a submission waiting for
 #: the gate gets in between them: a released lock goes to whichever writer asks first, and
 #: one that asks again at once (the next chunk) is usually first, however long the other
@@ -195,6 +208,8 @@ class _State:
     preempted_seen: int = 0
     #: runs of preempted jobs still to stop on their backend (job id, handle; `STOPPING`)
     stopping: list[tuple[str, str]] = field(default_factory=list)
+    #: the queueing policy's history as last saved, without its `TIMED` parts
+    history: dict[str, Any] = field(default_factory=dict)
 
 
 class SchedulingLoop:
@@ -244,6 +259,8 @@ class SchedulingLoop:
         self.gate: GateThread | None = None
         #: when the next write transaction may begin (`HANDOVER_S` after the last)
         self._handover_at = 0.0
+        #: the queueing policy's history (`HISTORY`) that the next write transaction saves
+        self._unsaved_history: str | None = None
 
     # -- thread --------------------------------------------------------------------------
 
@@ -324,10 +341,13 @@ class SchedulingLoop:
             out = st.scheduler.cycle()
             self.metrics.cycles.inc()
             st.wake_h = out.wake_h
+            self._note_history(st)
             self._preemptions(st, out)
             self._commit(st, out)
             if self.queueing and st.scheduler.policy.waiting():
                 self._queueing_wake(st, out)
+            if self._unsaved_history is not None:  # nothing else was written
+                self._write(lambda conn: None)
         self._seal()
         if sweep:
             self._utilization(st)
@@ -343,9 +363,8 @@ class SchedulingLoop:
         not only when something happens, as for the placement policies."""
         if out.started:
             st.dirty = True
-        policy = st.scheduler.policy
-        inner = policy.inner if isinstance(policy, ExplainingPolicy) else policy
-        if isinstance(inner, QueueingPolicy):
+        inner = _queueing_policy(st)
+        if inner is not None:
             due = inner.next_backfill_h
             st.wake_h = due if st.wake_h is None else min(st.wake_h, due)
 
@@ -360,12 +379,14 @@ class SchedulingLoop:
 
     def _queueing_changed(self, st: _State) -> bool:
         """Tenants, quotas or priority classes changed since the scheduler was built (a
-        queueing policy's configuration is rebuilt from them; its decayed usage restarts)."""
+        queueing policy's configuration is rebuilt from them; its history is taken back,
+        `_restore_history`)."""
         return (self.store.meta(QUEUEING_VERSION) or "") != st.queueing
 
     def _bootstrap(self, term: int, rebuilt_for: str = "") -> _State:
         """The scheduler rebuilt from the database: on taking the lease, or (``rebuilt_for``)
         when sites changed under a leader."""
+        self._unsaved_history = None  # a history not yet saved is an earlier scheduler's
         sites = self.store.sites()
         self.draining.clear()
         self.draining.update(r["id"] for r in sites if r["state"] == "draining")
@@ -394,6 +415,7 @@ class SchedulingLoop:
         st.queueing = version
         st.stopping = [(str(j), str(h)) for j, h in json.loads(self.store.meta(STOPPING) or "[]")]
         placed = self.store.jobs(states=("admitted", "running"), limit=10**9)
+        self._restore_history(st, {row["id"] for row in placed})
         lost: list[tuple[str, str, str]] = []
         for row in placed:
             job = to_model_job(row, self.epoch)
@@ -430,6 +452,7 @@ class SchedulingLoop:
             )
         what = f"restored {len(placed) - len(lost)} placed jobs, {len(queued)} queued"
         log.info("scheduler (term %d%s): %s", term, f", {rebuilt_for}" if rebuilt_for else "", what)
+        self._note_history(st)  # saved with the event: usage of queues gone is dropped
         action = "scheduler.rebuilt" if rebuilt_for else "leader.elected"
         why = f"term {term}: " + (f"{rebuilt_for}: " if rebuilt_for else "") + what
         self._write(
@@ -438,6 +461,36 @@ class SchedulingLoop:
             )
         )
         return st
+
+    def _restore_history(self, st: _State, placed: set[str]) -> None:
+        """A queueing policy takes back the history its predecessor saved (`HISTORY`), before
+        any job is restored into it, so that it orders queues as its predecessor would have
+        (the usage decayed from the time it was saved to now, exactly); the per-job part is
+        kept for the jobs still ``placed`` or queued."""
+        inner = _queueing_policy(st)
+        saved = self.store.meta(HISTORY)
+        if inner is None or not saved:
+            return
+        with self.store.engine.connect() as conn:
+            queued = conn.execute(select(JOBS.c.id).where(JOBS.c.state == "queued")).scalars()
+            jobs = placed | set(queued)
+        try:
+            inner.restore_state(json.loads(saved), jobs)
+        except (ValueError, TypeError, KeyError, AttributeError, SchedulingError) as exc:
+            # a document this version cannot read must not stop the scheduler
+            log.warning("queueing history not restored (%s); fair share starts over", exc)
+
+    def _note_history(self, st: _State) -> None:
+        """After a change of the queueing policy's state, its history is saved with the
+        next write transaction (`_write`): with the commit of the cycle that changed it."""
+        inner = _queueing_policy(st)
+        if inner is None:
+            return
+        state = inner.saved_state()
+        untimed = {k: v for k, v in state.items() if k not in TIMED}
+        if untimed != st.history:
+            st.history = untimed
+            self._unsaved_history = json.dumps(state)
 
     # -- 2. intake -----------------------------------------------------------------------
 
@@ -655,10 +708,7 @@ class SchedulingLoop:
 
     @staticmethod
     def _save_stopping(conn: Connection, stopping: Sequence[tuple[str, str]]) -> None:
-        value = json.dumps([list(s) for s in stopping])
-        done = conn.execute(update(META).where(META.c.key == STOPPING).values(value=value))
-        if not done.rowcount:
-            conn.execute(insert(META).values(key=STOPPING, value=value))
+        _save_meta(conn, STOPPING, json.dumps([list(s) for s in stopping]))
 
     def _stop_runs(self, st: _State) -> None:
         """Cancel the runs of preempted jobs (`STOPPING`) on their backends; one whose
@@ -833,14 +883,20 @@ class SchedulingLoop:
         if pause > 0:
             time.sleep(pause)  # the gate to a waiting writer first (`HANDOVER_S`)
 
+        history = self._unsaved_history
+
         def transaction() -> None:
             with self._fenced() as conn:
                 fn(conn)
+                if history is not None:
+                    _save_meta(conn, HISTORY, history)
 
         try:
             self._in_gate(transaction)
         finally:
             self._handover_at = time.monotonic() + HANDOVER_S
+        if self._unsaved_history is history:
+            self._unsaved_history = None
 
     def _write_chunks(
         self, rows: Sequence[_Row], fn: Callable[[Connection, Sequence[_Row]], object]
@@ -936,6 +992,19 @@ class SchedulingLoop:
             total = sum(cap.total_milli[i])
             used = total - sum(cap.free_milli[i])
             self.metrics.utilization.labels(sid).set(used / total if total else 0.0)
+
+
+def _queueing_policy(st: _State) -> QueueingPolicy | None:
+    """The scheduler's queueing policy, if it runs one."""
+    policy = st.scheduler.policy
+    inner = policy.inner if isinstance(policy, ExplainingPolicy) else policy
+    return inner if isinstance(inner, QueueingPolicy) else None
+
+
+def _save_meta(conn: Connection, key: str, value: str) -> None:
+    done = conn.execute(update(META).where(META.c.key == key).values(value=value))
+    if not done.rowcount:
+        conn.execute(insert(META).values(key=key, value=value))
 
 
 def _admission(p: Placement) -> dict[str, Any]:

@@ -52,6 +52,21 @@ class DecayedUsage:
     def of(self, queue: str, flavor: str) -> float:
         return self.average.get((queue, flavor), 0.0)
 
+    def snapshot(self) -> tuple[float, dict[tuple[str, str], float]]:
+        """The averages and the time they hold at, for `restore`. What is held is left out:
+        whoever restores counts it again with `change` (the service, its running jobs)."""
+        return self.now, dict(self.average)
+
+    def restore(self, now: float, average: Mapping[tuple[str, str], float]) -> None:
+        """Start from a `snapshot` taken at ``now``, holding nothing. Once what was held then
+        is counted again at ``now`` (`change`), every later average equals the snapshotted
+        one's: the decay from ``now`` on is applied exactly, as it would have been."""
+        if not math.isfinite(now) or not all(math.isfinite(v) for v in average.values()):
+            raise SchedulingError("a decayed usage snapshot must hold finite numbers")
+        self.now = now
+        self.current = {}
+        self.average = dict(average)
+
 
 def rule_dominant_share(
     usage: Mapping[str, float], capacity: Mapping[str, float], weight: float

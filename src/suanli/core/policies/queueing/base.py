@@ -38,7 +38,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Container, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +61,7 @@ from suanli.core.scheduler import (
     Preemption,
     Scheduler,
 )
+from suanli.errors import SchedulingError
 from suanli.model import Scenario
 
 EPS = 1e-9
@@ -287,9 +288,38 @@ class QueueingPolicy(Policy):
         """A job that was running before a restart (`Scheduler.restore`) holds its quota
         again, and may be a victim as any running job (the service's restart path)."""
         queue = self.queue_of.get(placement.job.tenant, next(iter(self.config.queues)))
-        # a quota lowered under a running job counts as a violation; the decayed history is
-        # not restored: its usage counts as held all along
+        # a quota lowered under a running job counts as a violation; its usage counts as held
+        # since the time the decayed usage holds at (that of `restore_state`, else 0)
         self._count_held(queue, placement, self.decayed.now)
+
+    def saved_state(self) -> dict[str, Any]:
+        """What a policy rebuilt over the same jobs needs of this one's history to order as
+        this one does (`restore_state`), in plain numbers: ``at_h``, the time the decayed
+        ``usage`` (queue -> flavor -> average) holds at, and what each queue ``held`` then
+        (not restored: the running jobs are counted again; it tells the caller whether the
+        history changed other than by decay, which follows from the rest)."""
+        at, average = self.decayed.snapshot()
+        return {
+            "at_h": at,
+            "usage": _by_queue(average),
+            "held": _by_queue(self.decayed.current),
+        }
+
+    def restore_state(self, state: Mapping[str, Any], jobs: Container[str]) -> None:
+        """Take back an earlier policy's `saved_state` before any job is restored or arrives
+        (`on_restored` then counts each running job from ``at_h``). Usage of a queue or flavor
+        this configuration lacks is dropped; a new queue starts at 0. ``jobs``: those still
+        waiting or running (the per-job state of a subclass keeps only theirs)."""
+        if self.held or self.jobs:
+            raise SchedulingError("a policy's history is restored before any job")
+        usage = {
+            (queue, flavor): float(value)
+            for queue, flavors in state.get("usage", {}).items()
+            if queue in self.config.queues
+            for flavor, value in flavors.items()
+            if flavor in self.capacity_of
+        }
+        self.decayed.restore(float(state["at_h"]), usage)
 
     def on_preempted(self, placement: Placement, record: Preemption) -> None:
         """A preempted job waits again, resuming from its last checkpoint."""
@@ -514,6 +544,14 @@ class QueueingPolicy(Policy):
         """A job in order could not start: record why; False stops this cycle's scan."""
         w.pending.waiting_reason = why
         return False
+
+
+def _by_queue(values: Mapping[tuple[str, str], float]) -> dict[str, dict[str, float]]:
+    """(queue, flavor) -> value as queue -> flavor -> value (a JSON document's shape)."""
+    out: dict[str, dict[str, float]] = defaultdict(dict)
+    for (queue, flavor), value in values.items():
+        out[queue][flavor] = value
+    return dict(out)
 
 
 def smallest_milli(pending: PendingJob) -> int:

@@ -54,7 +54,7 @@ reclaimed from on any of its pools; stopping it frees every part.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Mapping, Sequence
 from typing import Any
 
 from suanli.core.capacity import job_milli
@@ -144,6 +144,22 @@ class SuanliQueuePolicy(QueueingPolicy):
     def on_finish(self, placement: Placement, ctx: CycleContext) -> None:
         super().on_finish(placement, ctx)
         self.reclaims.pop(placement.job.id, None)
+
+    def saved_state(self) -> dict[str, Any]:
+        """The base's, plus the reclaim backoff: each job's reclaims and hold."""
+        return {
+            **super().saved_state(),
+            "reclaims": dict(self.reclaims),
+            "hold_until": dict(self.hold_until),
+        }
+
+    def restore_state(self, state: Mapping[str, Any], jobs: Container[str]) -> None:
+        """The base's, plus the backoff of the jobs in ``jobs`` (the others are gone)."""
+        reclaims, holds = state.get("reclaims", {}), state.get("hold_until", {})
+        kept_reclaims = {j: int(n) for j, n in reclaims.items() if j in jobs}
+        kept_holds = {j: float(t) for j, t in holds.items() if j in jobs}
+        super().restore_state(state, jobs)
+        self.reclaims, self.hold_until = kept_reclaims, kept_holds
 
     def may_borrow(self, w: Waiting, ctx: CycleContext) -> bool:
         """False while the job's reclaim hold lasts; an overdue job is never held (the
