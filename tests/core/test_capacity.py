@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from builders import job, scenario, site
 from suanli.alloc import TaskShape
-from suanli.core.capacity import NetworkCapacity, task_shapes
+from suanli.core.capacity import NetworkCapacity, gang_fits, task_shapes
 from suanli.model import Pool
 
 POOL = Pool("A100", nodes=3, per_node=8, cpu_per_node=64, memory_gb_per_node=512)
@@ -54,3 +54,19 @@ def test_fits_says_yes_exactly_when_the_allocator_can_place_the_job(
     after = [c.snapshot() for c in cap.clusters[0]]
     for b, a in zip(before, after, strict=True):
         assert all((x == y).all() for x, y in zip(b, a, strict=True))
+
+
+@settings(max_examples=80, deadline=None)
+@given(load=st.lists(SIZES, max_size=12), probe=st.sampled_from([9, 16, 20, 24]))
+def test_gang_fits_judges_a_free_array_as_fits_judges_the_pool(
+    load: list[float], probe: float
+) -> None:
+    # the reclaim's trial (`gang_fits` on a copy of the free GPUs) must agree with `fits`
+    cap = NetworkCapacity(scenario(site("a", pools=(POOL,))))
+    for k, a in enumerate(load):
+        cap.allocate(0, 0, job(f"l{k}", gpus=a))
+    j = job("probe", gpus=probe)
+    shapes = cap.shapes(0, 0, j)
+    assert len(shapes) > 1
+    free = cap.clusters[0][0].gpu_free.copy()
+    assert gang_fits(free, shapes, POOL.per_node) == cap.fits(0, 0, j)

@@ -90,6 +90,35 @@ def test_a_lender_reclaims_its_quota_even_when_the_pool_has_room(policy: str, gp
     assert p.wasted_gpu_h == 8.0
 
 
+# 32 A100 on four nodes, all of them in the two queues' nominal quotas
+FOUR_NODES = tenants(scenario(site("a", pools=(Pool("A100", 4, 8),))), {"ta": 16, "tb": 16})
+
+
+def test_suanli_queue_reclaims_for_a_gang_the_victims_whose_nodes_hold_it() -> None:
+    # tb fills the pool (borrowing ta's 16): two 4-GPU jobs per node; one on each node ends
+    # at about 1 h and n0..n3 take its place, so the four jobs that lost least are on four
+    # nodes. a1 (ta, two whole nodes, within its nominal) reclaims: counting free GPUs in the
+    # pool, those four were stopped and a1 still did not fit; now the victims are the jobs
+    # of two whole nodes, the pair that loses least
+    jobs = [
+        job(f"b{i}", arrival=0.01 * i, gpus=4, duration=1.0 if i % 2 == 0 else 10.0)
+        for i in range(8)
+    ]
+    jobs += [job(f"n{i}", arrival=0.5, gpus=4, duration=10.0) for i in range(4)]
+    jobs = [j.copy(tenant="tb", types=("A100",)) for j in jobs]
+    jobs.append(job("a1", arrival=1.5, gpus=16, duration=1.0, types=("A100",)).copy(tenant="ta"))
+    events, sched = go(FOUR_NODES, "suanli-queue", jobs)
+    at = [(kind, jid) for t, kind, jid, _ in events if t == 1.5]
+    assert at == [
+        ("preempt", "n3"),
+        ("preempt", "n2"),
+        ("preempt", "b7"),
+        ("preempt", "b5"),
+        ("start", "a1"),
+    ]
+    assert sum(p.wasted_gpu_h for p in sched.preemptions) == pytest.approx(15.12)
+
+
 # the data is at "a" (T4: 8 h for this job); it reaches "b" (H800: 1 h) after 0.5 h
 SLOW_NEAR_FAST_FAR = scenario(
     site("a", pools=(Pool("T4", 1, 8),)), site("b", pools=(Pool("H800", 1, 8),))

@@ -20,7 +20,10 @@ its `Grant` holds one grant per part and is released whole.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from suanli.alloc import Allocation, NodeCluster, TargetWorkload, TaskShape
 from suanli.alloc import make_policy as make_node_policy
@@ -82,6 +85,21 @@ def task_shapes(accelerators: float, pool: Pool) -> list[TaskShape]:
     if rest:
         shapes.append(TaskShape(cpu * rest, mem * rest, rest, MILLI))
     return shapes
+
+
+def gang_fits(gpu_free: np.ndarray, shapes: Sequence[TaskShape], per_node: int) -> bool:
+    """Whether a gang of whole-GPU ``shapes`` (full-node tasks, then at most one smaller
+    remainder, as `task_shapes` makes them) fits nodes whose free milli per GPU are
+    ``gpu_free`` (nodes x GPUs): the judgement of `NetworkCapacity.fits` on any array, so a
+    trial (room that stopping some jobs would make) can be judged before they are stopped."""
+    whole = (gpu_free == MILLI).sum(axis=1)
+    idle = int((whole == per_node).sum())
+    full = sum(1 for s in shapes if s.num_gpu == per_node)
+    if full == len(shapes) or idle < full:
+        return idle >= full
+    if idle > full:
+        return True
+    return int((whole >= shapes[-1].num_gpu).sum()) > full
 
 
 class NetworkCapacity:

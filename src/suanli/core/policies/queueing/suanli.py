@@ -57,7 +57,9 @@ from __future__ import annotations
 from collections.abc import Container, Mapping, Sequence
 from typing import Any
 
-from suanli.core.capacity import job_milli
+import numpy as np
+
+from suanli.core.capacity import gang_fits, job_milli
 from suanli.core.options import Option
 from suanli.core.policies.queueing.backfill import (
     Reservation,
@@ -286,7 +288,7 @@ class SuanliQueuePolicy(QueueingPolicy):
 
     def _victims(self, w: Waiting, o: Option, ctx: CycleContext) -> list[Running] | None:
         """The victims that make room for ``w`` on ``o``'s pool (None: they cannot)."""
-        job, milli = w.pending.job, job_milli(w.pending.job)
+        job = w.pending.job
         pool = self._borrowers_on(w, o)
         shapes = ctx.capacity.shapes(o.site_idx, o.pool, job)
         if len(shapes) == 1:  # one node: take the victims from one node
@@ -304,14 +306,35 @@ class SuanliQueuePolicy(QueueingPolicy):
                 free, shapes[0].num_gpu, shapes[0].gpu_milli, holdings, pool, ctx.now
             )
             return None if found is None else found[1]
-        free_milli = ctx.capacity.free_milli[o.site_idx][o.pool]
+        # a gang over several nodes: the least-waste victims until their nodes would hold it
+        # (a trial on a copy of the pool's free GPUs; counting free milli in the pool alone
+        # stopped victims whose GPUs were scattered over nodes the gang could not use)
+        free = ctx.capacity.clusters[o.site_idx][o.pool].gpu_free.copy()
+        per_node = ctx.capacity.pools[o.site_idx][o.pool].per_node
         victims: list[Running] = []
         for r in sorted(pool, key=lambda r: rule_least_waste_first(r, ctx.now)):
-            if free_milli >= milli:
+            if gang_fits(free, shapes, per_node):
                 break
             victims.append(r)
-            free_milli += self.held[r.job_id].placement.grant.milli_on(o.site_idx, o.pool)
-        return victims if free_milli >= milli else None
+            self._give_back(free, r, o, +1)
+        if not gang_fits(free, shapes, per_node):
+            return None
+        # then keep, most waste first, every victim the gang can do without (the least-waste
+        # order may have taken some on nodes that another victim's stop did not free whole)
+        for r in sorted(victims, key=lambda r: rule_least_waste_first(r, ctx.now), reverse=True):
+            self._give_back(free, r, o, -1)
+            if gang_fits(free, shapes, per_node):
+                victims.remove(r)
+            else:
+                self._give_back(free, r, o, +1)
+        return victims
+
+    def _give_back(self, free: np.ndarray, r: Running, o: Option, sign: int) -> None:
+        """Add (``sign`` +1) or take back (-1) ``r``'s GPUs on ``o``'s pool in ``free``."""
+        for g in self.held[r.job_id].placement.grant.pieces():
+            if (g.site_idx, g.pool) == (o.site_idx, o.pool):
+                for a in g.allocations:
+                    free[a.node, list(a.gpu_ids)] += sign * np.asarray(a.gpu_milli)
 
     def _quota_victims(
         self, w: Waiting, flavor: str, milli: int, ctx: CycleContext
