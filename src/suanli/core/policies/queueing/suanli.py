@@ -22,8 +22,9 @@ seen every job running at its arrival end. ``overdue_h`` is twice that.
 Admission fits the queue's quota plus what its cohort lends. A blocked job of a queue that
 stays within its nominal quota reclaims room from jobs of borrowing queues on one of its pools
 (Kueue's ``reclaimWithinCohort``): a job that runs on one node takes its victims from one node
-(`rule_one_node_least_waste`), a gang across nodes takes the least-waste victims of the pool
-(`rule_least_waste_first`); when the pool has room and only the quota the queue is owed is
+(`rule_one_node_least_waste`), a gang across nodes takes the least-waste victims
+(`rule_least_waste_first`) until their nodes would hold it (`gang_fits`), keeping those it can
+do without; when the pool has room and only the quota the queue is owed is
 lent out, the least-waste borrowers of that flavor on any pool give it back; a run that
 started overdue is never a victim (`rule_overdue_runs_are_not_reclaimed`); victims are
 tried on the quota book first and the trial is undone when they would not make room, and a
