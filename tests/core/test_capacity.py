@@ -36,14 +36,20 @@ def test_a_job_becomes_node_tasks_with_cpu_and_memory_in_proportion(
 SIZES = st.sampled_from([0.25, 0.5, 1, 2, 3, 4, 8, 9, 16, 20, 24])
 
 
+def loaded(load: list[float]) -> NetworkCapacity:
+    """The pool with jobs of ``load`` accelerators placed in turn (those that fit)."""
+    cap = NetworkCapacity(scenario(site("a", pools=(POOL,))))
+    for k, a in enumerate(load):
+        cap.allocate(0, 0, job(f"l{k}", gpus=a))
+    return cap
+
+
 @settings(max_examples=80, deadline=None)
 @given(load=st.lists(SIZES, max_size=12), probe=SIZES)
 def test_fits_says_yes_exactly_when_the_allocator_can_place_the_job(
     load: list[float], probe: float
 ) -> None:
-    cap = NetworkCapacity(scenario(site("a", pools=(POOL,))))
-    for k, a in enumerate(load):
-        cap.allocate(0, 0, job(f"l{k}", gpus=a))
+    cap = loaded(load)
     j = job("probe", gpus=probe)
     fits = cap.fits(0, 0, j)
     before = [c.snapshot() for c in cap.clusters[0]]
@@ -62,9 +68,7 @@ def test_gang_fits_judges_a_free_array_as_fits_judges_the_pool(
     load: list[float], probe: float
 ) -> None:
     # the reclaim's trial (`gang_fits` on a copy of the free GPUs) must agree with `fits`
-    cap = NetworkCapacity(scenario(site("a", pools=(POOL,))))
-    for k, a in enumerate(load):
-        cap.allocate(0, 0, job(f"l{k}", gpus=a))
+    cap = loaded(load)
     j = job("probe", gpus=probe)
     shapes = cap.shapes(0, 0, j)
     assert len(shapes) > 1
