@@ -199,7 +199,7 @@ def test_borrowing_and_lending_limits_keep_idle_quota_from_being_borrowed(
             r = op.put(f"/v1/tenants/{tenant}/quota", json=body)
             assert r.status_code == 200, r.text
             got = op.get(f"/v1/tenants/{tenant}/quota").json()
-            empty = {"borrowingLimit": {}, "lendingLimit": {}}
+            empty = {"borrowingLimit": {}, "lendingLimit": {}, "cohort": "network"}
             assert got == {**empty, **body}
         a1, a2 = submit(op, v100(BANK, "a1")), submit(op, v100(BANK, "a2"))
         tick(svc)

@@ -25,7 +25,7 @@ from suanli.service import schemas as w
 from suanli.service import views
 from suanli.service.app import Service
 from suanli.service.routes import ERRORS, OP, REG, TEN, SiteId, Svc, Who, allow, not_found
-from suanli.service.storage.repo import JOBS
+from suanli.service.storage.repo import JOBS, NETWORK_COHORT
 from suanli.service.topology import build_scenario
 from suanli.service.views import ts
 
@@ -336,6 +336,7 @@ def _tenant_use(
         states={s: n for (t, s), n in counts.items() if t == r["id"]},
         borrowing_limit={str(k): int(v) for k, v in (limits.get("borrowing") or {}).items()},
         lending_limit={str(k): int(v) for k, v in (limits.get("lending") or {}).items()},
+        cohort=r["cohort"] or NETWORK_COHORT,
     )
 
 

@@ -396,7 +396,11 @@ class SchedulingLoop:
         version = self.store.meta(QUEUEING_VERSION) or ""
         if self.queueing:
             config, ignored = build_queueing(
-                scenario, self.store.tenants(), self.flavor_scope, self.store.priority_classes()
+                scenario,
+                self.store.tenants(),
+                self.flavor_scope,
+                self.store.priority_classes(),
+                self.store.cohorts(),
             )
             for line in ignored:
                 log.warning("%s", line)
@@ -657,8 +661,11 @@ class SchedulingLoop:
                 ],
                 now,
             )
+            tenant = select(JOBS.c.tenant).where(JOBS.c.id == job_id).scalar_subquery()
             conn.execute(
-                insert(PREEMPTIONS).values(at=now, job_id=job_id, reason=why, lost_gpu_h=lost_gpu_h)
+                insert(PREEMPTIONS).values(
+                    at=now, job_id=job_id, reason=why, lost_gpu_h=lost_gpu_h, tenant=tenant
+                )
             )
         return bool(done)
 
