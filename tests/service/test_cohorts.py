@@ -57,6 +57,12 @@ def test_a_cohort_is_created_replaced_listed_given_tenants_and_deleted_once_unus
         assert HOSP not in listed["network"]["tenants"]
         assert listed["public"]["tenants"] == [CITY, HOSP]
         assert op.get("/v1/cohorts/public").json()["tenants"] == [CITY, HOSP]
+        view = op.get("/v1/queues").json()  # the dashboard's queue page
+        assert [c["name"] for c in view["cohorts"]] == ["network", "care", "public"]
+        assert {t["id"]: t["cohort"] for t in view["tenants"]}[HOSP] == "public"
+        with svc.client("other") as hosp:  # a tenant: only its own queue's cohort
+            mine = hosp.get("/v1/queues").json()["cohorts"]
+            assert [(c["name"], c["tenants"]) for c in mine] == [("public", [HOSP])]
         # in use: a 409 naming the tenants; unused once they moved back to network
         detail = problem(op.delete("/v1/cohorts/public"), 409, "name")
         assert CITY in detail and HOSP in detail, detail

@@ -627,6 +627,9 @@ class QueueOverview(Wire):
     #: where quotas hold: ``network``, ``hub`` or ``site`` (``--flavor-scope``)
     flavor_scope: str = "network"
     priority_classes: list[PriorityClass] = Field(default_factory=list)
+    #: the cohorts, the built-in ``network`` first, with the tenants whose queues are in each
+    #: (a tenant: only its own queue's cohort, with itself)
+    cohorts: list[Cohort] = Field(default_factory=list)
     #: the newest preemptions (a tenant: of its own jobs), at most
     #: `suanli.service.dashboard.PREEMPTIONS_SHOWN`
     preemptions: list[QueuePreemption] = Field(default_factory=list)
