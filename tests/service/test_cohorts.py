@@ -7,13 +7,19 @@ no seeded tenant has a quota: the tests' quotas are the only ones.
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import httpx
 import pytest
 from serving import Running
+from sqlalchemy import select, update
 from test_queueing import BANK, HOSP, RECLAIMING, queueing, status, submit, tick, v100
 
+from suanli.scenario import load_scenario
+from suanli.service.storage import Store, make_engine, migrate
+from suanli.service.storage.repo import COHORTS, TENANTS, UnknownCohort
 from suanli.service.topology import build_queueing, build_scenario
 
 CITY = "gov-city"
@@ -196,3 +202,84 @@ def test_build_queueing_puts_each_queue_in_its_tenants_cohort(svc: Running) -> N
     assert any("cohort z: parent 'gone'" in line for line in ignored)
     assert any("cycle x -> y -> x" in line for line in ignored), ignored
     assert config.root("x") in ("x", "y")
+
+
+@pytest.mark.parametrize("first", ["assign", "delete"])
+def test_a_cohort_deleted_while_a_tenant_is_put_in_it_is_never_left_in_use(
+    db_url: str, first: str
+) -> None:
+    """PostgreSQL, two transactions at once: a tenant put in the cohort (its row held) while
+    the cohort is deleted. Whichever commits first wins; the other is refused, and no tenant
+    is left in a cohort that is gone."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one write transaction at a time")
+    engine = make_engine(db_url)
+    try:
+        migrate(engine)
+        store = Store(engine)
+        store.seed(load_scenario("china-edwc"))
+        assert store.put_cohort("public", None, "", "test") == (True, None)
+        done: list[object] = []
+        if first == "assign":  # holds the row, then the delete waits for it
+            with engine.begin() as conn:
+                conn.execute(
+                    select(COHORTS.c.name).where(COHORTS.c.name == "public").with_for_update()
+                )
+                conn.execute(update(TENANTS).where(TENANTS.c.id == HOSP).values(cohort="public"))
+                t = threading.Thread(target=lambda: done.append(store.delete_cohort("public", "t")))
+                t.start()
+                time.sleep(0.5)
+                assert done == []  # waiting for the row
+            t.join(10)
+            assert done == [f"tenants:{HOSP}"]
+            assert store.cohort("public") is not None
+        else:  # the delete holds the row; the assignment waits, then finds it gone
+            with engine.begin() as conn:
+                conn.execute(COHORTS.delete().where(COHORTS.c.name == "public"))
+
+                def assign() -> None:
+                    try:
+                        store.set_quota(HOSP, {"V100": 8}, "t", cohort="public")
+                        done.append("assigned")
+                    except UnknownCohort as exc:
+                        done.append(exc.name)
+
+                t = threading.Thread(target=assign)
+                t.start()
+                time.sleep(0.5)
+                assert done == []
+            t.join(10)
+            assert done == ["public"]
+            assert store.cohort("public") is None
+        tenant = store.tenant(HOSP)
+        assert tenant is not None
+        assert tenant["cohort"] is None or store.cohort(tenant["cohort"]) is not None
+    finally:
+        engine.dispose()
+
+
+def test_two_cohorts_made_each_others_parent_at_once_are_refused_not_a_server_error(
+    db_url: str,
+) -> None:
+    """PostgreSQL: ``a`` under ``b`` and ``b`` under ``a`` at once deadlock on the two rows; the
+    write PostgreSQL aborts answers "raced" (a 409: try again), and no cycle is stored."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one write transaction at a time")
+    engine = make_engine(db_url)
+    try:
+        migrate(engine)
+        store = Store(engine)
+        for name in ("a", "b"):
+            assert store.put_cohort(name, None, "", "test") == (True, None)
+        done: list[object] = []
+        with engine.begin() as conn:  # the first write of "a under b": b's row held
+            conn.execute(select(COHORTS.c.name).where(COHORTS.c.name == "b").with_for_update())
+            t = threading.Thread(target=lambda: done.append(store.put_cohort("b", "a", "", "t")))
+            t.start()
+            time.sleep(0.3)  # it holds a's row and waits for b's
+            conn.execute(update(COHORTS).where(COHORTS.c.name == "a").values(parent="b"))
+            t.join(10)
+        assert done == [(False, "raced")]
+        assert {r["name"]: r["parent"] for r in store.cohorts()} == {"a": "b", "b": None}
+    finally:
+        engine.dispose()

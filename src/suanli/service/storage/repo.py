@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, RowMapping, Table, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from suanli.ledger.keys import SigningKey
 from suanli.ledger.ledger import canonical
@@ -470,7 +470,8 @@ class Store:
     ) -> tuple[bool, str | None]:
         """Create or replace cohort ``name``: (whether it was created, None), or (False, why
         not): ``"parent:<name>"`` for an unknown parent, ``"cycle:a -> b -> a"`` when the
-        parent is ``name`` or below it, ``"raced"`` when a replica created it meanwhile."""
+        parent is ``name`` or below it, ``"raced"`` when a replica created it meanwhile (or,
+        on PostgreSQL, changed the cohorts so that the two writes deadlocked)."""
         parent = self._cohort_value(parent)
         try:
             with self.write() as conn:
@@ -506,6 +507,10 @@ class Store:
                 action = "cohort.created" if created else "cohort.updated"
                 add_events(conn, [Event("cohort", name, action, None, None, what, actor)])
         except IntegrityError:  # a replica created it meanwhile
+            return False, "raced"
+        except OperationalError as exc:  # PostgreSQL: two cohorts made each other's parent
+            if getattr(exc.orig, "sqlstate", None) not in ("40P01", "40001"):
+                raise
             return False, "raced"
         return created, None
 
