@@ -24,6 +24,7 @@ from serving import Running, ServerProcess, job_doc, prepare_db, running_service
 from sqlalchemy import select
 
 from suanli.core.policies.queueing import QueueingPolicy
+from suanli.core.policies.queueing.baselines import KueuePolicy
 from suanli.core.policies.queueing.suanli import SuanliQueuePolicy
 from suanli.core.queueing import FlavorQuota
 from suanli.errors import InputError, UnknownNameError
@@ -512,6 +513,84 @@ def test_a_new_leader_takes_back_the_usage_and_the_reclaim_backoff(db_url: str) 
         assert new.decayed.of(BANK, "V100") > new.decayed.of(HOSP, "V100") > 0
         assert new.reclaims == {victim: 1} and new.hold_until == {victim: hold}
         assert status(op, victim)["state"] == "queued"
+
+
+def kueue_hold(op: httpx.Client, svc: Running) -> tuple[str, list[str], list[str]]:
+    """Under kueue, the hospitals' 8-V100 h1 preempts the bank's u and v by quota but does not
+    fit the nodes (2 V100 free on each of two), so it holds the quota they freed: mfg-auto's
+    144 V100 fill 18 of br-sp's 20 nodes, the bank (nominal 12) runs 6 V100 on each of the
+    other two (q, s) and borrows 4 of the hospitals' 8 with u and v in the 2 left on each.
+    (Jobs of 6: a rebuild restores the running jobs into capacity anew, and two of 4 would
+    share a node there and free one for h1.)"""
+    quotas(op, **{BANK: {"V100": 12}, HOSP: {"V100": 8}, AUTO: {"V100": 144}})
+    big = submit(op, v100(AUTO, "big", count=144))
+    q, s = submit(op, v100(BANK, "q", count=6)), submit(op, v100(BANK, "s", count=6))
+    tick(svc)
+    u, v = submit(op, v100(BANK, "u", count=2)), submit(op, v100(BANK, "v", count=2))
+    tick(svc)
+    assert [status(op, j)["state"] for j in (big, q, s, u, v)] == ["running"] * 5
+    h1 = submit(op, v100(HOSP, "h1"))
+    tick(svc)
+    tick(svc)
+    assert [status(op, j)["state"] for j in (q, s, u, v, h1)] == [
+        "running", "running", "queued", "queued", "queued"
+    ]  # fmt: skip
+    return h1, [u, v], [q, s]
+
+
+@pytest.mark.parametrize("rebuild", ["leader", "another-quota", "its-quota"])
+def test_kueue_quota_holds_survive_a_rebuild_and_the_victims_do_not_take_the_quota_back(
+    db_url: str, rebuild: str
+) -> None:
+    """The rebuild: a new leader; a quota of another flavor changed; or the hospitals' own
+    nominal lowered to 6 (mfg-auto's raised to 146, so the cohort lends as much as before):
+    h1's hold still fits (the hospitals borrow 2 of it), but h1 may no longer reclaim. Without
+    the hold, u and v (older) started again in the rebuilt scheduler's first cycle: under the
+    first two, h1 preempted them again at once (the loop drops a placement preempted in its
+    own cycle: nothing reached the database, but the work was done twice); under the third,
+    they kept the quota (h1 may not reclaim beyond its nominal) and the preemption was for
+    nothing."""
+    backend = FakeBackend(seconds_per_hour=3600)
+    with (
+        queueing(db_url, "kueue", runs_on=backend) as first,
+        queueing(db_url, "kueue", runs_on=backend) as second,
+        first.client() as op,
+    ):
+        h1, victims, bank = kueue_hold(op, first)
+        held = {h1: {"V100": 8000}}
+        old = leading_policy(first)
+        assert isinstance(old, KueuePolicy) and old.reserved == {h1: (("V100", 8000),)}
+        assert json.loads(first.service.store.meta(HISTORY) or "{}")["holds"] == held
+        svc = first
+        if rebuild == "leader":
+            svc = second
+            time.sleep(first.service.config.lease_ttl_s + 0.2)  # the first leader is gone
+        elif rebuild == "another-quota":
+            quotas(op, **{JAPAN: {"H100": 100}})
+        else:
+            quotas(op, **{HOSP: {"V100": 6}, AUTO: {"V100": 146}})
+        tick(svc)  # the new leader, or the sweep, rebuilds the scheduler and runs a cycle
+        new = leading_policy(svc)
+        assert new is not old and isinstance(new, KueuePolicy)
+        assert new.reserved == old.reserved and new.book.used(HOSP, "V100") == 8000
+        tick(svc)
+        st = svc.service.loop.state
+        assert st is not None and not getattr(st.scheduler, "preemptions", [])  # none again
+        for victim in victims:  # preempted once, and not started again on the quota it freed
+            assert states(op, victim).count("admitted") == 1, states(op, victim)
+            assert status(op, victim)["state"] == "queued"
+        assert status(op, h1)["state"] == "queued"
+        assert json.loads(svc.service.store.meta(HISTORY) or "{}")["holds"] == held
+        # the bank's q and s end: their nodes free, h1 starts on one (its hold becomes its
+        # running job's quota), and u and v, within the bank's nominal quota now, on the other
+        for j in bank:
+            assert op.post(f"/v1/jobs/{j}/cancel").status_code == 200
+        tick(svc)
+        tick(svc)
+        assert [status(op, j)["state"] for j in (h1, *victims)] == ["running"] * 3
+        assert new.reserved == {} and new.book.used(HOSP, "V100") == 8000
+        assert not getattr(st.scheduler, "preemptions", [])
+        assert json.loads(svc.service.store.meta(HISTORY) or "{}")["holds"] == {}
 
 
 # -- priority classes -------------------------------------------------------------------

@@ -111,11 +111,11 @@ WRITE_CHUNK = 200
 STOPPING = "preempted-runs"
 
 #: meta key of the queueing policy's history (`QueueingPolicy.saved_state`: the decayed usage
-#: per queue and flavor and the time it holds at, and suanli-queue's reclaim backoff), which a
-#: rebuilt scheduler takes back (`_restore_history`). One JSON document in one row rather than
-#: a table: it is read whole once per rebuild and replaced whole, in the write transaction that
-#: commits the changes of the cycle it describes (`_write`), so it is never half-written and
-#: never ahead of or behind the jobs' rows; and it needs no migration.
+#: per queue and flavor and the time it holds at, suanli-queue's reclaim backoff and kueue's
+#: quota holds), which a rebuilt scheduler takes back (`_restore_history`). One JSON document
+#: in one row rather than a table: it is read whole once per rebuild and replaced whole, in the
+#: write transaction that commits the changes of the cycle it describes (`_write`), so it is
+#: never half-written and never ahead of or behind the jobs' rows; and it needs no migration.
 HISTORY = "queueing-history"
 #: the parts of the history that change with every cycle, by decay alone: a history whose
 #: other parts did not change follows from the one saved, which is not written again
