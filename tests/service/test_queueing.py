@@ -29,7 +29,9 @@ from suanli.core.policies.queueing.suanli import SuanliQueuePolicy
 from suanli.core.queueing import FlavorQuota
 from suanli.errors import InputError, UnknownNameError
 from suanli.service import Service, ServiceConfig, dashboard
+from suanli.service import loop as loop_module
 from suanli.service.backends import FakeBackend
+from suanli.service.backends.base import RunState, RunStatus
 from suanli.service.jobs import to_model_job
 from suanli.service.loop import HISTORY, STOPPING, ExplainingPolicy
 from suanli.service.storage.repo import EVENTS
@@ -513,6 +515,111 @@ def test_a_new_leader_takes_back_the_usage_and_the_reclaim_backoff(db_url: str) 
         assert new.decayed.of(BANK, "V100") > new.decayed.of(HOSP, "V100") > 0
         assert new.reclaims == {victim: 1} and new.hold_until == {victim: hold}
         assert status(op, victim)["state"] == "queued"
+
+
+class EndsWhenTold(FakeBackend):
+    """A fake backend whose runs end when the test says (``ended``: job ids)."""
+
+    def __init__(self) -> None:
+        super().__init__(seconds_per_hour=3600)
+        self.ended: set[str] = set()
+
+    def poll(self, handle: str) -> RunStatus:
+        if handle.split(":")[1] in self.ended:
+            return RunStatus(RunState.SUCCEEDED, "ended")
+        return super().poll(handle)
+
+
+@pytest.mark.parametrize("end", ["finishes", "cancelled"])
+def test_a_run_that_ends_in_a_tick_whose_write_fails_keeps_its_usage_in_the_history(
+    db_url: str, end: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bank's a1 holds 8 V100 for 5 h, then ends (its run finishes, or it is cancelled)
+    in a tick whose write transaction with the cycle's history fails (rolled back). The
+    rebuilt scheduler must count a1's 5 h: its end and the history that counts it are
+    committed together, so either both are (the history counts it) or neither is (a1 is
+    restored running from the time the history holds at and ends again at the next tick).
+    Before, the end was committed alone first: the history saved at a1's start was taken
+    back, a1 was not restored, and its 5 h were lost."""
+    backend = EndsWhenTold()
+    with queueing(db_url, "suanli-queue", runs_on=backend) as svc, svc.client() as op:
+        clock = ahead(svc)
+        quotas(op, **{BANK: {"V100": 8}})
+        a1 = submit(op, v100(BANK, "a1"))
+        tick(svc)
+        assert status(op, a1)["state"] == "running"
+        saved_at = json.loads(svc.service.store.meta(HISTORY) or "{}")["at_h"]
+        clock.ahead_h += 5.0
+        if end == "finishes":
+            backend.ended.add(a1)
+        else:
+            assert op.post(f"/v1/jobs/{a1}/cancel").status_code == 200
+        save_meta = loop_module._save_meta
+
+        def fails(conn: Any, key: str, value: str) -> None:
+            if key == HISTORY:
+                raise SystemError("the database went away")
+            save_meta(conn, key, value)
+
+        monkeypatch.setattr(loop_module, "_save_meta", fails)
+        with pytest.raises(SystemError):
+            tick(svc, sweep=False)
+        monkeypatch.setattr(loop_module, "_save_meta", save_meta)
+        assert json.loads(svc.service.store.meta(HISTORY) or "{}")["at_h"] == saved_at
+        assert status(op, a1)["state"] == "running"  # its end was not committed either
+        svc.service.loop.state = None  # as the loop's thread does after a failed tick
+        tick(svc)  # rebuilt: a1 restored running, then it ends (again) in the first cycle
+        assert status(op, a1)["state"] == ("succeeded" if end == "finishes" else "cancelled")
+        assert states(op, a1).count("admitted") == 1  # restored, not run again
+        policy = leading_policy(svc)
+        held_5h = 8 * (1 - 2 ** (-5.0 / policy.half_life_h))
+        assert policy.decayed.of(BANK, "V100") == pytest.approx(held_5h, rel=1e-3)
+        saved = json.loads(svc.service.store.meta(HISTORY) or "{}")
+        assert saved["usage"][BANK]["V100"] == pytest.approx(held_5h, rel=1e-3)
+        assert saved["held"] == {BANK: {"V100": 0.0}}
+
+
+def test_ends_committed_in_several_transactions_count_each_run_once_when_one_fails(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs of 8 V100 end together after 5 h; their ends take two write transactions
+    (`WRITE_CHUNK` 1), the first with the history, and the second fails. a1's end and the
+    history that counts both are committed; a2 is restored running from the history's time
+    and ends again at the next tick: its usage counts once (plus the moments in between)."""
+    monkeypatch.setattr(loop_module, "WRITE_CHUNK", 1)
+    backend = EndsWhenTold()
+    with queueing(db_url, "suanli-queue", runs_on=backend) as svc, svc.client() as op:
+        clock = ahead(svc)
+        quotas(op, **{BANK: {"V100": 16}})
+        a1, a2 = submit(op, v100(BANK, "a1")), submit(op, v100(BANK, "a2"))
+        tick(svc)
+        assert [status(op, j)["state"] for j in (a1, a2)] == ["running"] * 2
+        clock.ahead_h += 5.0
+        backend.ended.update((a1, a2))
+        finish_rows = loop_module.SchedulingLoop._finish_rows
+        calls: list[int] = []
+
+        def second_fails(self: Any, conn: Any, rows: Any, dst: str) -> None:
+            calls.append(len(rows))
+            if len(calls) == 2:
+                raise SystemError("the database went away")
+            finish_rows(self, conn, rows, dst)
+
+        monkeypatch.setattr(loop_module.SchedulingLoop, "_finish_rows", second_fails)
+        with pytest.raises(SystemError):
+            tick(svc, sweep=False)
+        monkeypatch.setattr(loop_module.SchedulingLoop, "_finish_rows", finish_rows)
+        ended = [j for j in (a1, a2) if status(op, j)["state"] == "succeeded"]
+        assert len(ended) == 1
+        assert json.loads(svc.service.store.meta(HISTORY) or "{}")["held"] == {
+            BANK: {"V100": 0.0}
+        }
+        svc.service.loop.state = None  # as the loop's thread does after a failed tick
+        tick(svc)  # rebuilt: the other restored running from the history's time, then it ends
+        assert [status(op, j)["state"] for j in (a1, a2)] == ["succeeded"] * 2
+        policy = leading_policy(svc)
+        held_5h = 16 * (1 - 2 ** (-5.0 / policy.half_life_h))
+        assert policy.decayed.of(BANK, "V100") == pytest.approx(held_5h, rel=1e-3)
 
 
 def kueue_hold(op: httpx.Client, svc: Running) -> tuple[str, list[str], list[str]]:
