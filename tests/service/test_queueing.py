@@ -654,9 +654,9 @@ def test_kueue_quota_holds_survive_a_rebuild_and_the_victims_do_not_take_the_quo
     h1's hold still fits (the hospitals borrow 2 of it), but h1 may no longer reclaim. Without
     the hold, u and v (older) started again in the rebuilt scheduler's first cycle: under the
     first two, h1 preempted them again at once (the loop drops a placement preempted in its
-    own cycle: nothing reached the database, but the work was done twice); under the third,
-    they kept the quota (h1 may not reclaim beyond its nominal) and the preemption was for
-    nothing."""
+    own cycle: nothing reached the database or the backend, only the search was repeated);
+    under the third, they kept the quota (h1 may not reclaim beyond its nominal) and the
+    preemption was for nothing."""
     backend = FakeBackend(seconds_per_hour=3600)
     with (
         queueing(db_url, "kueue", runs_on=backend) as first,
