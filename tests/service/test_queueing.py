@@ -518,27 +518,33 @@ def test_a_new_leader_takes_back_the_usage_and_the_reclaim_backoff(db_url: str) 
 
 
 class EndsWhenTold(FakeBackend):
-    """A fake backend whose runs end when the test says (``ended``: job ids)."""
+    """A fake backend whose runs end when the test says (``ended``: job ids; ``lost``: those
+    it loses)."""
 
     def __init__(self) -> None:
         super().__init__(seconds_per_hour=3600)
         self.ended: set[str] = set()
+        self.lost: set[str] = set()
 
     def poll(self, handle: str) -> RunStatus:
-        if handle.split(":")[1] in self.ended:
+        job_id = handle.split(":")[1]
+        if job_id in self.lost:
+            return RunStatus(RunState.LOST, "lost")
+        if job_id in self.ended:
             return RunStatus(RunState.SUCCEEDED, "ended")
         return super().poll(handle)
 
 
-@pytest.mark.parametrize("end", ["finishes", "cancelled"])
+@pytest.mark.parametrize("end", ["finishes", "cancelled", "lost"])
 def test_a_run_that_ends_in_a_tick_whose_write_fails_keeps_its_usage_in_the_history(
     db_url: str, end: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The bank's a1 holds 8 V100 for 5 h, then ends (its run finishes, or it is cancelled)
-    in a tick whose write transaction with the cycle's history fails (rolled back). The
-    rebuilt scheduler must count a1's 5 h: its end and the history that counts it are
-    committed together, so either both are (the history counts it) or neither is (a1 is
-    restored running from the time the history holds at and ends again at the next tick).
+    """The bank's a1 holds 8 V100 for 5 h, then ends (its run finishes, it is cancelled, or
+    the backend loses it and it is requeued) in a tick whose write transaction with the
+    cycle's history fails (rolled back). The rebuilt scheduler must count a1's 5 h: its end
+    and the history that counts it are committed together, so either both are (the history
+    counts it) or neither is (a1 is restored running from the time the history holds at and
+    ends again at the next tick).
     Before, the end was committed alone first: the history saved at a1's start was taken
     back, a1 was not restored, and its 5 h were lost."""
     backend = EndsWhenTold()
@@ -552,6 +558,8 @@ def test_a_run_that_ends_in_a_tick_whose_write_fails_keeps_its_usage_in_the_hist
         clock.ahead_h += 5.0
         if end == "finishes":
             backend.ended.add(a1)
+        elif end == "lost":
+            backend.lost.add(a1)
         else:
             assert op.post(f"/v1/jobs/{a1}/cancel").status_code == 200
         save_meta = loop_module._save_meta
@@ -569,7 +577,8 @@ def test_a_run_that_ends_in_a_tick_whose_write_fails_keeps_its_usage_in_the_hist
         assert status(op, a1)["state"] == "running"  # its end was not committed either
         svc.service.loop.state = None  # as the loop's thread does after a failed tick
         tick(svc)  # rebuilt: a1 restored running, then it ends (again) in the first cycle
-        assert status(op, a1)["state"] == ("succeeded" if end == "finishes" else "cancelled")
+        after = {"finishes": "succeeded", "cancelled": "cancelled", "lost": "queued"}
+        assert status(op, a1)["state"] == after[end]
         assert states(op, a1).count("admitted") == 1  # restored, not run again
         policy = leading_policy(svc)
         held_5h = 8 * (1 - 2 ** (-5.0 / policy.half_life_h))
