@@ -728,6 +728,12 @@ def decide(job_id: JobId, body: w.ApprovalDecision, svc: Svc, who: Who) -> w.Dec
     response_model=w.AuditHead,
     tags=["audit"],
     dependencies=[Depends(allow(REG, OP))],
+    responses={
+        503: {
+            "description": "This replica's key was rotated away: restart it with the new key",
+            "content": PROBLEM_CONTENT,
+        }
+    },
 )
 def audit_head(svc: Svc, who: Who) -> w.AuditHead:
     """The newest tree head of the audit ledger (a Merkle tree, RFC 6962), signed now."""
