@@ -197,3 +197,21 @@ def test_a_key_not_in_the_history_is_refused_at_start(sqlite_url: str, tmp_path:
     assert verify_head(head, keys, bytes.fromhex(keys["keys"][0]["publicKey"]))
     bad = cli.invoke(app, ["admin", "rotate-ledger-key", "--db", sqlite_url, "--reason", "x"])
     assert bad.exit_code == 2 and "--old-key" in bad.output
+
+
+def test_a_rotation_by_another_replica_takes_effect_in_a_running_one_at_once(
+    db_url: str,
+) -> None:
+    with running_service(db_url) as r, r.client("regulator") as reg:
+        _sealed_job(r)
+        before = reg.get("/v1/audit/head").json()
+        # another replica of the database (here: the admin command) rotates its key
+        out = cli.invoke(
+            app, ["admin", "rotate-ledger-key", "--db", db_url, "--reason", "elsewhere"]
+        )
+        assert out.exit_code == 0, out.output
+        keys = reg.get("/v1/audit/keys").json()
+        after = reg.get("/v1/audit/head").json()
+    pinned = bytes.fromhex(keys["keys"][0]["publicKey"])
+    assert after["keyId"] == keys["current"] != before["keyId"]
+    assert verify_head(after, keys, pinned) and verify_head(before, keys, pinned)
