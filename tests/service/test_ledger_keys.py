@@ -5,11 +5,12 @@ from the first key, a retired key refused, restarts, key files, roles and bad in
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from serving import Running, job_doc, running_service, wait_for
+from serving import FAST, Running, job_doc, running_service, wait_for
 from typer.testing import CliRunner
 
 from suanli.cli import app
@@ -17,6 +18,7 @@ from suanli.errors import InputError
 from suanli.ledger import KeyHistoryError, SigningKey, verify_head
 from suanli.ledger.ledger import signed_message
 from suanli.ledger.merkle import verify_inclusion
+from suanli.service import Service
 
 cli = CliRunner()
 
@@ -165,6 +167,10 @@ def test_a_key_file_is_rotated_by_the_admin_command_and_replicas_restart_on_the_
     assert verify_head(old_head, keys, pinned)
     with pytest.raises(InputError, match="was retired at tree size"):
         running_service(sqlite_url, ledger_key=old_file).__enter__()
+    # the scheduler process of such a replica signs nothing: it still starts (its supervisor
+    # restarts it if it dies before the replica is restarted on the new file)
+    child = replace(FAST, db_url=sqlite_url, ledger_key=old_file, replica="vm:1/scheduler")
+    Service(child).close()
     # nor does a replica start without a file: the database keeps no key now
     with pytest.raises(InputError, match="kept in a file"):
         running_service(sqlite_url).__enter__()

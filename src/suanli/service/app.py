@@ -95,6 +95,10 @@ class ServiceConfig:
     flavor_scope: str = "network"
 
 
+#: the replica name of a replica's scheduler process (``--scheduler process``)
+SCHEDULER_SUFFIX = "/scheduler"
+
+
 def _not_current(key: SigningKey, history: KeyHistory) -> str | None:
     """Why ``key`` may not sign heads now (None: it is the history's current key)."""
     cur = history.current
@@ -151,8 +155,12 @@ class Service:
             for line in self.queueing_config()[1]:  # quotas of another flavor scope
                 log.warning("%s", line)
         # replicas of one database share its key; an operator who keeps the key out of the
-        # database passes the same file to every replica
-        self.signing_key = self._start_key(file_key)
+        # database passes the same file to every replica. The scheduler process of a replica
+        # (`_start_child`) signs no heads: a rotation to a new key file waiting for the
+        # replica's restart must not keep its scheduler from starting again.
+        self._file_key = file_key
+        if not config.replica.endswith(SCHEDULER_SUFFIX):
+            self._start_key(file_key)
         self.auth = Authenticator(self.store)
         self.metrics = ServiceMetrics()
         self.backend = backend or self._backend()
@@ -177,7 +185,7 @@ class Service:
         self._ledger_lock = threading.Lock()
         self._closing = threading.Event()
 
-    def _start_key(self, file_key: SigningKey | None) -> SigningKey:
+    def _start_key(self, file_key: SigningKey | None) -> None:
         """The key this replica signs tree heads with: the file's, else the database's; it
         must be the key history's current key (a history of it alone on a new database)."""
         history = self.store.key_history()
@@ -197,13 +205,12 @@ class Service:
         if problem:
             where = f"--ledger-key {self.config.ledger_key}" if file_key else "the database's key"
             raise InputError(where, problem)
-        return key
 
     def head_signer(self) -> tuple[SigningKey, KeyEntry]:
         """The key that signs a tree head now and its entry in the key history, read afresh
         (another replica, or `suanli admin rotate-ledger-key`, may have rotated it)."""
         db_key, history = self.store.ledger_signer()
-        key = self.signing_key if self.config.ledger_key is not None else db_key
+        key = self._file_key if self._file_key is not None else db_key
         if history is None or key is None:
             raise ApiProblem(
                 503,
@@ -234,7 +241,6 @@ class Service:
             history = self.store.rotate_ledger_key(old, SigningKey.generate(), True, why, actor)
         except RotationConflict as e:
             raise ApiProblem(409, "Conflict", str(e)) from None
-        self.signing_key = self.store.signing_key()
         return history
 
     def _backend(self) -> Backend:
@@ -364,7 +370,7 @@ class Service:
 
     @property
     def scheduler_replica(self) -> str:
-        return self.replica + ("/scheduler" if self.config.scheduler == "process" else "")
+        return self.replica + (SCHEDULER_SUFFIX if self.config.scheduler == "process" else "")
 
     def is_leader(self) -> bool:
         """Whether this replica's scheduling loop holds the scheduler lease."""
