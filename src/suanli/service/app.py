@@ -211,7 +211,9 @@ class Service:
         (another replica, or `suanli admin rotate-ledger-key`, may have rotated it)."""
         db_key, history = self.store.ledger_signer()
         key = self._file_key if self._file_key is not None else db_key
-        if history is None or key is None:
+        if history is None:  # written at start: the database was replaced under the service
+            raise ApiProblem(503, "No key history", "the database holds no key history: restart")
+        if key is None:
             raise ApiProblem(
                 503,
                 "Ledger key rotated",

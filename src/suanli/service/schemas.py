@@ -436,7 +436,7 @@ class AuditHead(Wire):
     public_key: str
     #: the id of the key in the key history (``GET /v1/audit/keys``); not signed: a head is
     #: checked against the key so named, valid at its tree size (`suanli.ledger.verify_head`)
-    key_id: str | None = None
+    key_id: str
 
 
 class LedgerKeyEndorsement(Wire):
