@@ -88,6 +88,10 @@ MATRIX = [
     rule("POST", "/v1/priority-classes", OP, body=lambda: {"name": _uid(), "value": 10}),
     rule("GET", "/v1/priority-classes/{name}", OP, TEN),
     rule("DELETE", "/v1/priority-classes/{name}", OP),
+    rule("GET", "/v1/cohorts", OP),
+    rule("GET", "/v1/cohorts/{name}", OP),
+    rule("PUT", "/v1/cohorts/{name}", OP, body=lambda: {"description": "made again"}),
+    rule("DELETE", "/v1/cohorts/{name}", OP),
     rule("GET", "/v1/policies", OP, TEN),
     rule("PUT", "/v1/policies/approval", OP, body=lambda: {"approvalRequiredFor": ["core"]}),
     rule("GET", "/v1/approvals", OP, REG),
@@ -153,6 +157,7 @@ def test_every_endpoint_answers_every_role_as_the_rules_say_with_no_leak(svc: Ru
                 ).json()
                 site = op.post("/v1/sites", json=_site()).json()
                 klass = op.post("/v1/priority-classes", json={"name": _uid(), "value": 1}).json()
+                assert op.put(f"/v1/cohorts/{klass['name']}", json={}).status_code == 201
                 path = r.path.format(
                     job_id=job["id"],
                     site_id=site["id"],

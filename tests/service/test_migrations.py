@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from suanli.scenario import load_scenario
 from suanli.service.storage import Store, make_engine, migrate
 from suanli.service.storage.db import MIGRATIONS
-from suanli.service.storage.repo import EVENTS, PREEMPTIONS, TENANTS, job_event
+from suanli.service.storage.repo import EVENTS, JOBS, PREEMPTIONS, TENANTS, job_event
 
 
 def _to(engine: Engine, revision: str) -> None:
@@ -37,7 +37,7 @@ def test_a_database_of_revision_0001_upgrades_to_the_newest_with_its_rows(db_url
         migrate(engine)
         with engine.connect() as conn:
             version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        assert version == "0003"
+        assert version == "0004"
         assert "priority_classes" in inspect(engine).get_table_names()
         tenant = store.tenant("fin-bank")
         assert tenant is not None and tenant["quota"] == {"A100": 8}
@@ -120,5 +120,70 @@ def test_revision_0003_keeps_the_preemptions_the_events_recorded_before_it(db_ur
         assert "preemptions" not in inspect(engine).get_table_names()
         migrate(engine)
         assert "preemptions" in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_revision_0004_adds_cohorts_and_copies_each_preemptions_tenant(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        _to(engine, "0003")
+        store = Store(engine)
+        store.seed(load_scenario("china-edwc"))
+        job = {
+            "tenant": "fin-bank",
+            "name": "a1",
+            "state": "queued",
+            "doc": {},
+            "arrival_h": 0.0,
+            "created_at": 0.0,
+            "updated_at": 0.0,
+            "reason": "",
+            "cancel_requested": False,
+        }
+        with engine.begin() as conn:  # revision 0003: preemptions without their tenant
+            conn.execute(JOBS.insert(), [{**job, "id": "j-1"}, {**job, "id": "j-2"}])
+            conn.execute(
+                text(
+                    "INSERT INTO preemptions (at, job_id, reason) VALUES "
+                    "(1, 'j-1', 'r'), (2, 'j-gone', 'r'), (3, 'j-2', 'r')"
+                )
+            )
+        migrate(engine)
+        with engine.connect() as conn:
+            version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            rows = conn.execute(
+                text("SELECT job_id, tenant FROM preemptions ORDER BY seq")
+            ).all()
+        assert version == "0004"
+        assert [tuple(r) for r in rows] == [
+            ("j-1", "fin-bank"),
+            ("j-gone", None),  # no such job: no tenant
+            ("j-2", "fin-bank"),
+        ]
+        indexes = {i["name"]: i["column_names"] for i in inspect(engine).get_indexes("preemptions")}
+        assert indexes["ix_preemptions_tenant_seq"] == ["tenant", "seq"]
+        newest, total = store.preemptions(10, "fin-bank")
+        assert ([r["job_id"] for r in newest], total) == (["j-2", "j-1"], 2)
+        assert store.preemptions(10)[1] == 2  # every preemption of a stored job
+        tenant = store.tenant("fin-bank")
+        assert tenant is not None and tenant["cohort"] is None  # in network, as before
+        assert store.put_cohort("public", None, "", "test") == (True, None)
+        store.set_quota("fin-bank", {"A100": 8}, "test", cohort="public")
+        assert store.delete_cohort("public", "test") == "tenants:fin-bank"
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0003")
+        assert "cohorts" not in inspect(engine).get_table_names()
+        assert "cohort" not in {c["name"] for c in inspect(engine).get_columns("tenants")}
+        assert "tenant" not in {c["name"] for c in inspect(engine).get_columns("preemptions")}
+        assert {i["name"] for i in inspect(engine).get_indexes("preemptions")} == {
+            "ix_preemptions_job"
+        }
+        migrate(engine)
+        tenant = store.tenant("fin-bank")
+        assert tenant is not None and tenant["cohort"] is None and tenant["quota"] == {"A100": 8}
     finally:
         engine.dispose()

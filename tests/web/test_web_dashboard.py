@@ -522,10 +522,13 @@ def test_web_the_queues_page_shows_the_policy_and_the_limits_and_classes_set_by_
         "accelerators": {"A100": 16},
         "borrowingLimit": {"A100": 4},
         "lendingLimit": {"A100": 8},
+        "cohort": "web-finance",
     }
     klass = {"name": "web-urgent", "value": 700, "description": "on-call fixes"}
     with served.client("operator") as c:
         seeded = c.get("/v1/tenants/fin-bank/quota").json()
+        cohort = {"description": "banks lend to banks"}
+        assert c.put("/v1/cohorts/web-finance", json=cohort).status_code == 201
         assert c.put("/v1/tenants/fin-bank/quota", json=limits).status_code == 200
         assert c.post("/v1/priority-classes", json=klass).status_code == 201
     try:
@@ -539,6 +542,16 @@ def test_web_the_queues_page_shows_the_policy_and_the_limits_and_classes_set_by_
             dashboard, "#queue-classes"
         )
         assert cells(dashboard, "#queue-limits") == [["fin-bank", "A100", "16", "4", "8"]]
+        assert ["web-finance", "–", "fin-bank", "banks lend to banks"] in cells(
+            dashboard, "#queue-cohorts"
+        )
+        queues = {
+            r.find_element(By.CSS_SELECTOR, ".mono").text: r.find_element(
+                By.CSS_SELECTOR, ".cohort"
+            ).text
+            for r in dashboard.all("#queue-tenants tbody tr")
+        }
+        assert queues["fin-bank"] == "web-finance" and queues["health-hospitals"] == "network"
         assert dashboard.text_of("#queue-preemptions") == "No preemptions."
         captions = [c.text for c in dashboard.all("#queue-limits caption, #queue-classes caption")]
         assert [c.split(":")[0].split(",")[0] for c in captions] == [
@@ -554,6 +567,7 @@ def test_web_the_queues_page_shows_the_policy_and_the_limits_and_classes_set_by_
         with served.client("operator") as c:
             assert c.put("/v1/tenants/fin-bank/quota", json=seeded).status_code == 200
             assert c.delete("/v1/priority-classes/web-urgent").status_code in (200, 204)
+            assert c.delete("/v1/cohorts/web-finance").status_code == 204
 
 
 def test_web_the_queues_page_lists_a_reclaim_with_the_job_it_made_room_for(

@@ -347,6 +347,7 @@ class Service:
             self.store.tenants(),
             self.config.flavor_scope,
             self.store.priority_classes(),
+            self.store.cohorts(),
         )
 
     def down_sites(self) -> dict[str, float]:

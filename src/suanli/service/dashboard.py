@@ -25,7 +25,7 @@ from suanli.service import schemas as w
 from suanli.service import views
 from suanli.service.app import Service
 from suanli.service.routes import ERRORS, OP, REG, TEN, SiteId, Svc, Who, allow, not_found
-from suanli.service.storage.repo import JOBS
+from suanli.service.storage.repo import JOBS, NETWORK_COHORT
 from suanli.service.topology import build_scenario
 from suanli.service.views import ts
 
@@ -293,9 +293,21 @@ def queue_overview(svc: Service, tenant: str | None) -> w.QueueOverview:
         queueing=is_queueing(svc.config.policy),
         flavor_scope=svc.config.flavor_scope,
         priority_classes=[views.priority_class(r) for r in svc.store.priority_classes()],
+        cohorts=_cohorts(svc, rows, tenant),
         preemptions=[views.queue_preemption(r) for r in preempted],
         preemptions_total=total,
     )
+
+
+def _cohorts(svc: Service, rows: Sequence[Mapping[Any, Any]], tenant: str | None) -> list[w.Cohort]:
+    """Every cohort with the tenants in it (a tenant: its own queue's, with only itself)."""
+    members: dict[str, list[str]] = {}
+    for r in rows:
+        if tenant is None or r["id"] == tenant:
+            members.setdefault(r["cohort"] or NETWORK_COHORT, []).append(r["id"])
+    out = [views.builtin_cohort(members.get(NETWORK_COHORT, []))]
+    out += [views.cohort(c, members.get(c["name"], [])) for c in svc.store.cohorts()]
+    return out if tenant is None else [c for c in out if c.tenants]
 
 
 def _in_use(
@@ -336,6 +348,7 @@ def _tenant_use(
         states={s: n for (t, s), n in counts.items() if t == r["id"]},
         borrowing_limit={str(k): int(v) for k, v in (limits.get("borrowing") or {}).items()},
         lending_limit={str(k): int(v) for k, v in (limits.get("lending") or {}).items()},
+        cohort=r["cohort"] or NETWORK_COHORT,
     )
 
 

@@ -21,6 +21,7 @@ from suanli.service.app import ApiProblem, Service
 from suanli.service.auth import Principal
 from suanli.service.jobs import PRIORITY_CLASS, body_hash, document_dict, new_job_id
 from suanli.service.schemas import JOB_ID_PATTERN, NAME_PATTERN, Role
+from suanli.service.storage.repo import NETWORK_COHORT, UnknownCohort
 from suanli.service.writer import NewJob
 
 OP, TEN, REG = Role.OPERATOR, Role.TENANT, Role.REGULATOR
@@ -45,6 +46,7 @@ JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, max_length=18)]
 SiteId = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63)]
 TenantId = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63)]
 ClassName = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63)]
+CohortName = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63)]
 
 
 async def service(request: Request) -> Service:
@@ -475,7 +477,11 @@ def list_tenants(svc: Svc, who: Who) -> list[w.Tenant]:
 )
 def create_tenant(body: w.TenantIn, svc: Svc, who: Who) -> w.Tenant:
     who.require(OP)
-    if not svc.store.add_tenant(body.model_dump(mode="json"), who.actor):
+    try:
+        added = svc.store.add_tenant(body.model_dump(mode="json"), who.actor)
+    except UnknownCohort as exc:
+        raise unknown_cohort(svc, exc.name, "cohort") from None
+    if not added:
         raise ApiProblem(409, "Conflict", f"tenant {body.id!r} exists", "id")
     svc.forget()
     return views.tenant(_tenant(svc, who, body.id))
@@ -504,6 +510,7 @@ def get_quota(tenant_id: TenantId, svc: Svc, who: Who) -> w.Quota:
         accelerators=dict(row["quota"] or {}),
         borrowing_limit=dict(limits.get("borrowing") or {}),
         lending_limit=dict(limits.get("lending") or {}),
+        cohort=row["cohort"] or NETWORK_COHORT,
     )
 
 
@@ -515,10 +522,12 @@ def get_quota(tenant_id: TenantId, svc: Svc, who: Who) -> w.Quota:
 )
 def set_quota(tenant_id: TenantId, body: w.Quota, svc: Svc, who: Who) -> w.Quota:
     """Nominal accelerators per flavor: ``TYPE``, or ``TYPE@HUB`` / ``TYPE@SITE`` when the
-    service runs with that flavor scope. A queueing policy enforces it from its next cycle
-    (within a few seconds); other policies only show it (docs/service.md, "Queueing")."""
+    service runs with that flavor scope, the limits, and ``cohort``: the cohort of the
+    tenant's queue (left out: it stays in its cohort). A queueing policy enforces it from its
+    next cycle (within a few seconds); other policies only show it (docs/service.md,
+    "Queueing")."""
     who.require(OP)
-    _tenant(svc, who, tenant_id)
+    row = _tenant(svc, who, tenant_id)
     places, types = svc.flavor_places()
     scope = svc.config.flavor_scope
     for key in body.accelerators:
@@ -566,8 +575,146 @@ def set_quota(tenant_id: TenantId, body: w.Quota, svc: Svc, who: Who) -> w.Quota
                     f"{key!r}: lends {n} of a quota of {body.accelerators[key]}",
                     f"{what}.{key}",
                 )
-    svc.store.set_quota(tenant_id, dict(body.accelerators), who.actor, limits)
-    return body
+    moved = "cohort" in body.model_fields_set
+    cohort = (body.cohort or NETWORK_COHORT) if moved else None
+    try:
+        svc.store.set_quota(tenant_id, dict(body.accelerators), who.actor, limits, cohort)
+    except UnknownCohort as exc:
+        raise unknown_cohort(svc, exc.name, "cohort") from None
+    return body.model_copy(update={"cohort": cohort or row["cohort"] or NETWORK_COHORT})
+
+
+def unknown_cohort(svc: Service, name: str, field: str) -> ApiProblem:
+    known = ", ".join([NETWORK_COHORT, *(r["name"] for r in svc.store.cohorts())])
+    return ApiProblem(
+        422,
+        "Invalid request",
+        f"unknown cohort {name!r}; known cohorts: {known} (define one: PUT /v1/cohorts/{{name}})",
+        field,
+    )
+
+
+# -- cohorts ---------------------------------------------------------------------------
+
+
+def _cohort(svc: Service, name: str) -> w.Cohort:
+    members = [
+        r["id"] for r in svc.store.tenants() if (r["cohort"] or NETWORK_COHORT) == name
+    ]
+    if name == NETWORK_COHORT:
+        return views.builtin_cohort(members)
+    row = svc.store.cohort(name)
+    if row is None:
+        raise not_found("cohort", name)
+    return views.cohort(row, members)
+
+
+def _built_in(name: str, what: str) -> None:
+    if name == NETWORK_COHORT:
+        raise ApiProblem(
+            409,
+            "Conflict",
+            f"cohort {name!r} is built in (the cohort of every queue whose tenant names none) "
+            f"and cannot be {what}",
+            "name",
+        )
+
+
+@router.get(
+    "/cohorts",
+    response_model=list[w.Cohort],
+    tags=["cohorts"],
+    dependencies=[Depends(allow(OP))],
+)
+def list_cohorts(svc: Svc, who: Who) -> list[w.Cohort]:
+    """The cohorts, the built-in ``network`` first, each with the tenants whose queues are in
+    it."""
+    who.require(OP)
+    members: dict[str, list[str]] = {}
+    for t in svc.store.tenants():
+        members.setdefault(t["cohort"] or NETWORK_COHORT, []).append(t["id"])
+    return [views.builtin_cohort(members.get(NETWORK_COHORT, []))] + [
+        views.cohort(r, members.get(r["name"], [])) for r in svc.store.cohorts()
+    ]
+
+
+@router.get(
+    "/cohorts/{name}",
+    response_model=w.Cohort,
+    tags=["cohorts"],
+    dependencies=[Depends(allow(OP))],
+)
+def get_cohort(name: CohortName, svc: Svc, who: Who) -> w.Cohort:
+    who.require(OP)
+    return _cohort(svc, name)
+
+
+@router.put(
+    "/cohorts/{name}",
+    response_model=w.Cohort,
+    tags=["cohorts"],
+    responses={201: {"model": w.Cohort, "description": "Created"}},
+    dependencies=[Depends(allow(OP))],
+)
+def put_cohort(
+    name: CohortName, body: w.CohortIn, svc: Svc, who: Who, response: Response
+) -> w.Cohort:
+    """Create a cohort (201) or replace its parent and description (200). A tenant's queue is
+    put in it with ``cohort`` in ``PUT /v1/tenants/{id}/quota``; a queueing policy uses it
+    from its next cycle. A parent that is not defined, or that is the cohort or below it
+    (a cycle), is a 422 naming ``parent``."""
+    who.require(OP)
+    _built_in(name, "redefined")
+    created, refused = svc.store.put_cohort(name, body.parent, body.description, who.actor)
+    if refused is not None:
+        kind, _, detail = refused.partition(":")
+        if kind == "parent":
+            known = ", ".join([NETWORK_COHORT, *(r["name"] for r in svc.store.cohorts())])
+            raise ApiProblem(
+                422,
+                "Invalid request",
+                f"cohort {name!r}: unknown parent cohort {detail!r}; known cohorts: {known}",
+                "parent",
+            )
+        if kind == "cycle":
+            raise ApiProblem(
+                422,
+                "Invalid request",
+                f"cohort {name!r}: parent {body.parent!r} makes a cycle: {detail}",
+                "parent",
+            )
+        raise ApiProblem(409, "Conflict", f"cohort {name!r} changed meanwhile; try again", "name")
+    if created:
+        response.status_code = 201
+        response.headers["Location"] = f"/v1/cohorts/{name}"
+    return _cohort(svc, name)
+
+
+@router.delete(
+    "/cohorts/{name}",
+    status_code=204,
+    tags=["cohorts"],
+    dependencies=[Depends(allow(OP))],
+)
+def delete_cohort(name: CohortName, svc: Svc, who: Who) -> Response:
+    """Delete a cohort no tenant's queue and no cohort below it uses (else a 409 naming
+    them: move the tenants first, with ``cohort`` in their quota)."""
+    who.require(OP)
+    _built_in(name, "deleted")
+    refused = svc.store.delete_cohort(name, who.actor)
+    if refused == "missing":
+        raise not_found("cohort", name)
+    if refused is not None:
+        kind, _, names = refused.partition(":")
+        users = ", ".join(names.split(","))
+        what = (
+            f"the cohort of the queues of tenants {users} (move them first: cohort in PUT "
+            "/v1/tenants/{id}/quota)"
+            if kind == "tenants"
+            else f"the parent of cohorts {users}"
+        )
+        raise ApiProblem(409, "Conflict", f"cohort {name!r} is still {what}", "name")
+    return Response(status_code=204)
 
 
 # -- priority classes ------------------------------------------------------------------

@@ -296,6 +296,10 @@ class Quota(WireIn):
     #: the most of its quota of a flavor the tenant lends to others while it does not use it
     #: (at most its ``accelerators``; a flavor not named: all of it)
     lending_limit: dict[Flavor, Count] = Field(default_factory=dict, max_length=256)
+    #: the cohort of the tenant's queue: it borrows from and lends to the queues of that
+    #: cohort only (``network``: the built-in cohort). Left out of a PUT: the queue stays in
+    #: its cohort; a GET gives it
+    cohort: Name | None = None
 
 
 class TenantIn(WireIn):
@@ -304,6 +308,8 @@ class TenantIn(WireIn):
     sector: Sector
     jurisdiction: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
     weight: float = Field(default=1.0, gt=0, le=1000)
+    #: the cohort of its queue (`Quota.cohort`); left out: the built-in cohort ``network``
+    cohort: Name | None = None
 
     @field_validator("name")
     @classmethod
@@ -318,6 +324,37 @@ class Tenant(Wire):
     jurisdiction: str
     weight: float
     quota: dict[str, int]
+    #: the cohort of its queue (``network``: the built-in one)
+    cohort: str = "network"
+
+
+# -- cohorts ---------------------------------------------------------------------------
+
+
+class CohortIn(WireIn):
+    """A cohort (Kueue's Cohort): the queues in it lend each other their idle quota, and
+    nothing to queues of other cohorts."""
+
+    #: the cohort above it (``network`` or another defined cohort): its queues then share one
+    #: pool with every queue under the same top cohort; left out: a top cohort of its own
+    parent: Name | None = None
+    description: Annotated[str, Field(max_length=1024)] = ""
+
+    @field_validator("description")
+    @classmethod
+    def _description_has_no_nul(cls, v: str) -> str:
+        return _no_nul(v)
+
+
+class Cohort(Wire):
+    name: str
+    parent: str | None
+    description: str
+    #: ``network``: the cohort of every queue whose tenant names none (not deletable)
+    built_in: bool = False
+    #: the tenants whose queues are in it (not those of cohorts below it)
+    tenants: list[str] = Field(default_factory=list)
+    created_at: datetime | None = None
 
 
 # -- priority classes ------------------------------------------------------------------
@@ -616,6 +653,8 @@ class TenantUse(Wire):
     borrowing_limit: dict[str, int] = Field(default_factory=dict)
     #: the most of its idle quota it lends, per flavor (a flavor not named: all of it)
     lending_limit: dict[str, int] = Field(default_factory=dict)
+    #: the cohort of its queue: it borrows from and lends to that cohort's queues only
+    cohort: str = "network"
 
 
 class QueuePreemption(Wire):
@@ -642,6 +681,9 @@ class QueueOverview(Wire):
     #: where quotas hold: ``network``, ``hub`` or ``site`` (``--flavor-scope``)
     flavor_scope: str = "network"
     priority_classes: list[PriorityClass] = Field(default_factory=list)
+    #: the cohorts, the built-in ``network`` first, with the tenants whose queues are in each
+    #: (a tenant: only its own queue's cohort, with itself)
+    cohorts: list[Cohort] = Field(default_factory=list)
     #: the newest preemptions (a tenant: of its own jobs), at most
     #: `suanli.service.dashboard.PREEMPTIONS_SHOWN`
     preemptions: list[QueuePreemption] = Field(default_factory=list)

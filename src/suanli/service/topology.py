@@ -22,6 +22,7 @@ from suanli.core.rules import INTERIM_RULES, RuleResult, Verdict
 from suanli.errors import InputError
 from suanli.model import Job, Link, Pool, Scenario, Sector, Site, Tenant
 from suanli.model.network import default_latency_ms
+from suanli.service.storage.repo import NETWORK_COHORT, cohort_cycle
 
 #: (bandwidth Gbit/s, yuan per GB) of links to a registered site, by class of pair
 SAME_SITE = (400.0, 0.0)
@@ -141,8 +142,8 @@ def restrict_pools(scenario: Scenario, served: Mapping[str, frozenset[str]]) -> 
     return replace(scenario, sites=sites)
 
 
-#: the one cohort every tenant's queue is in (borrowing and lending without limits)
-COHORT = "network"
+#: the built-in cohort: the queue of every tenant that names no cohort is in it
+COHORT = NETWORK_COHORT
 
 
 def flavor_places(scenario: Scenario, scope: str) -> dict[str, str]:
@@ -157,20 +158,27 @@ def build_queueing(
     tenants: Sequence[Mapping[Any, Any]],
     scope: str = "network",
     classes: Sequence[Mapping[Any, Any]] = (),
+    cohorts: Sequence[Mapping[Any, Any]] = (),
 ) -> tuple[QueueingConfig, list[str]]:
     """The queueing policies' configuration from the database (docs/service.md, "Queueing"):
     one queue per tenant, named after it, with its stored quota as nominal quota per flavor
     (``TYPE``, or ``TYPE@HUB``/``TYPE@SITE`` in those scopes), its stored borrowing and
     lending limits per flavor (a flavor without one: unbounded) and its weight; a tenant
     without a quota gets a weight-proportional share of every flavor, as in the simulator
-    (`suanli.core.policies.queueing.default_config`). Every queue is in one cohort,
-    ``network``, so idle quota is used by others and its owner takes it back (the policy's
-    reclaim), within those limits.
+    (`suanli.core.policies.queueing.default_config`). A queue is in its tenant's cohort (the
+    stored ``cohorts``, each with an optional parent) or, naming none, in the built-in cohort
+    ``network``: idle quota is used by the other queues of its cohort (of its top cohort: the
+    core accounts nested cohorts at their root) and its owner takes it back (the policy's
+    reclaim), within those limits; no quota is lent across cohorts.
 
     A stored key that is not a flavor of ``scope`` (``A100`` in the site scope: the scenario
     seeds per-type quotas) is left out, and one line per tenant with such keys is returned with
     the configuration (the service logs them); a tenant left with no key counts as one without a
-    quota. The API accepts only keys of the scope, so setting the quota again fixes it."""
+    quota. The API accepts only keys of the scope, so setting the quota again fixes it.
+
+    The API keeps cohorts whole (no unknown parent, no cycle, no tenant in a cohort not
+    defined); a stored row that breaks that anyway (a race between replicas) is not fatal: the
+    parent or the cohort is left out, with a line returned, and the queue is in ``network``."""
     if scope not in SCOPES:
         raise InputError("--flavor-scope", f"unknown scope {scope!r}", f"choose from {SCOPES}")
     place_of = flavor_places(scenario, scope)
@@ -182,6 +190,7 @@ def build_queueing(
     weights = sum(float(t["weight"]) for t in tenants) or 1.0
     queues: dict[str, ClusterQueue] = {}
     ignored: list[str] = []
+    groups = _cohorts(cohorts, ignored)
     for t in tenants:
         stored = dict(t["quota"] or {})
         quota = {k: n for k, n in stored.items() if ("@" in k) == (scope != "network")}
@@ -204,7 +213,13 @@ def build_queueing(
             }
         else:
             quotas = {f: FlavorQuota(n * float(t["weight"]) / weights) for f, n in total.items()}
-        queues[t["id"]] = ClusterQueue(t["id"], (t["id"],), quotas, COHORT, float(t["weight"]))
+        cohort = t.get("cohort") or COHORT
+        if cohort not in groups:
+            ignored.append(
+                f"tenant {t['id']}: cohort {cohort!r} is not defined; its queue is in {COHORT!r}"
+            )
+            cohort = COHORT
+        queues[t["id"]] = ClusterQueue(t["id"], (t["id"],), quotas, cohort, float(t["weight"]))
     if not queues:
         raise InputError("tenants", "no tenant: a queueing policy needs at least one")
     priority = {
@@ -214,5 +229,25 @@ def build_queueing(
         for c in classes
     }
     default = next((c["name"] for c in classes if c["global_default"]), None)
-    config = QueueingConfig(queues, {COHORT: Cohort(COHORT)}, scope, place_of, priority, default)
+    config = QueueingConfig(queues, groups, scope, place_of, priority, default)
     return config, ignored
+
+
+def _cohorts(rows: Sequence[Mapping[Any, Any]], ignored: list[str]) -> dict[str, Cohort]:
+    """The built-in cohort and the stored ones; a parent not defined, or one that closes a
+    cycle, is left out (with a line in ``ignored``)."""
+    parents: dict[str, str | None] = {COHORT: None}
+    for r in rows:
+        if r["name"] != COHORT:
+            parents[str(r["name"])] = r["parent"]
+    for name in sorted(parents):
+        parent = parents[name]
+        if parent is not None and parent not in parents:
+            ignored.append(f"cohort {name}: parent {parent!r} is not defined; left out")
+            parents[name] = None
+    for name in sorted(parents):
+        cycle = cohort_cycle(parents, name)
+        if cycle:
+            ignored.append(f"cohort {name}: cycle {' -> '.join(cycle)}; its parent is left out")
+            parents[name] = None
+    return {name: Cohort(name, parent) for name, parent in parents.items()}

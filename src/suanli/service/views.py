@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from suanli.service import schemas as w
+from suanli.service.storage.repo import NETWORK_COHORT
 
 
 def ts(seconds: float) -> datetime:
@@ -113,6 +114,27 @@ def tenant(row: Mapping[Any, Any]) -> w.Tenant:
         jurisdiction=row["jurisdiction"],
         weight=row["weight"],
         quota=dict(row["quota"] or {}),
+        cohort=row["cohort"] or NETWORK_COHORT,
+    )
+
+
+def cohort(row: Mapping[Any, Any], tenants: Sequence[str]) -> w.Cohort:
+    return w.Cohort(
+        name=row["name"],
+        parent=row["parent"],
+        description=row["description"] or "",
+        tenants=list(tenants),
+        created_at=ts(row["created_at"]),
+    )
+
+
+def builtin_cohort(tenants: Sequence[str]) -> w.Cohort:
+    return w.Cohort(
+        name=NETWORK_COHORT,
+        parent=None,
+        description="built in: the cohort of every queue whose tenant names none",
+        built_in=True,
+        tenants=list(tenants),
     )
 
 

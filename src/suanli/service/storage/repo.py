@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, RowMapping, Table, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from suanli.ledger.keyring import KeyHistory
 from suanli.ledger.keys import SigningKey
@@ -26,6 +26,7 @@ from suanli.ledger.merkle import EMPTY_ROOT, leaf_hash
 from suanli.model import Classification, Scenario
 from suanli.service.storage.sqlite import write_transaction
 from suanli.service.storage.tables import (
+    CohortRow,
     EventRow,
     IdempotencyRow,
     JobRow,
@@ -50,6 +51,7 @@ META = cast(Table, Meta.__table__)
 LEASES = cast(Table, LeaseRow.__table__)
 CLASSES = cast(Table, PriorityClassRow.__table__)
 PREEMPTIONS = cast(Table, PreemptionRow.__table__)
+COHORTS = cast(Table, CohortRow.__table__)
 
 #: meta keys of the tree-head signing key kept in the database (hex of its 32 private bytes;
 #: absent when the key is kept in a file) and of the key history (`KeyHistory` JSON)
@@ -65,6 +67,20 @@ SCHEDULER_LEASE = "scheduler"
 #: meta key of the queueing version: changed by every change of tenants, quotas and priority
 #: classes, so a leader running a queueing policy rebuilds its configuration
 QUEUEING_VERSION = "queueing"
+#: the cohort of every queue whose tenant names none (not stored: ``tenants.cohort`` is null)
+NETWORK_COHORT = "network"
+
+
+class UnknownCohort(LookupError):
+    """A tenant was put in a cohort that is not (or no longer) defined."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+class _Refused(Exception):
+    """Rolls a write transaction back (`Store.delete_cohort`)."""
 
 
 def token_hash(token: str) -> str:
@@ -443,8 +459,12 @@ class Store:
             return conn.execute(select(TENANTS).where(TENANTS.c.id == tenant_id)).mappings().first()
 
     def add_tenant(self, row: Mapping[str, Any], actor: str) -> bool:
+        """Create a tenant (``row["cohort"]``: its queue's cohort, None or ``network``: the
+        built-in one); False if the id is taken, `UnknownCohort` if the cohort is not."""
+        row = {**row, "cohort": self._cohort_value(row.get("cohort"))}
         try:
             with self.write() as conn:
+                self._lock_cohort(conn, row["cohort"])
                 conn.execute(insert(TENANTS), {**row, "quota": {}})
                 self._bump_queueing(conn)
                 add_events(
@@ -461,13 +481,18 @@ class Store:
         quota: dict[str, int],
         actor: str,
         limits: dict[str, dict[str, int]] | None = None,
+        cohort: str | None = None,
     ) -> None:
-        """Set a tenant's nominal quota and its borrowing and lending limits (replaced)."""
+        """Set a tenant's nominal quota and its borrowing and lending limits (replaced), and
+        with ``cohort`` move its queue to that cohort (``network``: the built-in one; None:
+        it stays where it is); `UnknownCohort` (nothing changed) if the cohort is not defined."""
         limits = {k: v for k, v in (limits or {}).items() if v} or None
+        values: dict[str, Any] = {"quota": quota, "limits": limits}
         with self.write() as conn:
-            conn.execute(
-                update(TENANTS).where(TENANTS.c.id == tenant_id).values(quota=quota, limits=limits)
-            )
+            if cohort is not None:
+                values["cohort"] = self._cohort_value(cohort)
+                self._lock_cohort(conn, values["cohort"])
+            conn.execute(update(TENANTS).where(TENANTS.c.id == tenant_id).values(**values))
             self._bump_queueing(conn)
             add_events(
                 conn,
@@ -479,11 +504,124 @@ class Store:
                         None,
                         None,
                         json.dumps(quota, sort_keys=True)
-                        + (f" limits {json.dumps(limits, sort_keys=True)}" if limits else ""),
+                        + (f" limits {json.dumps(limits, sort_keys=True)}" if limits else "")
+                        + (f" cohort {cohort}" if cohort is not None else ""),
                         actor,
                     )
                 ],
             )
+
+    # -- cohorts -------------------------------------------------------------------------
+
+    @staticmethod
+    def _cohort_value(name: str | None) -> str | None:
+        """What ``tenants.cohort`` holds for cohort ``name`` (null for the built-in one)."""
+        return None if name in (None, NETWORK_COHORT) else name
+
+    @staticmethod
+    def _lock_cohort(conn: Connection, name: str | None) -> None:
+        """Hold the row of cohort ``name`` until the transaction ends (PostgreSQL: a row lock,
+        so a concurrent `delete_cohort` waits, then sees the tenant that uses it; SQLite: one
+        writer at a time anyway); `UnknownCohort` if there is none."""
+        if name is None:
+            return
+        q = select(COHORTS.c.name).where(COHORTS.c.name == name).with_for_update()
+        if conn.execute(q).first() is None:
+            raise UnknownCohort(name)
+
+    def cohorts(self) -> list[RowMapping]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(COHORTS).order_by(COHORTS.c.name)).mappings())
+
+    def cohort(self, name: str) -> RowMapping | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(COHORTS).where(COHORTS.c.name == name)).mappings().first()
+
+    def put_cohort(
+        self, name: str, parent: str | None, description: str, actor: str
+    ) -> tuple[bool, str | None]:
+        """Create or replace cohort ``name``: (whether it was created, None), or (False, why
+        not): ``"parent:<name>"`` for an unknown parent, ``"cycle:a -> b -> a"`` when the
+        parent is ``name`` or below it, ``"raced"`` when a replica created it meanwhile (or,
+        on PostgreSQL, changed the cohorts so that the two writes deadlocked)."""
+        parent = self._cohort_value(parent)
+        try:
+            with self.write() as conn:
+                try:
+                    self._lock_cohort(conn, parent)
+                except UnknownCohort:
+                    return False, f"parent:{parent}"
+                rows = conn.execute(select(COHORTS.c.name, COHORTS.c.parent))
+                parents: dict[str, str | None] = {str(r.name): r.parent for r in rows}
+                created = name not in parents
+                parents[name] = parent
+                cycle = cohort_cycle(parents, name)
+                if cycle:
+                    return False, "cycle:" + " -> ".join(cycle)
+                if created:
+                    conn.execute(
+                        insert(COHORTS),
+                        {
+                            "name": name,
+                            "parent": parent,
+                            "description": description,
+                            "created_at": time.time(),
+                        },
+                    )
+                else:
+                    conn.execute(
+                        update(COHORTS)
+                        .where(COHORTS.c.name == name)
+                        .values(parent=parent, description=description)
+                    )
+                self._bump_queueing(conn)
+                what = f"parent {parent}" if parent else "a top cohort"
+                action = "cohort.created" if created else "cohort.updated"
+                add_events(conn, [Event("cohort", name, action, None, None, what, actor)])
+        except IntegrityError:  # a replica created it meanwhile
+            return False, "raced"
+        except OperationalError as exc:  # PostgreSQL: two cohorts made each other's parent
+            if getattr(exc.orig, "sqlstate", None) not in ("40P01", "40001"):
+                raise
+            return False, "raced"
+        return created, None
+
+    def delete_cohort(self, name: str, actor: str) -> str | None:
+        """Delete cohort ``name``: None, or why not: ``"missing"``, ``"tenants:a,b"`` (the
+        tenants whose queues are in it), ``"cohorts:c,d"`` (the cohorts it is the parent of).
+        The row is deleted first and the uses counted after, in one transaction: a concurrent
+        write that puts a tenant in it (`_lock_cohort`) either waits for the delete and fails,
+        or is seen here and the delete is rolled back."""
+        try:
+            with self.write() as conn:
+                done = conn.execute(COHORTS.delete().where(COHORTS.c.name == name)).rowcount
+                if not done:
+                    return "missing"
+                users = [
+                    str(t)
+                    for t in conn.execute(
+                        select(TENANTS.c.id).where(TENANTS.c.cohort == name).order_by(TENANTS.c.id)
+                    ).scalars()
+                ]
+                if users:
+                    raise _Refused("tenants:" + ",".join(users))
+                children = [
+                    str(c)
+                    for c in conn.execute(
+                        select(COHORTS.c.name)
+                        .where(COHORTS.c.parent == name)
+                        .order_by(COHORTS.c.name)
+                    ).scalars()
+                ]
+                if children:
+                    raise _Refused("cohorts:" + ",".join(children))
+                self._bump_queueing(conn)
+                add_events(
+                    conn, [Event("cohort", name, "cohort.deleted", None, None, "unused", actor)]
+                )
+        except _Refused as refused:
+            return str(refused)
+        return None
 
     # -- priority classes ----------------------------------------------------------------
 
@@ -618,15 +756,21 @@ class Store:
         """The ``limit`` newest preemptions (of ``tenant``'s jobs), with their job's tenant
         and name, and how many there are in all."""
         joined = PREEMPTIONS.join(JOBS, JOBS.c.id == PREEMPTIONS.c.job_id)
-        mine = [JOBS.c.tenant == tenant] if tenant is not None else []
+        # a tenant's: the range of ``ix_preemptions_tenant_seq`` (its tenant is copied in)
+        mine = [PREEMPTIONS.c.tenant == tenant] if tenant is not None else []
         newest = (
-            select(PREEMPTIONS, JOBS.c.tenant, JOBS.c.name)
+            select(PREEMPTIONS.c.seq, PREEMPTIONS.c.at, PREEMPTIONS.c.job_id, PREEMPTIONS.c.reason)
+            .add_columns(PREEMPTIONS.c.lost_gpu_h, JOBS.c.tenant, JOBS.c.name)
             .select_from(joined)
             .where(*mine)
             .order_by(PREEMPTIONS.c.seq.desc())
             .limit(limit)
         )
-        total = select(func.count()).select_from(joined).where(*mine)
+        total = (
+            select(func.count()).select_from(PREEMPTIONS).where(*mine)
+            if tenant is not None
+            else select(func.count()).select_from(joined)
+        )
         with self.engine.connect() as conn:
             return list(conn.execute(newest).mappings()), int(conn.execute(total).scalar() or 0)
 
@@ -749,6 +893,19 @@ def _audit_head(conn: Connection) -> tuple[int, str]:
     )
     row = conn.execute(q).first()
     return (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
+
+
+def cohort_cycle(parents: Mapping[str, str | None], start: str) -> list[str]:
+    """The cycle of parents that ``start`` leads into (``[a, b, a]``), or ``[]``; a parent
+    that is not in ``parents`` ends the walk (the built-in cohort, or one gone)."""
+    path = [start]
+    node = parents.get(start)
+    while node is not None:
+        if node in path:
+            return [*path[path.index(node) :], node]
+        path.append(node)
+        node = parents.get(node)
+    return []
 
 
 def event_leaf(row: Mapping[Any, Any]) -> bytes:

@@ -63,6 +63,20 @@ class TenantRow(Base):
     #: ``{"borrowing": {flavor: n}, "lending": {flavor: n}}`` (null or a missing flavor:
     #: unbounded); the queueing policies' borrowing and lending limits
     limits: Mapped[dict[str, dict[str, int]] | None] = mapped_column(JSON, nullable=True)
+    #: the cohort of the tenant's queue (`CohortRow`); null: the built-in cohort ``network``
+    cohort: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class CohortRow(Base):
+    """A cohort of the queueing policies (Kueue's Cohort): its queues lend each other their
+    idle quota, and lend nothing to queues of other cohorts. ``parent`` puts it under another
+    cohort (null: a top cohort); the built-in ``network`` is not stored."""
+
+    __tablename__ = "cohorts"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    parent: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    description: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
 
 
 class PriorityClassRow(Base):
@@ -168,8 +182,14 @@ class PreemptionRow(Base):
     #: accelerator-hours of work lost since its last checkpoint, as the queueing policy
     #: measured it; null where none did (a lost run, a site down, a launch that failed)
     lost_gpu_h: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: the job's tenant, copied from it so that a tenant's newest preemptions are one range of
+    #: ``ix_preemptions_tenant_seq`` (the queue view's query); null for a job not stored
+    tenant: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
-    __table_args__ = (Index("ix_preemptions_job", "job_id"),)
+    __table_args__ = (
+        Index("ix_preemptions_job", "job_id"),
+        Index("ix_preemptions_tenant_seq", "tenant", "seq"),
+    )
 
 
 class LeaseRow(Base):

@@ -32,16 +32,27 @@ function queueConfig(q) {
 function tenantsTable(q) {
   if (!q.tenants.length) return el("p", { class: "empty" }, "No tenants.");
   return el("div", { id: "queue-tenants" }, table(
-    "Tenants: fair share (weight / all weights), quota, accelerators in use and borrowed",
-    ["tenant", "sector", "weight", "share", "quota", "in use", "borrowing", "queued", "pending approval", "running"],
+    "Tenants: the cohort its queue borrows in, fair share (weight / all weights), quota, accelerators in use and borrowed",
+    ["tenant", "sector", "cohort", "weight", "share", "quota", "in use", "borrowing", "queued", "pending approval", "running"],
     q.tenants.map((t) => [
-      el("span", {}, t.name, el("br"), el("span", { class: "mono" }, t.id)), t.sector, fmt(t.weight, 2),
+      el("span", {}, t.name, el("br"), el("span", { class: "mono" }, t.id)), t.sector,
+      el("span", { class: "cohort" }, t.cohort || "network"), fmt(t.weight, 2),
       pct(t.share),
       Object.entries(t.quota).map(([k, v]) => `${k} ${fmt(v)}`).join(", ") || "none",
       Object.entries(t.inUse).map(([k, v]) => `${k} ${fmt(v, 1)}`).join(", ") || "0",
       fmt(t.borrowing, 1), fmt(t.states.queued || 0), fmt(t.states["pending-approval"] || 0),
       fmt(t.states.running || 0),
-    ]), [2, 3, 6, 7, 8, 9]));
+    ]), [3, 4, 7, 8, 9, 10]));
+}
+
+// the cohorts: queues of one cohort lend each other idle quota, and none to other cohorts
+function cohortsTable(cohorts) {
+  return el("div", { id: "queue-cohorts" }, (cohorts || []).length
+    ? table("Cohorts: the queues of a cohort lend each other their idle quota, and none to queues of other cohorts",
+      ["cohort", "parent", "tenants", "description"],
+      cohorts.map((c) => [el("span", { class: "mono" }, c.name), c.parent || "–",
+        c.tenants.join(", ") || "none", c.description || "–"]), [])
+    : el("p", { class: "empty" }, "No cohorts."));
 }
 
 // one row per tenant and flavor with a borrowing or a lending limit
@@ -104,6 +115,7 @@ const queuesPage = {
         { type: "bar", name: "in use", x: q.tenants.map((t) => t.id), y: q.tenants.map((t) => sumValues(t.inUse)) },
       ], { title: { text: "Accelerators: quota and in use" }, barmode: "group",
         margin: { l: 50, r: 20, t: 40, b: 110 }, legend: { orientation: "h", y: 1.08 } }) : null,
+      el("h2", {}, "Cohorts"), cohortsTable(q.cohorts),
       el("h2", {}, "Borrowing and lending limits"), limitsTable(q.tenants),
       el("h2", {}, "Priority classes"), classesTable(q.priorityClasses),
       el("h2", {}, "Recent preemptions"), preemptionsTable(q));

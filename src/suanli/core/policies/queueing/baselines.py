@@ -14,7 +14,8 @@
   ``borrowWithinCohort``, admission checks, partial admission. Unlike Kueue, a job admitted by
   quota must also fit the nodes now (Kueue would let its pods pend); the exception is a head
   whose victims were preempted: it holds the quota they freed until its nodes free, as Kueue's
-  admitted workload would (its queue stays blocked behind it meanwhile).
+  admitted workload would (its queue stays blocked behind it meanwhile). The holds are part
+  of its history (`KueuePolicy.saved_state`), so a rebuilt policy holds them again.
 
 A split gang across sites preempts per flavor it draws on (`QueueingPolicy.shares`): victims
 are chosen for every share, and preempted only if every share then fits.
@@ -22,6 +23,7 @@ are chosen for every share, and preempted only if every share then fits.
 
 from __future__ import annotations
 
+from collections.abc import Container, Mapping
 from typing import Any
 
 from suanli.core.capacity import job_milli
@@ -34,7 +36,7 @@ from suanli.core.policies.queueing.backfill import (
 from suanli.core.policies.queueing.base import QueueingPolicy, Waiting, wait_h
 from suanli.core.queueing import FlavorQuota
 from suanli.core.queueing.preemption import Outcome, Request, Running, select_from
-from suanli.core.scheduler import CycleContext, Scheduler
+from suanli.core.scheduler import CycleContext, PendingJob, Placement, Scheduler
 
 
 class FifoPolicy(QueueingPolicy):
@@ -131,6 +133,9 @@ class KueuePolicy(QueueingPolicy):
 
     def begin_cycle(self, ctx: CycleContext) -> None:
         self.blocked: set[str] = set()
+        # every job waiting or running when the history was restored has arrived or been
+        # restored by the first cycle: a hold left is of a job gone (rejected at intake)
+        self.restored.clear()
 
     def within_key(self, w: Waiting) -> Any:
         return (-w.pending.job.priority, w.since_h)
@@ -162,6 +167,52 @@ class KueuePolicy(QueueingPolicy):
         #: head preempted again (pai-2020, 1.2 days: 857 searches that preempted, 2,042
         #: victims, 16 heads started). Job id -> (flavor, milli) per flavor it holds.
         self.reserved: dict[str, tuple[tuple[str, int], ...]] = {}
+        #: holds taken back from an earlier policy (`restore_state`) for jobs that have not
+        #: arrived yet: each is held again when its job arrives, if it still fits the quota
+        self.restored: dict[str, tuple[tuple[str, int], ...]] = {}
+
+    def saved_state(self) -> dict[str, Any]:
+        """The base's, plus the quota holds: job id -> flavor -> milli held (those taken
+        back and not yet held again included)."""
+        holds = {**self.restored, **self.reserved}
+        return {
+            **super().saved_state(),
+            "holds": {jid: dict(shares) for jid, shares in holds.items()},
+        }
+
+    def restore_state(self, state: Mapping[str, Any], jobs: Container[str]) -> None:
+        """The base's, plus the holds of the jobs in ``jobs`` on flavors that still exist;
+        each is held again when its job arrives waiting (`on_arrival`), if every share still
+        fits its queue's quota then (a quota lowered under it, or taken by the running jobs
+        restored before, drops it whole: the head then asks again, as a head without one).
+        A job restored running holds none (it has its quota as a running job)."""
+        kept = {
+            jid: tuple((str(f), int(m)) for f, m in by_flavor.items())
+            for jid, by_flavor in state.get("holds", {}).items()
+            if jid in jobs
+        }
+        super().restore_state(state, jobs)
+        self.restored = {
+            jid: shares
+            for jid, shares in kept.items()
+            if shares and all(f in self.capacity_of for f, _ in shares)
+        }
+
+    def on_arrival(self, pending: PendingJob, ctx: CycleContext) -> None:
+        super().on_arrival(pending, ctx)
+        held = self.restored.pop(pending.job.id, None)
+        if held is None:
+            return
+        w = self.jobs[pending.job.id]
+        if all(self.book.fits(w.queue, f, m) for f, m in held):
+            self._hold(w, held)
+            w.pending.waiting_reason = (
+                f"kueue: admitted by quota in {w.queue} after preemption, waiting for nodes"
+            )
+
+    def on_restored(self, placement: Placement) -> None:
+        super().on_restored(placement)
+        self.restored.pop(placement.job.id, None)
 
     def _unhold(self, w: Waiting) -> tuple[tuple[str, int], ...] | None:
         held = self.reserved.pop(w.pending.job.id, None)
