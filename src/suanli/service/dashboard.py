@@ -150,7 +150,12 @@ class DashboardReader:
         built: Scenario = self.svc._cached(
             "dashboard-scenario",
             lambda: build_scenario(
-                self.svc.scenario, store.sites(), store.pools(), store.tenants()
+                self.svc.scenario,
+                store.sites(),
+                store.pools(),
+                store.tenants(),
+                store.site_series(),
+                self.epoch,
             ),
         )
         return built
@@ -265,7 +270,19 @@ def site_series(svc: Service, site_id: str, before: int, after: int) -> w.SiteSe
         utilization=[float(x) / total if total else 0.0 for x in per_hour],
         fragmentation=[float(x) for x in fragmentation(shapes, load)],
         pools=pools,
+        price_source=energy_source(svc, site_id, "price"),
+        carbon_source=energy_source(svc, site_id, "carbon"),
     )
+
+
+def energy_source(svc: Service, site_id: str, kind: str) -> str:
+    """Where a site's ``price`` or ``carbon`` figures come from, as the site page says it."""
+    row = svc.store.site_series(site_id, values=False).get(site_id, {}).get(kind)
+    if row is not None:
+        return f"{row['source']} (hourly series attached, {int(row['hours'])} h)"
+    if site_id in svc.scenario.sites:
+        return f"the scenario's series ({svc.scenario.name})"
+    return "flat figure given at registration (no series attached)"
 
 
 def queue_overview(svc: Service, tenant: str | None) -> w.QueueOverview:
