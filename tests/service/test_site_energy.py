@@ -23,7 +23,7 @@ from sqlalchemy import select
 from suanli.service.backends import FakeBackend
 from suanli.service.schemas import MAX_SERIES_HOURS
 from suanli.service.storage.repo import EVENTS
-from suanli.service.topology import on_service_hours
+from suanli.service.topology import build_scenario, on_service_hours
 
 HOUR = 3600.0
 
@@ -234,7 +234,7 @@ def test_a_series_on_the_scheduler_hours_starts_at_its_start_and_repeats_its_las
     assert not got.flags.writeable
 
 
-def test_build_scenario_puts_the_series_on_its_site_and_leaves_other_sites_flat(
+def test_build_scenario_puts_the_series_on_its_site_and_leaves_the_rest_as_they_were(
     svc: Running,
 ) -> None:
     store = svc.service.store
@@ -242,8 +242,9 @@ def test_build_scenario_puts_the_series_on_its_site_and_leaves_other_sites_flat(
         a, b = _register(op), _register(op)
         body = {"priceYuanPerKwh": _series([3.0] * 24 + [0.1] * 24)}
         assert op.put(f"/v1/sites/{a}/energy", json=body).status_code == 200
-    from suanli.service.topology import build_scenario
-
+        # a scenario's site: the series replaces the scenario's, the other kind stays
+        body = {"carbonKgPerKwh": _series([0.2] * 24)}
+        assert op.put("/v1/sites/guian/energy", json=body).status_code == 200
     epoch = store.epoch()
     scn = build_scenario(
         svc.service.scenario,
@@ -253,12 +254,15 @@ def test_build_scenario_puts_the_series_on_its_site_and_leaves_other_sites_flat(
         store.site_series(),
         epoch,
     )
-    now = (datetime.now(UTC).timestamp() - epoch) / HOUR
-    h = int(now)
-    assert scn.sites[a].price[h] == pytest.approx(3.0, abs=1e-9) or h + 1 >= 24
-    assert scn.sites[a].price[h + 30] == pytest.approx(0.1)
+    # the epoch is within this hour (a new database), after the series' start
+    assert scn.sites[a].price[0] == pytest.approx(3.0)
+    assert scn.sites[a].price[30] == pytest.approx(0.1)
     assert list(scn.sites[a].carbon) == [0.6] * 24  # no carbon series: the flat figure
     assert list(scn.sites[b].price) == [0.9] * 24
+    base = svc.service.scenario.sites["guian"]
+    assert np.array_equal(scn.sites["guian"].price, base.price)
+    assert np.allclose(scn.sites["guian"].carbon, 0.2)
+    assert scn.sites["guian"].pools == base.pools
 
 
 # -- the scheduler -----------------------------------------------------------------------
