@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -342,3 +343,93 @@ def test_the_suanli_policy_moves_a_deferrable_job_to_the_hours_the_series_makes_
         assert shifted >= cheap_from - 1e-6, (shifted, cheap_from)
         assert op.delete(f"/v1/sites/{site}/energy").status_code == 204
         assert _placed_then_cancelled(svc, op, site, "back") < loop.clock.now() + 1.0
+
+
+# -- the command line --------------------------------------------------------------------
+
+
+def test_the_site_energy_commands_set_show_and_clear_from_csv_and_json(
+    sqlite_svc: Running, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from suanli.cli import app
+    from suanli.scenario.series import data_dir, read_hourly_csv
+
+    env = {
+        "SUANLI_URL": sqlite_svc.url,
+        "SUANLI_TOKEN": sqlite_svc.tokens["operator"],
+        "COLUMNS": "200",  # rich's tables: no wrapping
+    }
+    cli = CliRunner()
+    with sqlite_svc.client("operator") as op:
+        site = _register(op)
+        first = _this_hour()
+        rows = ["datetime_utc,price_yuan_per_kwh,carbon_kg_per_kwh"] + [
+            f"{(first + timedelta(hours=h)).strftime('%Y-%m-%dT%H:%M:%SZ')},"
+            f"{1.0 if h < 12 else 0.25},{0.5}"
+            for h in range(48)
+        ]
+        csv_file = tmp_path / "tariff.csv"
+        csv_file.write_text("\n".join(rows) + "\n")
+        # every column read needs its source: nothing is sent without one
+        bad = cli.invoke(
+            app, ["site-energy", "set", site, str(csv_file), "--price-source", "x"], env=env
+        )
+        assert bad.exit_code == 2 and "--carbon-source" in bad.output, bad.output
+        assert op.get(f"/v1/sites/{site}/energy").json()["priceYuanPerKwh"] is None
+        ok = cli.invoke(
+            app,
+            [
+                *("site-energy", "set", site, str(csv_file)),
+                *("--price-source", "partner tariff", "--carbon-source", "estimate"),
+            ],
+            env=env,
+        )
+        assert ok.exit_code == 0, ok.output
+        assert "partner tariff" in ok.output and "estimate" in ok.output
+        got = op.get(f"/v1/sites/{site}/energy").json()
+        assert got["priceYuanPerKwh"]["values"] == [1.0] * 12 + [0.25] * 36
+        assert datetime.fromisoformat(got["carbonKgPerKwh"]["start"]) == first
+        shown = json.loads(cli.invoke(app, ["site-energy", "show", site, "--json"], env=env).output)
+        assert shown == got
+        # one of the package's data files, in its own units, converted by the scales
+        sg = cli.invoke(
+            app,
+            [
+                *("site-energy", "set", site, str(data_dir() / "series" / "SG.csv.gz")),
+                *("--price-column", "price_usd_per_mwh", "--price-scale", "0.0072"),
+                *("--price-source", "USEP 2023 (EMC) via green-dcc; 7.2 yuan/USD, an estimate"),
+                *("--carbon-column", "carbon_direct_g_per_kwh", "--carbon-scale", "0.001"),
+                *("--carbon-source", "Electricity Maps 2023, direct"),
+            ],
+            env=env,
+        )
+        assert sg.exit_code == 0, sg.output
+        got = op.get(f"/v1/sites/{site}/energy").json()
+        _, table = read_hourly_csv(data_dir() / "series" / "SG.csv.gz")
+        hours = len(table["price_usd_per_mwh"])
+        assert got["priceYuanPerKwh"]["hours"] == got["carbonKgPerKwh"]["hours"] == hours
+        assert got["priceYuanPerKwh"]["values"][0] == pytest.approx(
+            table["price_usd_per_mwh"][0] * 0.0072
+        )
+        assert 0.0 < max(got["carbonKgPerKwh"]["values"]) < 1.0  # kg, not g
+        missing = cli.invoke(
+            app,
+            ["site-energy", "set", site, str(csv_file), "--price-column", "nope"],
+            env=env,
+        )
+        assert missing.exit_code == 2 and "no column 'nope'" in missing.output
+        body = tmp_path / "energy.json"
+        body.write_text(json.dumps({"carbonKgPerKwh": _series([0.3] * 24)}))
+        ok = cli.invoke(app, ["site-energy", "set", site, str(body)], env=env)
+        assert ok.exit_code == 0, ok.output
+        assert op.get(f"/v1/sites/{site}/energy").json()["priceYuanPerKwh"] is None
+        refused = cli.invoke(
+            app,
+            ["site-energy", "set", site, str(body)],
+            env={**env, "SUANLI_TOKEN": sqlite_svc.tokens["tenant"]},
+        )
+        assert refused.exit_code == 2 and "403" in refused.output
+        assert cli.invoke(app, ["site-energy", "clear", site], env=env).exit_code == 0
+        assert "flat figure" in cli.invoke(app, ["site-energy", "show", site], env=env).output
