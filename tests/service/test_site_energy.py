@@ -105,6 +105,13 @@ def test_series_are_attached_read_back_shown_on_the_site_replaced_and_detached(
             assert energy["priceYuanPerKwh"]["source"].startswith("Guangdong TOU")
             assert energy["carbonKgPerKwh"]["hours"] == 24
             assert "values" not in energy["priceYuanPerKwh"]
+        # the dashboard's site page says where the figures come from
+        curves = op.get(f"/v1/sites/{site}/series").json()
+        assert curves["priceSource"].startswith("Guangdong TOU")
+        assert curves["carbonSource"] == "estimate (hourly series attached, 24 h)"
+        assert op.get("/v1/sites/guian/series").json()["priceSource"] == (
+            "the scenario's series (china-edwc)"
+        )
         # a PUT replaces the whole: the price left out goes back to the flat figure
         r = op.put(f"/v1/sites/{site}/energy", json={"carbonKgPerKwh": body["carbonKgPerKwh"]})
         assert r.status_code == 200 and r.json()["priceYuanPerKwh"] is None
@@ -115,6 +122,9 @@ def test_series_are_attached_read_back_shown_on_the_site_replaced_and_detached(
             "priceYuanPerKwh": None,
             "carbonKgPerKwh": None,
         }
+        assert op.get(f"/v1/sites/{site}/series").json()["carbonSource"] == (
+            "flat figure given at registration (no series attached)"
+        )
         assert op.delete(f"/v1/sites/{site}/energy").status_code == 204  # idempotent
         for method in ("GET", "PUT", "DELETE"):
             r = op.request(method, "/v1/sites/no-such-site/energy", json=body)
