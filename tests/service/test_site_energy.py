@@ -11,7 +11,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -243,6 +243,15 @@ def test_a_series_on_the_scheduler_hours_starts_at_its_start_and_repeats_its_las
     past = on_service_hours(epoch - 100 * HOUR, list(range(30)), epoch, flat)
     assert list(past[:3]) == [28.0, 29.0, 6.0]
     assert not got.flags.writeable
+
+
+def test_24_values_from_a_past_local_midnight_are_a_daily_profile_in_local_time() -> None:
+    profile = [float(h) for h in range(24)]  # the value is the local hour
+    start = datetime(2020, 1, 1, tzinfo=timezone(timedelta(hours=8))).timestamp()
+    epoch = datetime(2026, 12, 2, 1, tzinfo=UTC).timestamp()  # 09:00 in UTC+8
+    got = on_service_hours(start, profile, epoch, np.full(24, 0.9))
+    assert got[0] == 9.0 and got[15] == 0.0 and got[23] == 8.0
+    assert len(got) == 24  # all in the repetition: the cost model repeats it as it is
 
 
 def test_build_scenario_puts_the_series_on_its_site_and_leaves_the_rest_as_they_were(
