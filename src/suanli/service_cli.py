@@ -171,6 +171,74 @@ def create_token(
         engine.dispose()
 
 
+@admin.command("rotate-ledger-key")
+def rotate_ledger_key(
+    reason: Annotated[
+        str, typer.Option(help="Why (a schedule, a suspected compromise); sealed in the ledger.")
+    ],
+    new_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="Key file to rotate to (made, readable by you only, if it does not exist); "
+            "restart every replica with --ledger-key on it. Default: a new key kept in the "
+            "database."
+        ),
+    ] = None,
+    old_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="The current key's file, if the service signs with --ledger-key (default: "
+            "the key kept in the database)."
+        ),
+    ] = None,
+    db: Db = None,
+) -> None:
+    """Rotate the key that signs the audit ledger's tree heads: the old key endorses the new
+    one at the sealed tree size, and the rotation is sealed into the ledger."""
+    from suanli.ledger import SigningKey
+    from suanli.service.storage import Store, default_db_url, make_engine, migrate
+    from suanli.service.storage.repo import LEDGER_KEY, RotationConflict
+
+    engine = make_engine(db or default_db_url())
+    try:
+        migrate(engine)
+        store = Store(engine)
+        if store.key_history() is None:
+            raise SuanliError("--db: the database has no key history yet: start the service once")
+        if old_key is not None:
+            old = SigningKey.load(old_key)
+        else:
+            seed = store.meta(LEDGER_KEY)
+            if seed is None:
+                raise SuanliError(
+                    "--old-key: the database keeps no signing key (the service signs with a "
+                    "key file): pass that file"
+                )
+            old = SigningKey.from_seed(bytes.fromhex(seed))
+        if new_key is None:
+            new = SigningKey.generate()
+        elif new_key.exists():
+            new = SigningKey.load(new_key)
+        else:
+            new = SigningKey.generate()
+            new.save(new_key)
+            err.print(f"wrote a new key to {new_key}", highlight=False)
+        try:
+            history = store.rotate_ledger_key(old, new, new_key is None, reason, "admin-cli")
+        except RotationConflict as exc:
+            raise SuanliError(f"--old-key: {exc}") from None
+    except SuanliError as exc:
+        raise _fail(exc) from None
+    finally:
+        engine.dispose()
+    cur = history.current
+    typer.echo(
+        f"rotated: key {history.keys[-2].key_id} -> {cur.key_id} at tree size {cur.valid_from}"
+    )
+    if new_key is not None:
+        typer.echo(f"restart every replica with --ledger-key {new_key}")
+
+
 def _client(url: str | None, token: str | None) -> Any:
     from suanli.service.client import SuanliClient
 

@@ -65,6 +65,58 @@ def test_kueue_lets_a_queue_borrow_then_reclaims_for_the_lender() -> None:
     assert (p.reason, p.wasted_gpu_h) == ("kueue: room for a1 in ta", 8.0)
 
 
+# 16 A100 on two nodes, nominal quotas 8 + 8
+TWO_NODES = tenants(scenario(site("a", pools=(Pool("A100", 2, 8),))), {"ta": 8, "tb": 8})
+
+
+def test_kueue_admits_by_quota_and_the_queue_moves_on_while_the_pods_wait_for_nodes() -> None:
+    # b0 and b1 leave 2 GPUs free on each node; b2 (3 GPUs on one node) fits tb's quota with
+    # what it may borrow but no node: Kueue admits it by quota and its pods pend, so the
+    # ClusterQueue's next head b3 (1 GPU) starts at once; b2 starts when a node frees
+    jobs = [
+        job("b0", arrival=0.0, gpus=6, duration=10.0),
+        job("b1", arrival=0.01, gpus=6, duration=10.0),
+        job("b2", arrival=1.0, gpus=3, duration=1.0),
+        job("b3", arrival=1.5, gpus=1, duration=1.0),
+    ]
+    events, sched = go(TWO_NODES, "kueue", [j.copy(tenant="tb", types=("A100",)) for j in jobs])
+    assert events == [
+        (0.0, "start", "b0", "a"),
+        (0.01, "start", "b1", "a"),
+        (1.5, "start", "b3", "a"),
+        (2.5, "finish", "b3", "a"),
+        (10.0, "finish", "b0", "a"),
+        (10.0, "start", "b2", "a"),
+        (10.01, "finish", "b1", "a"),
+        (11.0, "finish", "b2", "a"),
+    ]
+    assert getattr(sched, "preemptions", []) == []
+
+
+def test_kueue_a_lender_takes_back_quota_held_by_a_borrower_whose_pods_wait() -> None:
+    # b1 (tb) is admitted by quota, borrowing 2 of ta's 8, and waits for a node; a1 (ta,
+    # within its nominal quota) needs that quota: the least-waste victim is the admitted
+    # workload whose pods have not started (nothing lost), not the running b0
+    jobs = [
+        job("a0", arrival=0.0, gpus=6, duration=10.0).copy(tenant="ta"),
+        job("b0", arrival=0.01, gpus=6, duration=10.0).copy(tenant="tb"),
+        job("b1", arrival=1.0, gpus=4, duration=1.0).copy(tenant="tb"),
+        job("a1", arrival=2.0, gpus=2, duration=1.0).copy(tenant="ta"),
+    ]
+    events, sched = go(TWO_NODES, "kueue", [j.copy(types=("A100",)) for j in jobs])
+    assert events == [
+        (0.0, "start", "a0", "a"),
+        (0.01, "start", "b0", "a"),
+        (2.0, "start", "a1", "a"),
+        (3.0, "finish", "a1", "a"),
+        (10.0, "finish", "a0", "a"),
+        (10.0, "start", "b1", "a"),
+        (10.01, "finish", "b0", "a"),
+        (11.0, "finish", "b1", "a"),
+    ]
+    assert getattr(sched, "preemptions", []) == []
+
+
 # 48 A100 on six nodes, nominal quotas 16 + 16: a third of the pool is nobody's quota
 ROOMY = tenants(scenario(site("a", pools=(Pool("A100", 6, 8),))), {"ta": 16, "tb": 16})
 

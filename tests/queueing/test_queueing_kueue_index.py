@@ -28,10 +28,13 @@ SCENARIO = dataclasses.replace(
 
 
 class WalkEveryRunningJob(KueuePolicy):
-    """The search as it was: every running job of the flavor, in the order they started."""
+    """The search as it was: every running job of the flavor, in the order they started,
+    then every admitted job whose pods wait and that holds the flavor, in admission order."""
 
     def candidates(self, req: Request) -> list[str]:
-        return [jid for jid, h in self.held.items() if h.flavor == req.flavor]
+        running = [jid for jid, h in self.held.items() if h.flavor == req.flavor]
+        waiting = [j for j, held in self.reserved.items() if any(f == req.flavor for f, _ in held)]
+        return running + waiting
 
     def select(
         self, req: Request, running: list[Running], now: float

@@ -114,6 +114,8 @@ MATRIX = [
     rule("GET", "/v1/audit/entries", OP, REG),
     rule("GET", "/v1/audit/entries/{seq}/proof", OP, REG),
     rule("GET", "/v1/audit/consistency", OP, REG),
+    rule("GET", "/v1/audit/keys", OP, REG),
+    rule("POST", "/v1/audit/keys/rotate", OP, body=lambda: {"reason": "authorization matrix"}),
     rule("GET", "/v1/me", OP, TEN, REG),
     rule("GET", "/v1/network", OP, TEN, REG),
     rule("GET", "/v1/sites/{site_id}/series", OP, TEN, REG),

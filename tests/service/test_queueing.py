@@ -24,11 +24,14 @@ from serving import Running, ServerProcess, job_doc, prepare_db, running_service
 from sqlalchemy import select
 
 from suanli.core.policies.queueing import QueueingPolicy
+from suanli.core.policies.queueing.baselines import KueuePolicy
 from suanli.core.policies.queueing.suanli import SuanliQueuePolicy
 from suanli.core.queueing import FlavorQuota
 from suanli.errors import InputError, UnknownNameError
 from suanli.service import Service, ServiceConfig, dashboard
+from suanli.service import loop as loop_module
 from suanli.service.backends import FakeBackend
+from suanli.service.backends.base import RunState, RunStatus
 from suanli.service.jobs import to_model_job
 from suanli.service.loop import HISTORY, STOPPING, ExplainingPolicy
 from suanli.service.storage.repo import EVENTS
@@ -512,6 +515,198 @@ def test_a_new_leader_takes_back_the_usage_and_the_reclaim_backoff(db_url: str) 
         assert new.decayed.of(BANK, "V100") > new.decayed.of(HOSP, "V100") > 0
         assert new.reclaims == {victim: 1} and new.hold_until == {victim: hold}
         assert status(op, victim)["state"] == "queued"
+
+
+class EndsWhenTold(FakeBackend):
+    """A fake backend whose runs end when the test says (``ended``: job ids; ``lost``: those
+    it loses)."""
+
+    def __init__(self) -> None:
+        super().__init__(seconds_per_hour=3600)
+        self.ended: set[str] = set()
+        self.lost: set[str] = set()
+
+    def poll(self, handle: str) -> RunStatus:
+        job_id = handle.split(":")[1]
+        if job_id in self.lost:
+            return RunStatus(RunState.LOST, "lost")
+        if job_id in self.ended:
+            return RunStatus(RunState.SUCCEEDED, "ended")
+        return super().poll(handle)
+
+
+@pytest.mark.parametrize("end", ["finishes", "cancelled", "lost"])
+def test_a_run_that_ends_in_a_tick_whose_write_fails_keeps_its_usage_in_the_history(
+    db_url: str, end: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bank's a1 holds 8 V100 for 5 h, then ends (its run finishes, it is cancelled, or
+    the backend loses it and it is requeued) in a tick whose write transaction with the
+    cycle's history fails (rolled back). The rebuilt scheduler must count a1's 5 h: its end
+    and the history that counts it are committed together, so either both are (the history
+    counts it) or neither is (a1 is restored running from the time the history holds at and
+    ends again at the next tick).
+    Before, the end was committed alone first: the history saved at a1's start was taken
+    back, a1 was not restored, and its 5 h were lost."""
+    backend = EndsWhenTold()
+    with queueing(db_url, "suanli-queue", runs_on=backend) as svc, svc.client() as op:
+        clock = ahead(svc)
+        quotas(op, **{BANK: {"V100": 8}})
+        a1 = submit(op, v100(BANK, "a1"))
+        tick(svc)
+        assert status(op, a1)["state"] == "running"
+        saved_at = json.loads(svc.service.store.meta(HISTORY) or "{}")["at_h"]
+        clock.ahead_h += 5.0
+        if end == "finishes":
+            backend.ended.add(a1)
+        elif end == "lost":
+            backend.lost.add(a1)
+        else:
+            assert op.post(f"/v1/jobs/{a1}/cancel").status_code == 200
+        save_meta = loop_module._save_meta
+
+        def fails(conn: Any, key: str, value: str) -> None:
+            if key == HISTORY:
+                raise SystemError("the database went away")
+            save_meta(conn, key, value)
+
+        monkeypatch.setattr(loop_module, "_save_meta", fails)
+        with pytest.raises(SystemError):
+            tick(svc, sweep=False)
+        monkeypatch.setattr(loop_module, "_save_meta", save_meta)
+        assert json.loads(svc.service.store.meta(HISTORY) or "{}")["at_h"] == saved_at
+        assert status(op, a1)["state"] == "running"  # its end was not committed either
+        svc.service.loop.state = None  # as the loop's thread does after a failed tick
+        tick(svc)  # rebuilt: a1 restored running, then it ends (again) in the first cycle
+        after = {"finishes": "succeeded", "cancelled": "cancelled", "lost": "queued"}
+        assert status(op, a1)["state"] == after[end]
+        assert states(op, a1).count("admitted") == 1  # restored, not run again
+        policy = leading_policy(svc)
+        held_5h = 8 * (1 - 2 ** (-5.0 / policy.half_life_h))
+        assert policy.decayed.of(BANK, "V100") == pytest.approx(held_5h, rel=1e-3)
+        saved = json.loads(svc.service.store.meta(HISTORY) or "{}")
+        assert saved["usage"][BANK]["V100"] == pytest.approx(held_5h, rel=1e-3)
+        assert saved["held"] == {BANK: {"V100": 0.0}}
+
+
+def test_ends_committed_in_several_transactions_count_each_run_once_when_one_fails(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs of 8 V100 end together after 5 h; their ends take two write transactions
+    (`WRITE_CHUNK` 1), the first with the history, and the second fails. a1's end and the
+    history that counts both are committed; a2 is restored running from the history's time
+    and ends again at the next tick: its usage counts once (plus the moments in between)."""
+    monkeypatch.setattr(loop_module, "WRITE_CHUNK", 1)
+    backend = EndsWhenTold()
+    with queueing(db_url, "suanli-queue", runs_on=backend) as svc, svc.client() as op:
+        clock = ahead(svc)
+        quotas(op, **{BANK: {"V100": 16}})
+        a1, a2 = submit(op, v100(BANK, "a1")), submit(op, v100(BANK, "a2"))
+        tick(svc)
+        assert [status(op, j)["state"] for j in (a1, a2)] == ["running"] * 2
+        clock.ahead_h += 5.0
+        backend.ended.update((a1, a2))
+        finish_rows = loop_module.SchedulingLoop._finish_rows
+        calls: list[int] = []
+
+        def second_fails(self: Any, conn: Any, rows: Any, dst: str) -> None:
+            calls.append(len(rows))
+            if len(calls) == 2:
+                raise SystemError("the database went away")
+            finish_rows(self, conn, rows, dst)
+
+        monkeypatch.setattr(loop_module.SchedulingLoop, "_finish_rows", second_fails)
+        with pytest.raises(SystemError):
+            tick(svc, sweep=False)
+        monkeypatch.setattr(loop_module.SchedulingLoop, "_finish_rows", finish_rows)
+        ended = [j for j in (a1, a2) if status(op, j)["state"] == "succeeded"]
+        assert len(ended) == 1
+        assert json.loads(svc.service.store.meta(HISTORY) or "{}")["held"] == {
+            BANK: {"V100": 0.0}
+        }
+        svc.service.loop.state = None  # as the loop's thread does after a failed tick
+        tick(svc)  # rebuilt: the other restored running from the history's time, then it ends
+        assert [status(op, j)["state"] for j in (a1, a2)] == ["succeeded"] * 2
+        policy = leading_policy(svc)
+        held_5h = 16 * (1 - 2 ** (-5.0 / policy.half_life_h))
+        assert policy.decayed.of(BANK, "V100") == pytest.approx(held_5h, rel=1e-3)
+
+
+def kueue_hold(op: httpx.Client, svc: Running) -> tuple[str, list[str], list[str]]:
+    """Under kueue, the hospitals' 8-V100 h1 preempts the bank's u and v by quota but does not
+    fit the nodes (2 V100 free on each of two), so it holds the quota they freed: mfg-auto's
+    144 V100 fill 18 of br-sp's 20 nodes, the bank (nominal 12) runs 6 V100 on each of the
+    other two (q, s) and borrows 4 of the hospitals' 8 with u and v in the 2 left on each.
+    (Jobs of 6: a rebuild restores the running jobs into capacity anew, and two of 4 would
+    share a node there and free one for h1.)"""
+    quotas(op, **{BANK: {"V100": 12}, HOSP: {"V100": 8}, AUTO: {"V100": 144}})
+    big = submit(op, v100(AUTO, "big", count=144))
+    q, s = submit(op, v100(BANK, "q", count=6)), submit(op, v100(BANK, "s", count=6))
+    tick(svc)
+    u, v = submit(op, v100(BANK, "u", count=2)), submit(op, v100(BANK, "v", count=2))
+    tick(svc)
+    assert [status(op, j)["state"] for j in (big, q, s, u, v)] == ["running"] * 5
+    h1 = submit(op, v100(HOSP, "h1"))
+    tick(svc)
+    tick(svc)
+    assert [status(op, j)["state"] for j in (q, s, u, v, h1)] == [
+        "running", "running", "queued", "queued", "queued"
+    ]  # fmt: skip
+    return h1, [u, v], [q, s]
+
+
+@pytest.mark.parametrize("rebuild", ["leader", "another-quota", "its-quota"])
+def test_kueue_quota_holds_survive_a_rebuild_and_the_victims_do_not_take_the_quota_back(
+    db_url: str, rebuild: str
+) -> None:
+    """The rebuild: a new leader; a quota of another flavor changed; or the hospitals' own
+    nominal lowered to 6 (mfg-auto's raised to 146, so the cohort lends as much as before):
+    h1's hold still fits (the hospitals borrow 2 of it), but h1 may no longer reclaim. Without
+    the hold, u and v (older) started again in the rebuilt scheduler's first cycle: under the
+    first two, h1 preempted them again at once (the loop drops a placement preempted in its
+    own cycle: nothing reached the database or the backend, only the search was repeated);
+    under the third, they kept the quota (h1 may not reclaim beyond its nominal) and the
+    preemption was for nothing."""
+    backend = FakeBackend(seconds_per_hour=3600)
+    with (
+        queueing(db_url, "kueue", runs_on=backend) as first,
+        queueing(db_url, "kueue", runs_on=backend) as second,
+        first.client() as op,
+    ):
+        h1, victims, bank = kueue_hold(op, first)
+        held = {h1: {"V100": 8000}}
+        old = leading_policy(first)
+        assert isinstance(old, KueuePolicy) and old.reserved == {h1: (("V100", 8000),)}
+        assert json.loads(first.service.store.meta(HISTORY) or "{}")["holds"] == held
+        svc = first
+        if rebuild == "leader":
+            svc = second
+            time.sleep(first.service.config.lease_ttl_s + 0.2)  # the first leader is gone
+        elif rebuild == "another-quota":
+            quotas(op, **{JAPAN: {"H100": 100}})
+        else:
+            quotas(op, **{HOSP: {"V100": 6}, AUTO: {"V100": 146}})
+        tick(svc)  # the new leader, or the sweep, rebuilds the scheduler and runs a cycle
+        new = leading_policy(svc)
+        assert new is not old and isinstance(new, KueuePolicy)
+        assert new.reserved == old.reserved and new.book.used(HOSP, "V100") == 8000
+        tick(svc)
+        st = svc.service.loop.state
+        assert st is not None and not getattr(st.scheduler, "preemptions", [])  # none again
+        for victim in victims:  # preempted once, and not started again on the quota it freed
+            assert states(op, victim).count("admitted") == 1, states(op, victim)
+            assert status(op, victim)["state"] == "queued"
+        assert status(op, h1)["state"] == "queued"
+        assert json.loads(svc.service.store.meta(HISTORY) or "{}")["holds"] == held
+        # the bank's q and s end: their nodes free, h1 starts on one (its hold becomes its
+        # running job's quota), and u and v, within the bank's nominal quota now, on the other
+        for j in bank:
+            assert op.post(f"/v1/jobs/{j}/cancel").status_code == 200
+        tick(svc)
+        tick(svc)
+        assert [status(op, j)["state"] for j in (h1, *victims)] == ["running"] * 3
+        assert new.reserved == {} and new.book.used(HOSP, "V100") == 8000
+        assert not getattr(st.scheduler, "preemptions", [])
+        assert json.loads(svc.service.store.meta(HISTORY) or "{}")["holds"] == {}
 
 
 # -- priority classes -------------------------------------------------------------------

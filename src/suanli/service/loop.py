@@ -9,7 +9,8 @@ schedules. Each tick of the leader:
                 policy takes back its fair-share history (`HISTORY`);
 2. **intake**   jobs queued since the last tick are submitted to the scheduler;
 3. **cancel**   cancellations of placed jobs reach the backend and release capacity;
-4. **poll**     ended runs are finished in the scheduler;
+4. **poll**     ended runs are finished in the scheduler (under a queueing policy, the ends of
+                steps 3 and 4 are committed after the cycle, with its history: `_after_cycle`);
 5. **cycle**    when something happened or the policy's wake-up time came;
 6. **commit**   a queueing policy's preemptions first (`_preemptions`: the victim is recorded
                 preempted and queued again, with the policy's reason, and its run is stopped
@@ -36,6 +37,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -111,11 +113,11 @@ WRITE_CHUNK = 200
 STOPPING = "preempted-runs"
 
 #: meta key of the queueing policy's history (`QueueingPolicy.saved_state`: the decayed usage
-#: per queue and flavor and the time it holds at, and suanli-queue's reclaim backoff), which a
-#: rebuilt scheduler takes back (`_restore_history`). One JSON document in one row rather than
-#: a table: it is read whole once per rebuild and replaced whole, in the write transaction that
-#: commits the changes of the cycle it describes (`_write`), so it is never half-written and
-#: never ahead of or behind the jobs' rows; and it needs no migration.
+#: per queue and flavor and the time it holds at, suanli-queue's reclaim backoff and kueue's
+#: quota holds), which a rebuilt scheduler takes back (`_restore_history`). One JSON document
+#: in one row rather than a table: it is read whole once per rebuild and replaced whole, in the
+#: write transaction that commits the changes of the cycle it describes (`_write`), so it is
+#: never half-written and never ahead of or behind the jobs' rows; and it needs no migration.
 HISTORY = "queueing-history"
 #: the parts of the history that change with every cycle, by decay alone: a history whose
 #: other parts did not change follows from the one saved, which is not written again
@@ -210,6 +212,9 @@ class _State:
     stopping: list[tuple[str, str]] = field(default_factory=list)
     #: the queueing policy's history as last saved, without its `TIMED` parts
     history: dict[str, Any] = field(default_factory=dict)
+    #: the writes of this tick's ends (finished, cancelled, lost runs) still to commit, with
+    #: the history of the cycle that counts them (`_after_cycle`)
+    ended: list[Callable[[], None]] = field(default_factory=list)
 
 
 class SchedulingLoop:
@@ -342,12 +347,14 @@ class SchedulingLoop:
             self.metrics.cycles.inc()
             st.wake_h = out.wake_h
             self._note_history(st)
+            self._write_ended(st)
             self._preemptions(st, out)
             self._commit(st, out)
             if self.queueing and st.scheduler.policy.waiting():
                 self._queueing_wake(st, out)
             if self._unsaved_history is not None:  # nothing else was written
                 self._write(lambda conn: None)
+        self._write_ended(st)  # ends of a tick without a cycle
         self._seal()
         if sweep:
             self._utilization(st)
@@ -586,7 +593,27 @@ class SchedulingLoop:
             if left and self.failover is not None:
                 self.failover.save(conn)
 
-        self._write(write)
+        self._after_cycle(st, [lambda: self._write(write)])
+
+    def _after_cycle(self, st: _State, writes: Sequence[Callable[[], None]]) -> None:
+        """The writes of runs that ended (released from the scheduler already): at once under
+        a placement policy; under a queueing policy after this tick's cycle, the first with its
+        history (`_write_ended`). Committed before it, an end left the history saved before
+        it (at the run's start, perhaps) in the database: a rebuild then restored neither the
+        run nor its usage since that history's time. Together, either both are committed or
+        neither (the run is restored and ends again at the next tick). Chunks after the first
+        may still fail after it: their runs are then counted from the history's time again
+        until they end again (a tick's usage too many, never one lost)."""
+        if self.queueing:
+            st.ended.extend(writes)
+            return
+        for write in writes:
+            write()
+
+    def _write_ended(self, st: _State) -> None:
+        writes, st.ended = st.ended, []
+        for write in writes:
+            write()
 
     def _release(self, st: _State, job_id: str) -> None:
         if job_id in st.scheduler.running:
@@ -619,16 +646,17 @@ class SchedulingLoop:
                 (job_id, "running", status.detail or status.state.value)
             )
             self.metrics.decisions.labels(status.state.value).inc()
-        for state, rows in ended.items():
-            self._finish_chunks(rows, state)
 
         def lost(conn: Connection, ids: Sequence[str]) -> None:
             for job_id in ids:
                 self._preempt(conn, job_id)
 
-        self._write_chunks(requeue, lost)
+        writes = [partial(self._finish_chunks, rows, state) for state, rows in ended.items()]
+        if requeue:
+            writes.append(partial(self._write_chunks, requeue, lost))
         for job_id in requeue:
             self._release(st, job_id)
+        self._after_cycle(st, writes)
 
     def _preempt(
         self,

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from suanli.core.policies import is_queueing
 from suanli.errors import UnknownNameError
+from suanli.ledger.keyring import KEYS_FORMAT, KeyHistory
 from suanli.ledger.ledger import HEAD_FORMAT, signed_message
 from suanli.service import schemas as w
 from suanli.service import views
@@ -935,21 +936,70 @@ def decide(job_id: JobId, body: w.ApprovalDecision, svc: Svc, who: Who) -> w.Dec
     response_model=w.AuditHead,
     tags=["audit"],
     dependencies=[Depends(allow(REG, OP))],
+    responses={
+        503: {
+            "description": "This replica's key was rotated away: restart it with the new key",
+            "content": PROBLEM_CONTENT,
+        }
+    },
 )
 def audit_head(svc: Svc, who: Who) -> w.AuditHead:
     """The newest tree head of the audit ledger (a Merkle tree, RFC 6962), signed now."""
     who.require(REG, OP)
     size, root = svc.store.audit_head()
+    key, entry = svc.head_signer()  # read after the size: a later rotation is at it or after
+    if entry.valid_from > size:  # a rotation between the two reads: the tree is that big now
+        size, root = svc.store.audit_head()
     at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    signature = svc.signing_key.sign(signed_message(size, bytes.fromhex(root), at))
+    signature = key.sign(signed_message(size, bytes.fromhex(root), at))
     return w.AuditHead(
         tree_size=size,
         root=root,
         time=at,
         format=HEAD_FORMAT,
         signature=signature.hex(),
-        public_key=svc.signing_key.public_key.hex(),
+        public_key=key.public_key.hex(),
+        key_id=entry.key_id,
     )
+
+
+def _ledger_keys(history: KeyHistory) -> w.LedgerKeys:
+    keys = [
+        w.LedgerKey.model_validate({**k.to_json(), "validUntil": history.valid_until(i)})
+        for i, k in enumerate(history.keys)
+    ]
+    return w.LedgerKeys(format=KEYS_FORMAT, current=history.current.key_id, keys=keys)
+
+
+@router.get(
+    "/audit/keys",
+    response_model=w.LedgerKeys,
+    tags=["audit"],
+    dependencies=[Depends(allow(REG, OP))],
+)
+def audit_keys(svc: Svc, who: Who) -> w.LedgerKeys:
+    """The history of the keys that sign tree heads, each endorsed by the one before: check
+    a head with `suanli.ledger.verify_head` (or `suanli audit check-head`) from the first
+    key, pinned out of band."""
+    who.require(REG, OP)
+    history = svc.store.key_history()
+    if history is None:  # the service writes one on start
+        raise not_found("key history", "ledger_keys")
+    return _ledger_keys(history)
+
+
+@router.post(
+    "/audit/keys/rotate",
+    response_model=w.LedgerKeys,
+    tags=["audit"],
+    dependencies=[Depends(allow(OP))],
+)
+def rotate_ledger_key(body: w.LedgerKeyRotation, svc: Svc, who: Who) -> w.LedgerKeys:
+    """Rotate the key kept in the database: a new key, endorsed by the old one at the sealed
+    tree size, signs heads from then on; the rotation is sealed into the ledger. A service
+    that signs with ``--ledger-key FILE`` answers 409 (`suanli admin rotate-ledger-key`)."""
+    who.require(OP)
+    return _ledger_keys(svc.rotate_ledger_key(body.reason, who.actor))
 
 
 @router.get(

@@ -591,6 +591,60 @@ class AuditHead(Wire):
     #: the service's public key, hex (publish it out of band for a verifier who must not
     #: trust this answer)
     public_key: str
+    #: the id of the key in the key history (``GET /v1/audit/keys``); not signed: a head is
+    #: checked against the key so named, valid at its tree size (`suanli.ledger.verify_head`)
+    key_id: str
+
+
+class LedgerKeyEndorsement(Wire):
+    """The hand-over to a key: Ed25519 signatures by the previous key (``signature``) and by
+    the new key (``possession``) over the canonical JSON of format, newPublicKey,
+    previousKeyId, rootHash, time and treeSize (`suanli.ledger.keyring.rotation_message`)."""
+
+    #: ``suanli-ledger-key-rotation/1``
+    format: str
+    previous_key_id: str
+    #: the tree size of the rotation: the previous key signs heads up to it, this key from it
+    tree_size: int
+    #: the Merkle root at that size, hex
+    root_hash: str
+    time: str
+    signature: str
+    possession: str
+
+
+class LedgerKey(Wire):
+    """One key of the history of the keys that sign tree heads."""
+
+    #: 32 hex digits of SHA-256 of the public key
+    key_id: str
+    public_key: str
+    #: the first tree size it signs
+    valid_from: int
+    #: the last tree size it signs (the next key's validFrom); null for the current key
+    valid_until: int | None
+    #: null for the first key (pin it out of band)
+    endorsement: LedgerKeyEndorsement | None
+
+
+class LedgerKeys(Wire):
+    """The key history, oldest first: `suanli.ledger.KeyHistory.from_json` reads it."""
+
+    #: ``suanli-ledger-keys/1``
+    format: str
+    #: the id of the key that signs heads now
+    current: str
+    keys: list[LedgerKey]
+
+
+class LedgerKeyRotation(WireIn):
+    #: why (a schedule, a suspected compromise); sealed into the ledger with the rotation
+    reason: Annotated[str, Field(min_length=1, max_length=1024)]
+
+    @field_validator("reason")
+    @classmethod
+    def _reason_has_no_nul(cls, v: str) -> str:
+        return _no_nul(v)
 
 
 class AuditEntries(Wire):

@@ -38,7 +38,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 from collections import Counter, defaultdict
-from collections.abc import Container, Iterator, Mapping
+from collections.abc import Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -390,13 +390,16 @@ class QueueingPolicy(Policy):
         other = self.wake_h(ctx.now)
         return other if wake is None or (other is not None and other < wake) else wake
 
-    def nominate_option(self, w: Waiting, ctx: CycleContext) -> tuple[Option | None, str]:
-        """The fastest ready option with room in its pool and its queue's quota."""
+    def nominate_option(
+        self, w: Waiting, ctx: CycleContext, options: Sequence[Option] | None = None
+    ) -> tuple[Option | None, str]:
+        """The fastest ready option (of ``options``, else the job's) with room in its pool
+        and its queue's quota."""
         job, milli = w.pending.job, job_milli(w.pending.job)
         best: Option | None = None
         why = "no option is ready"
         borrow = self.may_borrow(w, ctx)
-        for o in w.pending.options:
+        for o in w.pending.options if options is None else options:
             if o.ready_h > ctx.now + EPS:
                 continue
             short = self.quota_fits(w.queue, o, milli) if self.enforce_quota else None

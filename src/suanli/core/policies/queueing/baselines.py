@@ -10,11 +10,16 @@
 * ``kueue`` - Kueue's ClusterQueues with ``queueingStrategy: StrictFIFO`` (priority, then
   creation time; a blocked head blocks its queue), admission by quota with cohort borrowing,
   and preemption ``withinClusterQueue: LowerPriority`` and ``reclaimWithinCohort: Any``. Leaves
-  out: flavor fungibility (the fastest fitting flavor is taken), fair-sharing mode,
-  ``borrowWithinCohort``, admission checks, partial admission. Unlike Kueue, a job admitted by
-  quota must also fit the nodes now (Kueue would let its pods pend); the exception is a head
-  whose victims were preempted: it holds the quota they freed until its nodes free, as Kueue's
-  admitted workload would (its queue stays blocked behind it meanwhile).
+  out: flavor fungibility (the fastest flavor with quota is taken), fair-sharing mode,
+  ``borrowWithinCohort``, admission checks, partial admission, ``waitForPodsReady``.
+  Admission is by quota, as in Kueue: a head that fits its quota but no node now is admitted
+  (it holds the quota of the fastest ready option that fits it, on those flavors) and its
+  pods wait for nodes, so its ClusterQueue moves on to the next head; such a job starts when
+  a node of its flavors frees, in the cycle's order (the kube-scheduler's queue: priority,
+  then creation). An admitted job whose pods wait is a preemption victim like a running one,
+  and the least-waste one (it has lost nothing): a reclaim takes its quota back first and
+  it queues again. The holds are part of its history (`KueuePolicy.saved_state`), so a
+  rebuilt policy holds them again.
 
 A split gang across sites preempts per flavor it draws on (`QueueingPolicy.shares`): victims
 are chosen for every share, and preempted only if every share then fits.
@@ -22,6 +27,7 @@ are chosen for every share, and preempted only if every share then fits.
 
 from __future__ import annotations
 
+from collections.abc import Container, Mapping, Sequence
 from typing import Any
 
 from suanli.core.capacity import job_milli
@@ -34,7 +40,7 @@ from suanli.core.policies.queueing.backfill import (
 from suanli.core.policies.queueing.base import QueueingPolicy, Waiting, wait_h
 from suanli.core.queueing import FlavorQuota
 from suanli.core.queueing.preemption import Outcome, Request, Running, select_from
-from suanli.core.scheduler import CycleContext, Scheduler
+from suanli.core.scheduler import CycleContext, PendingJob, Placement, Scheduler
 
 
 class FifoPolicy(QueueingPolicy):
@@ -131,6 +137,9 @@ class KueuePolicy(QueueingPolicy):
 
     def begin_cycle(self, ctx: CycleContext) -> None:
         self.blocked: set[str] = set()
+        # every job waiting or running when the history was restored has arrived or been
+        # restored by the first cycle: a hold left is of a job gone (rejected at intake)
+        self.restored.clear()
 
     def within_key(self, w: Waiting) -> Any:
         return (-w.pending.job.priority, w.since_h)
@@ -156,12 +165,58 @@ class KueuePolicy(QueueingPolicy):
 
     def bind(self, scheduler: Scheduler) -> None:
         super().bind(scheduler)
-        #: quota held for heads that preempted but do not fit the nodes yet: Kueue admits a
-        #: workload by quota once its victims are gone, and its pods then wait for nodes;
-        #: without the hold, the victims' queue took the quota back in the next cycle and the
-        #: head preempted again (pai-2020, 1.2 days: 857 searches that preempted, 2,042
-        #: victims, 16 heads started). Job id -> (flavor, milli) per flavor it holds.
+        #: quota held by jobs admitted by quota whose pods wait for nodes (Kueue admits a
+        #: workload by quota; the kube-scheduler then places its pods). Without the hold after
+        #: a preemption, the victims' queue took the quota back in the next cycle and the head
+        #: preempted again (pai-2020, 1.2 days: 857 searches that preempted, 2,042 victims, 16
+        #: heads started). Job id -> (flavor, milli) per flavor it holds, in admission order.
         self.reserved: dict[str, tuple[tuple[str, int], ...]] = {}
+        #: holds taken back from an earlier policy (`restore_state`) for jobs that have not
+        #: arrived yet: each is held again when its job arrives, if it still fits the quota
+        self.restored: dict[str, tuple[tuple[str, int], ...]] = {}
+
+    def saved_state(self) -> dict[str, Any]:
+        """The base's, plus the quota holds: job id -> flavor -> milli held (those taken
+        back and not yet held again included)."""
+        holds = {**self.restored, **self.reserved}
+        return {
+            **super().saved_state(),
+            "holds": {jid: dict(shares) for jid, shares in holds.items()},
+        }
+
+    def restore_state(self, state: Mapping[str, Any], jobs: Container[str]) -> None:
+        """The base's, plus the holds of the jobs in ``jobs`` on flavors that still exist;
+        each is held again when its job arrives waiting (`on_arrival`), if every share still
+        fits its queue's quota then (a quota lowered under it, or taken by the running jobs
+        restored before, drops it whole: the head then asks again, as a head without one).
+        A job restored running holds none (it has its quota as a running job)."""
+        kept = {
+            jid: tuple((str(f), int(m)) for f, m in by_flavor.items())
+            for jid, by_flavor in state.get("holds", {}).items()
+            if jid in jobs
+        }
+        super().restore_state(state, jobs)
+        self.restored = {
+            jid: shares
+            for jid, shares in kept.items()
+            if shares and all(f in self.capacity_of for f, _ in shares)
+        }
+
+    def on_arrival(self, pending: PendingJob, ctx: CycleContext) -> None:
+        super().on_arrival(pending, ctx)
+        held = self.restored.pop(pending.job.id, None)
+        if held is None:
+            return
+        w = self.jobs[pending.job.id]
+        if all(self.book.fits(w.queue, f, m) for f, m in held):
+            self._hold(w, held)
+            w.pending.waiting_reason = (
+                f"kueue: admitted by quota in {w.queue} (held across a rebuild), pods wait"
+            )
+
+    def on_restored(self, placement: Placement) -> None:
+        super().on_restored(placement)
+        self.restored.pop(placement.job.id, None)
 
     def _unhold(self, w: Waiting) -> tuple[tuple[str, int], ...] | None:
         held = self.reserved.pop(w.pending.job.id, None)
@@ -175,13 +230,33 @@ class KueuePolicy(QueueingPolicy):
                 self.book.admit(w.queue, flavor, milli)
             self.reserved[w.pending.job.id] = held
 
-    def nominate_option(self, w: Waiting, ctx: CycleContext) -> tuple[Option | None, str]:
-        """As the base, counting the quota the job already holds as its own."""
+    def nominate_option(
+        self, w: Waiting, ctx: CycleContext, options: Sequence[Option] | None = None
+    ) -> tuple[Option | None, str]:
+        """As the base, counting the quota the job already holds as its own; a job admitted
+        by quota starts only on the flavors it was admitted on (its pods' node affinity)."""
         held = self._unhold(w)
         try:
-            return super().nominate_option(w, ctx)
+            if held is not None and options is None:
+                flavors = {f for f, _ in held}
+                milli = job_milli(w.pending.job)
+                options = [
+                    o for o in w.pending.options
+                    if {f for f, _ in self.shares(o, milli)} == flavors
+                ]  # fmt: skip
+            return super().nominate_option(w, ctx, options)
         finally:
             self._hold(w, held)
+
+    def _admit_by_quota(self, w: Waiting, ctx: CycleContext) -> tuple[tuple[str, int], ...] | None:
+        """The (flavor, milli) shares of the fastest ready option whose quota fits ``w`` now,
+        whether or not a node has room (Kueue's flavor assignment); None: none fits."""
+        milli = job_milli(w.pending.job)
+        ready = [o for o in w.pending.options if o.ready_h <= ctx.now]
+        for o in sorted(ready, key=lambda o: (o.runtime_h, o.site)):
+            if self.quota_fits(w.queue, o, milli) is None:
+                return self.shares(o, milli)
+        return None
 
     def start(self, w: Waiting, option: Option, ctx: CycleContext, reason: str) -> bool:
         held = self._unhold(w)  # a held quota turns into the running job's own
@@ -191,9 +266,17 @@ class KueuePolicy(QueueingPolicy):
         return started
 
     def on_blocked(self, w: Waiting, option: Option | None, why: str, ctx: CycleContext) -> bool:
+        jid = w.pending.job.id
+        if jid not in self.reserved:
+            shares = self._admit_by_quota(w, ctx)
+            if shares is not None:
+                self._hold(w, shares)
+        if jid in self.reserved:  # admitted: no longer the head of its queue
+            w.pending.waiting_reason = f"kueue: admitted by quota in {w.queue}, pods wait: {why}"
+            return True
         self.blocked.add(w.queue)
         w.pending.waiting_reason = f"StrictFIFO head of {w.queue}: {why}"
-        shares = self._preempt_for(w, ctx) if "quota" in why else None
+        shares = self._preempt_for(w, ctx)
         if shares is None:
             return True
         option, why = self.nominate_option(w, ctx)
@@ -206,6 +289,7 @@ class KueuePolicy(QueueingPolicy):
             self.book.fits(w.queue, f, m) for f, m in shares
         ):
             self._hold(w, shares)
+            self.blocked.discard(w.queue)  # admitted: the queue's next head is looked at
             w.pending.waiting_reason = (
                 f"kueue: admitted by quota in {w.queue} after preemption, waiting for nodes"
             )
@@ -224,6 +308,7 @@ class KueuePolicy(QueueingPolicy):
         within = nominal is not None and (
             self.book.used(req.queue, req.flavor) + req.milli <= nominal.nominal * 1000
         )
+        lenders: set[str] = set()
         if within and mine.cohort is not None:
             root = cfg.root(mine.cohort)
             for name, q in cfg.queues.items():
@@ -231,7 +316,25 @@ class KueuePolicy(QueueingPolicy):
                     continue
                 if self.book.borrowed(name, req.flavor) > 0:
                     order.update(self.running_in(req.flavor, name))
+                    lenders.add(name)
+        # admitted jobs whose pods wait, after the running ones (in admission order)
+        for jid, held in self.reserved.items():
+            w = self.jobs.get(jid)
+            if w is None or not any(f == req.flavor for f, _ in held):
+                continue
+            prio = w.pending.job.priority
+            if (w.queue == req.queue and prio < req.priority) or w.queue in lenders:
+                order[jid] = self._started + len(order)
         return sorted(order, key=order.__getitem__)
+
+    def _as_victim(self, job_id: str, flavor: str, now: float) -> Running:
+        """``job_id`` as preemption sees it on ``flavor``: running, or admitted with its pods
+        waiting (started now, so it loses nothing)."""
+        if job_id in self.as_victim:
+            return self.as_victim[job_id][flavor]
+        w = self.jobs[job_id]
+        milli = sum(m for f, m in self.reserved[job_id] if f == flavor)
+        return Running(job_id, w.queue, flavor, milli, w.pending.job.priority, now, None)
 
     def select(
         self, req: Request, running: list[Running], now: float
@@ -254,14 +357,19 @@ class KueuePolicy(QueueingPolicy):
             outcomes = []
             for flavor, m in shares:
                 req = Request(w.queue, flavor, m, job.priority)
-                running = [self.as_victim[jid][flavor] for jid in self.candidates(req)]
+                running = [self._as_victim(jid, flavor, ctx.now) for jid in self.candidates(req)]
                 outcome, victims = self.select(req, running, ctx.now)
                 outcomes.append(outcome)
                 chosen.update((v.job_id, None) for v in victims)
             if Outcome.NO_FIT not in outcomes and Outcome.PREEMPT in outcomes:
+                reason = f"kueue: room for {job.id} in {w.queue}"
                 for jid in chosen:
                     if jid in self.scheduler.running:
-                        self.scheduler.preempt(jid, f"kueue: room for {job.id} in {w.queue}")
+                        self.scheduler.preempt(jid, reason)
+                    elif jid in self.reserved:  # admitted, its pods waiting: it queues again
+                        evicted = self.jobs[jid]
+                        self._unhold(evicted)
+                        evicted.pending.waiting_reason = f"{reason} (evicted before its pods ran)"
                 return shares
         return None
 
