@@ -8,6 +8,7 @@ with the token it needs.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -493,7 +494,44 @@ def test_web_the_site_page_draws_utilization_fragmentation_price_and_carbon(
         )
         assert n >= 24
     assert "H800" in dashboard.text()  # the pools table
+    assert "the scenario's series (china-edwc)" in dashboard.text()  # where prices come from
     dashboard.shot("site")
+
+
+def test_web_the_site_page_shows_the_source_of_an_attached_series(
+    served: Served, dashboard: Dashboard
+) -> None:
+    site = {
+        "id": "web-energy",
+        "name": "partner with a tariff",
+        "hub": "hk",
+        "jurisdiction": "HK",
+        "lat": 22.3,
+        "lon": 114.2,
+        "pue": 1.3,
+        "pools": [{"accelerator": "H100", "nodes": 1, "perNode": 8}],
+        "priceYuanPerKwh": 0.9,
+        "carbonKgPerKwh": 0.6,
+    }
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0).isoformat()
+    energy = {
+        "priceYuanPerKwh": {
+            "start": start,
+            "values": [1.5] * 12 + [0.3] * 12,
+            "source": "HK partner tariff 2026",
+        },
+    }
+    with served.client("operator") as c:
+        assert c.post("/v1/sites", json=site).status_code == 201
+        assert c.put("/v1/sites/web-energy/energy", json=energy).status_code == 200
+    dashboard.login(served.tokens["operator"])
+    dashboard.go("#/sites/web-energy")
+    text = dashboard.wait(
+        lambda d: "HK partner tariff 2026" in dashboard.text() and dashboard.text(),
+        "the attached series' source",
+    )
+    assert "hourly series attached, 24 h" in text
+    assert "flat figure given at registration" in text  # carbon: no series attached
 
 
 def test_web_the_queues_page_shows_every_tenant_to_the_operator(

@@ -340,7 +340,8 @@ def _site(svc: Service, site_id: str) -> w.Site:
     row = svc.store.site(site_id)
     if row is None:
         raise not_found("site", site_id)
-    return views.site(row, svc.store.pools(site_id), svc.down_sites().get(site_id))
+    series = svc.store.site_series(site_id, values=False).get(site_id)
+    return views.site(row, svc.store.pools(site_id), svc.down_sites().get(site_id), series)
 
 
 @router.get(
@@ -352,7 +353,11 @@ def list_sites(svc: Svc, who: Who) -> list[w.Site]:
     for p in svc.store.pools():
         pools.setdefault(p["site_id"], []).append(p)
     down = svc.down_sites()
-    return [views.site(r, pools.get(r["id"], []), down.get(r["id"])) for r in svc.store.sites()]
+    series = svc.store.site_series(values=False)
+    return [
+        views.site(r, pools.get(r["id"], []), down.get(r["id"]), series.get(r["id"]))
+        for r in svc.store.sites()
+    ]
 
 
 @router.post(
@@ -447,6 +452,62 @@ def resume_site(site_id: SiteId, svc: Svc, who: Who) -> w.Site:
     _site(svc, site_id)
     svc.store.set_site_state(site_id, "active", who.actor)
     return _site(svc, site_id)
+
+
+@router.get(
+    "/sites/{site_id}/energy",
+    response_model=w.SiteEnergy,
+    tags=["sites"],
+    dependencies=[Depends(allow(OP, TEN))],
+)
+def get_site_energy(site_id: SiteId, svc: Svc, who: Who) -> w.SiteEnergy:
+    """The hourly price (yuan/kWh) and carbon intensity (kgCO2/kWh) series attached to the
+    site, with their sources; null: the site's flat figure (a scenario's site: its own)."""
+    who.require(OP, TEN)
+    _site(svc, site_id)
+    return views.site_energy(site_id, svc.store.site_series(site_id).get(site_id, {}))
+
+
+@router.put(
+    "/sites/{site_id}/energy",
+    response_model=w.SiteEnergy,
+    tags=["sites"],
+    dependencies=[Depends(allow(OP))],
+)
+def put_site_energy(site_id: SiteId, body: w.SiteEnergyIn, svc: Svc, who: Who) -> w.SiteEnergy:
+    """Attach hourly series to the site: ``values[i]`` holds for the UTC hour from ``start +
+    i`` hours; past the end the last day repeats. Replaces what was attached (a kind left out
+    goes back to the flat figure); the scheduler uses it from its next rebuild."""
+    who.require(OP)
+    _site(svc, site_id)
+    series: dict[str, dict[str, Any]] = {}
+    for kind, given in (("price", body.price_yuan_per_kwh), ("carbon", body.carbon_kg_per_kwh)):
+        if given is not None:
+            series[kind] = {
+                "start": given.start.timestamp(),
+                "hourly": list(given.values),
+                "source": given.source,
+            }
+    if not svc.store.set_site_series(site_id, series, who.actor):
+        raise not_found("site", site_id)
+    svc.forget()
+    return views.site_energy(site_id, svc.store.site_series(site_id).get(site_id, {}))
+
+
+@router.delete(
+    "/sites/{site_id}/energy",
+    status_code=204,
+    tags=["sites"],
+    dependencies=[Depends(allow(OP))],
+)
+def delete_site_energy(site_id: SiteId, svc: Svc, who: Who) -> Response:
+    """Detach the site's series: it goes back to its flat price and carbon (a scenario's
+    site: to the scenario's series)."""
+    who.require(OP)
+    if not svc.store.set_site_series(site_id, {}, who.actor):
+        raise not_found("site", site_id)
+    svc.forget()
+    return Response(status_code=204)
 
 
 # -- tenants and quotas ----------------------------------------------------------------

@@ -16,7 +16,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, RowMapping, Table, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    RowMapping,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from suanli.ledger.keyring import KeyHistory
@@ -36,6 +46,7 @@ from suanli.service.storage.tables import (
     PreemptionRow,
     PriorityClassRow,
     SiteRow,
+    SiteSeriesRow,
     TenantRow,
     TokenRow,
 )
@@ -52,6 +63,9 @@ LEASES = cast(Table, LeaseRow.__table__)
 CLASSES = cast(Table, PriorityClassRow.__table__)
 PREEMPTIONS = cast(Table, PreemptionRow.__table__)
 COHORTS = cast(Table, CohortRow.__table__)
+SERIES = cast(Table, SiteSeriesRow.__table__)
+#: the kinds of series a site may have attached, in the order they are shown
+SERIES_KINDS = ("price", "carbon")
 
 #: meta keys of the tree-head signing key kept in the database (hex of its 32 private bytes;
 #: absent when the key is kept in a file) and of the key history (`KeyHistory` JSON)
@@ -440,6 +454,69 @@ class Store:
                 ],
             )
         return int(n)
+
+    def site_series(
+        self, site_id: str | None = None, *, values: bool = True
+    ) -> dict[str, dict[str, RowMapping]]:
+        """Site -> kind (``price``, ``carbon``) -> its attached series (`SiteSeriesRow`); of
+        one site, or of all. ``values=False`` leaves the hourly values out (a summary)."""
+        cols = list(SERIES.c) if values else [c for c in SERIES.c if c.name != "hourly"]
+        q = select(*cols).order_by(SERIES.c.site_id, SERIES.c.kind)
+        if site_id is not None:
+            q = q.where(SERIES.c.site_id == site_id)
+        out: dict[str, dict[str, RowMapping]] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(q).mappings():
+                out.setdefault(row["site_id"], {})[row["kind"]] = row
+        return out
+
+    def set_site_series(
+        self, site_id: str, series: Mapping[str, Mapping[str, Any]], actor: str
+    ) -> bool:
+        """Replace the series attached to a site with ``series`` (kind -> ``start``, ``hourly``,
+        ``source``; a kind left out goes back to the flat figure), in one transaction that also
+        records the change and bumps the topology version (so the leader rebuilds its
+        scheduler); False if there is no such site."""
+        now = time.time()
+        with self.write() as conn:
+            found = conn.execute(
+                select(SITES.c.id).where(SITES.c.id == site_id).with_for_update()
+            ).first()
+            if found is None:
+                return False
+            conn.execute(delete(SERIES).where(SERIES.c.site_id == site_id))
+            rows = [
+                {
+                    "site_id": site_id,
+                    "kind": kind,
+                    "start": float(s["start"]),
+                    "hours": len(s["hourly"]),
+                    "hourly": [float(v) for v in s["hourly"]],
+                    "source": str(s["source"]),
+                    "updated_at": now,
+                }
+                for kind, s in series.items()
+            ]
+            if rows:
+                conn.execute(insert(SERIES), rows)
+            self._bump_topology(conn)
+            what = "; ".join(f"{r['kind']}: {r['hours']} h, source {r['source']!r}" for r in rows)
+            add_events(
+                conn,
+                [
+                    Event(
+                        "site",
+                        site_id,
+                        "site.series" if rows else "site.series.cleared",
+                        None,
+                        None,
+                        what or "flat price and carbon",
+                        actor,
+                    )
+                ],
+                now,
+            )
+        return True
 
     def set_site_state(self, site_id: str, state: str, actor: str) -> None:
         with self.write() as conn:
