@@ -195,3 +195,41 @@ def test_a_run_ending_just_after_another_event_still_finishes(arrival: float) ->
     trace = run(sched, clock, jobs, record_events=True)
     assert sorted(jid for _, kind, jid, _ in trace.events if kind == "finish") == ["j0", "j1"]
     assert sched.running == {}
+
+
+# one node of 8 A100, flat price and carbon: nothing to gain by waiting
+ONE_NODE = scenario(site("a"))
+
+
+def test_suanli_frees_the_rest_of_a_run_that_ended_before_its_planned_end() -> None:
+    # the service's runs end when they end (a cancel, a run shorter than planned): the
+    # calendar must not keep the pool planned full until the planned end
+    clock = ManualClock()
+    sched = Scheduler(ONE_NODE, make_policy("suanli"), clock)
+    sched.submit(job("j1", gpus=8, duration=10.0))
+    assert [p.job.id for p in sched.cycle().started] == ["j1"]
+    clock.set(1.0)
+    sched.finish("j1")
+    sched.cycle()
+    clock.set(2.0)
+    sched.submit(job("j2", arrival=2.0, gpus=8, duration=1.0))
+    assert [(p.job.id, p.start_h) for p in sched.cycle().started] == [("j2", 2.0)]
+
+
+def test_suanli_plans_around_a_job_restored_after_a_restart() -> None:
+    # a scheduler rebuilt while j1 runs (service restart, leader change): j2 is planned for
+    # j1's end, not tried now and then every hour
+    clock = ManualClock()
+    first = Scheduler(ONE_NODE, make_policy("suanli"), clock)
+    first.submit(job("j1", gpus=8, duration=10.0))
+    (p,) = first.cycle().started
+    clock.set(0.5)
+    sched = Scheduler(ONE_NODE, make_policy("suanli"), clock)
+    sched.restore(p.job, p.option, p.start_h)
+    sched.submit(job("j2", arrival=0.5, gpus=8, duration=1.0))
+    for tick in range(1, 20):  # the service's cycles meanwhile
+        clock.set(0.5 * tick)
+        assert sched.cycle().started == []
+    clock.set(10.0)
+    sched.finish("j1")
+    assert [(q.job.id, q.start_h) for q in sched.cycle().started] == [("j2", 10.0)]

@@ -42,6 +42,10 @@ from suanli.core.policies.calendar import SLOTS_PER_HOUR, Calendar
 from suanli.core.scheduler import CycleContext, PendingJob, Placement, Policy, Scheduler
 
 EPS = 1e-9
+#: a run that ends this much (hours) or more before its planned end gives back the rest of
+#: its slots; less is its planned end (a simulated finish lands there, give or take the
+#: engine's instant), and releasing there would free the slot after it
+ENDED_EARLY_H = 1e-6
 #: a vanishing cost of waiting, so that of two equal plans the earlier start wins
 TIE_YUAN_PER_H = 1e-6
 
@@ -97,8 +101,19 @@ class SuanliPolicy(Policy):
         self.replan.append(pending)
 
     def on_finish(self, placement: Placement, ctx: CycleContext) -> None:
-        # the calendar already frees the job's slots at its planned end
-        pass
+        """A run that ended before its planned end (the service's runs end when they end: a
+        cancel, a run shorter than planned) gives back the rest of its slots; at its planned
+        end (every run in the simulator) the calendar has nothing left to free."""
+        if placement.end_h - ctx.now <= ENDED_EARLY_H:
+            return
+        for g, a in self._pieces(placement.option, placement.job.accelerators):
+            self.calendar.release(g, ctx.now, placement.end_h, a)
+
+    def on_restored(self, placement: Placement) -> None:
+        """A job running before a restart (`Scheduler.restore`) holds its slots until its
+        planned end again, so what waits is planned around it rather than tried now."""
+        for g, a in self._pieces(placement.option, placement.job.accelerators):
+            self.calendar.reserve(g, placement.start_h, placement.end_h, a)
 
     def waiting(self) -> int:
         return len(self.planned) + len(self.replan)
