@@ -3,7 +3,7 @@
 Run from the repository root: ``.venv/bin/python tools/build_series.py``. The package never reads
 ../shared at run time; this script is the record of how the embedded copies were made.
 
-For each partner zone it keeps June and July 2023 (1,464 UTC hours) of
+For each partner zone it keeps 2023-06-01 00:00 to 2023-08-01 23:00 UTC (1,488 hours) of
 - Electricity Maps hourly carbon intensity, column "Carbon Intensity gCO2eq/kWh (direct)",
 - the hourly wholesale price (standardized files: USD/MWh, UTC; GB: EUR/MWh, see below),
 unconverted, so that the scenario file states every conversion. Gaps are filled by linear
@@ -30,7 +30,8 @@ TRACES = ROOT.parent / "shared" / "data" / "job-traces"
 OUT = ROOT / "src" / "suanli" / "data" / "series"
 TRACES_OUT = ROOT / "src" / "suanli" / "data" / "traces"
 START = datetime(2023, 6, 1, tzinfo=UTC)
-HOURS = (31 + 31) * 24
+#: 62 days: June and July 2023 and August 1st (the embedded files were made with this)
+HOURS = 62 * 24
 
 #: site file name -> (carbon zone file, price file, price column name in our file)
 ZONES = {
