@@ -142,6 +142,40 @@ def check_proof_cmd(
     typer.echo(f"ok: entry {p.index} is in the signed tree of {p.tree_size} entries")
 
 
+@audit_app.command("check-head")
+def check_head_cmd(
+    head: Annotated[Path, typer.Argument(help="A service's signed head (GET /v1/audit/head).")],
+    keys: Annotated[
+        Path, typer.Option("--keys", help="The service's key history (GET /v1/audit/keys).")
+    ],
+    key: Annotated[
+        str | None,
+        typer.Option(
+            "--key",
+            help="Pin the first key of the history: its Ed25519 public key, 64 hex digits or "
+            "a file.",
+        ),
+    ] = None,
+) -> None:
+    """Check a signed head against the key history: every rotation endorsed by the key
+    before it, from the pinned first key; the head's key valid at its tree size."""
+    from suanli.ledger import KeyHistoryError, verify_head
+
+    try:
+        pinned = _key(key)
+        k = verify_head(_read_json(head), _read_json(keys), pinned)
+    except InputError as exc:
+        raise _fail(exc) from None
+    except KeyHistoryError as exc:
+        typer.echo(f"FAIL {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    doc = _read_json(head)
+    typer.echo(
+        f"ok: the head of {doc['treeSize']} entries is signed by key {k.key_id} (valid from "
+        f"tree size {k.valid_from})" + ("" if key else "; first key not pinned: pass --key")
+    )
+
+
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))

@@ -1,5 +1,5 @@
 """The control plane's commands: ``serve`` and ``admin`` run a service; ``submit``, ``jobs``,
-``job``, ``cancel``, ``sites`` and ``priority-class`` talk to one over HTTP
+``job``, ``cancel``, ``sites``, ``site-energy`` and ``priority-class`` talk to one over HTTP
 (`suanli.service.client`).
 
 Heavy imports (FastAPI, SQLAlchemy) happen inside the commands, so ``suanli --help`` stays fast.
@@ -23,6 +23,11 @@ err = Console(stderr=True)
 admin = typer.Typer(help="Administer a control plane's database.", no_args_is_help=True)
 classes = typer.Typer(
     help="Priority classes: named priorities a job gives in spec.priorityClass.",
+    no_args_is_help=True,
+)
+
+energy = typer.Typer(
+    help="Hourly electricity price (yuan/kWh) and carbon intensity (kgCO2/kWh) of a site.",
     no_args_is_help=True,
 )
 
@@ -164,6 +169,74 @@ def create_token(
         typer.echo(store.create_token(r.value, tenant, label))
     finally:
         engine.dispose()
+
+
+@admin.command("rotate-ledger-key")
+def rotate_ledger_key(
+    reason: Annotated[
+        str, typer.Option(help="Why (a schedule, a suspected compromise); sealed in the ledger.")
+    ],
+    new_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="Key file to rotate to (made, readable by you only, if it does not exist); "
+            "restart every replica with --ledger-key on it. Default: a new key kept in the "
+            "database."
+        ),
+    ] = None,
+    old_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="The current key's file, if the service signs with --ledger-key (default: "
+            "the key kept in the database)."
+        ),
+    ] = None,
+    db: Db = None,
+) -> None:
+    """Rotate the key that signs the audit ledger's tree heads: the old key endorses the new
+    one at the sealed tree size, and the rotation is sealed into the ledger."""
+    from suanli.ledger import SigningKey
+    from suanli.service.storage import Store, default_db_url, make_engine, migrate
+    from suanli.service.storage.repo import LEDGER_KEY, RotationConflict
+
+    engine = make_engine(db or default_db_url())
+    try:
+        migrate(engine)
+        store = Store(engine)
+        if store.key_history() is None:
+            raise SuanliError("--db: the database has no key history yet: start the service once")
+        if old_key is not None:
+            old = SigningKey.load(old_key)
+        else:
+            seed = store.meta(LEDGER_KEY)
+            if seed is None:
+                raise SuanliError(
+                    "--old-key: the database keeps no signing key (the service signs with a "
+                    "key file): pass that file"
+                )
+            old = SigningKey.from_seed(bytes.fromhex(seed))
+        if new_key is None:
+            new = SigningKey.generate()
+        elif new_key.exists():
+            new = SigningKey.load(new_key)
+        else:
+            new = SigningKey.generate()
+            new.save(new_key)
+            err.print(f"wrote a new key to {new_key}", highlight=False)
+        try:
+            history = store.rotate_ledger_key(old, new, new_key is None, reason, "admin-cli")
+        except RotationConflict as exc:
+            raise SuanliError(f"--old-key: {exc}") from None
+    except SuanliError as exc:
+        raise _fail(exc) from None
+    finally:
+        engine.dispose()
+    cur = history.current
+    typer.echo(
+        f"rotated: key {history.keys[-2].key_id} -> {cur.key_id} at tree size {cur.valid_from}"
+    )
+    if new_key is not None:
+        typer.echo(f"restart every replica with --ledger-key {new_key}")
 
 
 def _client(url: str | None, token: str | None) -> Any:
@@ -340,10 +413,176 @@ def delete_class(
     typer.echo(f"{name}  deleted")
 
 
+#: the CSV columns ``site-energy set`` reads by default (the API's units)
+PRICE_COLUMN, CARBON_COLUMN = "price_yuan_per_kwh", "carbon_kg_per_kwh"
+
+
+def energy_body(
+    file: Path,
+    price_column: str | None = None,
+    carbon_column: str | None = None,
+    price_scale: float = 1.0,
+    carbon_scale: float = 1.0,
+    price_source: str | None = None,
+    carbon_source: str | None = None,
+) -> dict[str, Any]:
+    """The body of ``PUT /v1/sites/{id}/energy`` from a file: a JSON file is the body itself;
+    a CSV (optionally .gz) has a ``datetime_utc`` column of consecutive whole UTC hours and a
+    price and/or a carbon column (each x its scale, into yuan/kWh and kgCO2/kWh), and each
+    column read needs its source. Raises `InputError` naming the file and the problem."""
+    from suanli.errors import InputError
+    from suanli.scenario.series import read_hourly_csv
+
+    if file.suffix == ".json":
+        try:
+            doc = json.loads(file.read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(str(file), f"not a readable JSON document ({exc})") from None
+        if not isinstance(doc, dict):
+            raise InputError(str(file), "the JSON document must be an object")
+        return dict(doc)
+    try:
+        first, table = read_hourly_csv(file)
+    except (OSError, ValueError, IndexError) as exc:
+        raise InputError(str(file), f"not an hourly CSV ({exc})") from None
+    wanted = [
+        ("priceYuanPerKwh", price_column, PRICE_COLUMN, price_scale, price_source, "--price"),
+        ("carbonKgPerKwh", carbon_column, CARBON_COLUMN, carbon_scale, carbon_source, "--carbon"),
+    ]
+    body: dict[str, Any] = {}
+    for field, given, default, scale, source, flag in wanted:
+        column = given or default
+        if column not in table:
+            if given is not None:
+                raise InputError(str(file), f"no column {column!r}", f"it has {', '.join(table)}")
+            continue
+        if not source:
+            raise InputError(
+                f"{flag}-source",
+                f"column {column!r} has no source",
+                "say where the figures come from, or 'estimate'",
+            )
+        body[field] = {
+            "start": first.isoformat(),
+            "values": [float(v) * scale for v in table[column]],
+            "source": source,
+        }
+    if not body:
+        raise InputError(
+            str(file),
+            f"no column {PRICE_COLUMN!r} or {CARBON_COLUMN!r}",
+            "name yours with --price-column / --carbon-column",
+        )
+    return body
+
+
+@energy.command("set")
+def set_energy(
+    site: Annotated[str, typer.Argument(help="The site's id.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="The series: a JSON body of PUT /v1/sites/{id}/energy, or an hourly CSV "
+            "(.csv, .csv.gz) with a datetime_utc column of consecutive UTC hours."
+        ),
+    ],
+    price_column: Annotated[
+        str | None, typer.Option(help=f"CSV column of prices (default {PRICE_COLUMN}).")
+    ] = None,
+    carbon_column: Annotated[
+        str | None, typer.Option(help=f"CSV column of carbon (default {CARBON_COLUMN}).")
+    ] = None,
+    price_scale: Annotated[
+        float, typer.Option(help="Multiplies the price column into yuan/kWh.")
+    ] = 1.0,
+    carbon_scale: Annotated[
+        float, typer.Option(help="Multiplies the carbon column into kgCO2/kWh (g: 0.001).")
+    ] = 1.0,
+    price_source: Annotated[
+        str | None, typer.Option(help="Where the prices come from, or 'estimate'.")
+    ] = None,
+    carbon_source: Annotated[
+        str | None, typer.Option(help="Where the carbon figures come from, or 'estimate'.")
+    ] = None,
+    url: Url = None,
+    token: Token = None,
+) -> None:
+    """Attach hourly price and carbon series to a site (operators); replaces what was there."""
+    try:
+        body = energy_body(
+            file,
+            price_column,
+            carbon_column,
+            price_scale,
+            carbon_scale,
+            price_source,
+            carbon_source,
+        )
+    except SuanliError as exc:
+        raise _fail(exc) from None
+    with _client(url, token) as c:
+        got = _call(c.set_site_energy, site, body)
+    _print_energy(got)
+
+
+@energy.command("show")
+def show_energy(
+    site: Annotated[str, typer.Argument(help="The site's id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON, with the values.")] = False,
+    url: Url = None,
+    token: Token = None,
+) -> None:
+    """Show the series attached to a site, with their sources."""
+    with _client(url, token) as c:
+        got = _call(c.site_energy, site)
+    if as_json:
+        typer.echo(json.dumps(got))
+        return
+    _print_energy(got)
+
+
+@energy.command("clear")
+def clear_energy(
+    site: Annotated[str, typer.Argument(help="The site's id.")],
+    url: Url = None,
+    token: Token = None,
+) -> None:
+    """Detach a site's series: back to its flat price and carbon (operators)."""
+    with _client(url, token) as c:
+        _call(c.clear_site_energy, site)
+    typer.echo(f"{site}  flat price and carbon")
+
+
+def _print_energy(got: dict[str, Any]) -> None:
+    table = Table("KIND", "UNIT", "START (UTC)", "END (UTC)", "HOURS", "SOURCE")
+    for key, kind, unit in (
+        ("priceYuanPerKwh", "price", "yuan/kWh"),
+        ("carbonKgPerKwh", "carbon", "kgCO2/kWh"),
+    ):
+        s = got.get(key)
+        if s is None:
+            table.add_row(kind, unit, "–", "–", "–", "flat figure (no series)")
+        else:
+            start, end = (_utc_hour(s["start"]), _utc_hour(s["end"]))
+            table.add_row(kind, unit, start, end, str(s["hours"]), s["source"])
+    Console().print(table)
+
+
+def _utc_hour(value: str) -> str:
+    from datetime import UTC, datetime
+
+    return (
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+        .astimezone(UTC)
+        .strftime("%Y-%m-%d %H:%M")
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add the control plane's commands to the ``suanli`` command line."""
     app.command()(serve)
     app.add_typer(admin, name="admin")
     app.add_typer(classes, name="priority-class")
+    app.add_typer(energy, name="site-energy")
     for fn in (submit, jobs, job, cancel, sites):
         app.command()(fn)

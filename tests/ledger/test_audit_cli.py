@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 from typer.testing import CliRunner
 
 from suanli.cli import app
@@ -110,3 +111,46 @@ def test_explain_tells_where_a_job_went_and_why(ledger_file: Path) -> None:
     ]
     missing = runner.invoke(app, ["audit", "explain", "j99", "--ledger", str(ledger_file)])
     assert missing.exit_code == 2 and "no entry about job 'j99'" in missing.output
+
+
+def test_check_head_follows_the_key_history_from_the_pinned_first_key(tmp_path: Path) -> None:
+    from suanli.ledger import KeyHistory, key_id
+    from suanli.ledger.ledger import signed_message
+
+    new = SigningKey.from_seed(bytes([7]) * 32)
+    ledger = Ledger(KEY)
+    for i in range(6):
+        ledger.append("admission", float(i), {"job": f"j{i}"})
+    history = KeyHistory.first(KEY.public_key).rotate(KEY, new, 4, ledger.root(4), "r")
+    (tmp_path / "keys.json").write_text(json.dumps(history.to_json()))
+
+    def head(signer: SigningKey, size: int) -> Path:
+        root = ledger.root(size)
+        doc = {
+            "treeSize": size,
+            "root": root.hex(),
+            "time": "t",
+            "format": "suanli-ledger-head/1",
+            "signature": signer.sign(signed_message(size, root, "t")).hex(),
+            "publicKey": signer.public_key.hex(),
+            "keyId": key_id(signer.public_key),
+        }
+        path = tmp_path / f"head-{size}.json"
+        path.write_text(json.dumps(doc))
+        return path
+
+    def check(path: Path, *more: str) -> Result:
+        keys = ["--keys", str(tmp_path / "keys.json")]
+        return runner.invoke(app, ["audit", "check-head", str(path), *keys, *more])
+
+    ok = check(head(new, 6), "--key", KEY.public_key.hex())
+    assert ok.exit_code == 0, ok.output
+    assert f"signed by key {key_id(new.public_key)}" in ok.output
+    old = check(head(KEY, 3), "--key", KEY.public_key.hex())
+    assert old.exit_code == 0, old.output
+    late = check(head(KEY, 5), "--key", KEY.public_key.hex())
+    assert late.exit_code == 1 and "retired at tree size 4" in late.output
+    stranger = check(head(new, 6), "--key", new.public_key.hex())
+    assert stranger.exit_code == 1 and "not the pinned key" in stranger.output
+    missing = check(tmp_path / "nope.json")
+    assert missing.exit_code == 2

@@ -17,6 +17,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def postgres_url() -> str:
+    """A fresh PostgreSQL database, for what only a server with concurrent writers shows."""
+    return fresh_postgres_db()
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'suanli.db'}"
 

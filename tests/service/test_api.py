@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from serving import Running, job_doc, running_service, wait_for
+from serving import Running, fresh_postgres_db, job_doc, running_service, wait_for
 
 from suanli.ledger import SignedHead, SigningKey
 from suanli.ledger.merkle import MerkleTree, verify_consistency, verify_inclusion
@@ -216,11 +216,16 @@ def test_tree_heads_are_signed_with_one_key_that_replicas_of_a_database_share(
     with running_service(db_url) as r, r.client("operator") as op:
         again = op.get("/v1/audit/head").json()
     assert again["publicKey"] == doc["publicKey"] and _head(again).verify(key)
-    # an operator may keep the key in a file instead; every replica then gets the same file
+    # an operator may keep the key in a file instead; every replica then gets the same file (a
+    # new database here: on this one the file's key would take over by a rotation only, as
+    # tests/service/test_ledger_keys.py does)
+    filed_db = (
+        f"sqlite:///{tmp_path / 'filed.db'}" if db_url.startswith("sqlite") else fresh_postgres_db()
+    )
     own = SigningKey.generate()
     own.save(tmp_path / "ledger.key")
     keyfile = tmp_path / "ledger.key"
-    with running_service(db_url, ledger_key=keyfile) as r, r.client("regulator") as reg:
+    with running_service(filed_db, ledger_key=keyfile) as r, r.client("regulator") as reg:
         filed = reg.get("/v1/audit/head").json()
     assert filed["publicKey"] == own.public_key.hex() and _head(filed).verify(own.public_key)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -36,6 +37,11 @@ def _site() -> dict[str, Any]:
         "priceYuanPerKwh": 0.9,
         "carbonKgPerKwh": 0.6,
     }
+
+
+def _energy() -> dict[str, Any]:
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0).isoformat()
+    return {"priceYuanPerKwh": {"start": start, "values": [0.5] * 24, "source": "estimate"}}
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,9 @@ MATRIX = [
         OP,
         body=lambda: {"accelerator": "A100", "nodes": 1, "perNode": 8},
     ),
+    rule("GET", "/v1/sites/{site_id}/energy", OP, TEN),
+    rule("PUT", "/v1/sites/{site_id}/energy", OP, body=lambda: _energy()),
+    rule("DELETE", "/v1/sites/{site_id}/energy", OP),
     rule("POST", "/v1/sites/{site_id}/drain", OP),
     rule("POST", "/v1/sites/{site_id}/resume", OP),
     rule("GET", "/v1/tenants", OP),
@@ -105,6 +114,8 @@ MATRIX = [
     rule("GET", "/v1/audit/entries", OP, REG),
     rule("GET", "/v1/audit/entries/{seq}/proof", OP, REG),
     rule("GET", "/v1/audit/consistency", OP, REG),
+    rule("GET", "/v1/audit/keys", OP, REG),
+    rule("POST", "/v1/audit/keys/rotate", OP, body=lambda: {"reason": "authorization matrix"}),
     rule("GET", "/v1/me", OP, TEN, REG),
     rule("GET", "/v1/network", OP, TEN, REG),
     rule("GET", "/v1/sites/{site_id}/series", OP, TEN, REG),

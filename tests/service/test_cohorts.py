@@ -206,14 +206,12 @@ def test_build_queueing_puts_each_queue_in_its_tenants_cohort(svc: Running) -> N
 
 @pytest.mark.parametrize("first", ["assign", "delete"])
 def test_a_cohort_deleted_while_a_tenant_is_put_in_it_is_never_left_in_use(
-    db_url: str, first: str
+    postgres_url: str, first: str
 ) -> None:
     """PostgreSQL, two transactions at once: a tenant put in the cohort (its row held) while
     the cohort is deleted. Whichever commits first wins; the other is refused, and no tenant
     is left in a cohort that is gone."""
-    if not db_url.startswith("postgresql"):
-        pytest.skip("SQLite runs one write transaction at a time")
-    engine = make_engine(db_url)
+    engine = make_engine(postgres_url)
     try:
         migrate(engine)
         store = Store(engine)
@@ -259,13 +257,11 @@ def test_a_cohort_deleted_while_a_tenant_is_put_in_it_is_never_left_in_use(
 
 
 def test_two_cohorts_made_each_others_parent_at_once_are_refused_not_a_server_error(
-    db_url: str,
+    postgres_url: str,
 ) -> None:
     """PostgreSQL: ``a`` under ``b`` and ``b`` under ``a`` at once deadlock on the two rows; the
     write PostgreSQL aborts answers "raced" (a 409: try again), and no cycle is stored."""
-    if not db_url.startswith("postgresql"):
-        pytest.skip("SQLite runs one write transaction at a time")
-    engine = make_engine(db_url)
+    engine = make_engine(postgres_url)
     try:
         migrate(engine)
         store = Store(engine)

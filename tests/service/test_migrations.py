@@ -14,6 +14,9 @@ from suanli.service.storage import Store, make_engine, migrate
 from suanli.service.storage.db import MIGRATIONS
 from suanli.service.storage.repo import EVENTS, JOBS, PREEMPTIONS, TENANTS, job_event
 
+#: the newest revision
+HEAD = "0005"
+
 
 def _to(engine: Engine, revision: str) -> None:
     cfg = Config()
@@ -37,7 +40,7 @@ def test_a_database_of_revision_0001_upgrades_to_the_newest_with_its_rows(db_url
         migrate(engine)
         with engine.connect() as conn:
             version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        assert version == "0004"
+        assert version == HEAD
         assert "priority_classes" in inspect(engine).get_table_names()
         tenant = store.tenant("fin-bank")
         assert tenant is not None and tenant["quota"] == {"A100": 8}
@@ -155,7 +158,7 @@ def test_revision_0004_adds_cohorts_and_copies_each_preemptions_tenant(db_url: s
             rows = conn.execute(
                 text("SELECT job_id, tenant FROM preemptions ORDER BY seq")
             ).all()
-        assert version == "0004"
+        assert version == HEAD
         assert [tuple(r) for r in rows] == [
             ("j-1", "fin-bank"),
             ("j-gone", None),  # no such job: no tenant
@@ -185,5 +188,67 @@ def test_revision_0004_adds_cohorts_and_copies_each_preemptions_tenant(db_url: s
         migrate(engine)
         tenant = store.tenant("fin-bank")
         assert tenant is not None and tenant["cohort"] is None and tenant["quota"] == {"A100": 8}
+    finally:
+        engine.dispose()
+
+
+def _partner_site(site_id: str) -> dict[str, object]:
+    return {
+        "id": site_id,
+        "name": "partner",
+        "hub": "hk",
+        "operator": "partner",
+        "jurisdiction": "HK",
+        "region": "partner",
+        "lat": 22.3,
+        "lon": 114.2,
+        "pue": 1.3,
+        "power_cap_mw": 10.0,
+        "price": 0.9,
+        "carbon": 0.6,
+    }
+
+
+def test_revision_0005_adds_site_series_and_a_registered_site_keeps_its_flat_figures(
+    db_url: str,
+) -> None:
+    engine = make_engine(db_url)
+    try:
+        _to(engine, "0004")
+        store = Store(engine)
+        store.seed(load_scenario("china-edwc"))
+        pool = {"accelerator": "H100", "nodes": 1, "per_node": 8}
+        assert store.add_site(_partner_site("hk-1"), [pool], "test")  # revision 0004's row
+        migrate(engine)
+        with engine.connect() as conn:
+            version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        assert version == HEAD
+        assert "site_series" in inspect(engine).get_table_names()
+        site = store.site("hk-1")
+        assert site is not None and (site["price"], site["carbon"]) == (0.9, 0.6)
+        assert store.site_series() == {}  # no series: flat figures, as before
+        topology = store.meta("topology")
+        series = {"start": 1.7e9, "hourly": [0.5, 0.25], "source": "estimate"}
+        assert store.set_site_series("hk-1", {"price": series}, "test")
+        assert not store.set_site_series("no-such-site", {"price": series}, "test")
+        assert store.meta("topology") != topology  # the leader rebuilds
+        got = store.site_series("hk-1")["hk-1"]["price"]
+        assert (got["start"], got["hourly"], got["hours"], got["source"]) == (
+            1.7e9,
+            [0.5, 0.25],
+            2,
+            "estimate",
+        )
+        summary = store.site_series(values=False)["hk-1"]["price"]
+        assert "hourly" not in summary and summary["hours"] == 2
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0004")
+        assert "site_series" not in inspect(engine).get_table_names()
+        assert store.site("hk-1") is not None
+        migrate(engine)
+        assert store.site_series() == {}
     finally:
         engine.dispose()

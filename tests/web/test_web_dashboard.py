@@ -8,6 +8,7 @@ with the token it needs.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -313,6 +314,76 @@ def test_web_the_browser_accepts_the_services_signed_head_and_refuses_a_changed_
     assert run(script, {**head, "root": "00" * 32}) is False
 
 
+def test_web_the_browser_follows_the_key_history_and_refuses_a_retired_key(
+    served: Served, dashboard: Dashboard
+) -> None:
+    from dataclasses import replace
+
+    from suanli.ledger import KeyHistory, Ledger, SigningKey, key_id
+    from suanli.ledger.ledger import signed_message
+
+    if dashboard.page() in ("", "login"):
+        dashboard.login(served.tokens["regulator"])
+    keys = [SigningKey.from_seed(bytes([i]) * 32) for i in (1, 2, 3)]
+    ledger = Ledger(keys[0])
+    for i in range(12):
+        ledger.append("admission", float(i), {"job": f"j{i}"})
+    history = KeyHistory.first(keys[0].public_key)
+    history = history.rotate(keys[0], keys[1], 4, ledger.root(4), "r1")
+    history = history.rotate(keys[1], keys[2], 8, ledger.root(8), "r2")
+
+    def head(signer: SigningKey, size: int, named: bool = True) -> dict[str, object]:
+        root = ledger.root(size)
+        doc: dict[str, object] = {
+            "treeSize": size,
+            "root": root.hex(),
+            "time": "t",
+            "format": "suanli-ledger-head/1",
+            "signature": signer.sign(signed_message(size, root, "t")).hex(),
+            "publicKey": signer.public_key.hex(),
+        }
+        if named:
+            doc["keyId"] = key_id(signer.public_key)
+        return doc
+
+    script = (
+        "const [head, keys, done] = arguments;"
+        "import('/ui/merkle.js').then(m => m.verifyHeadWithHistory(head, keys))"
+        ".then(r => done(r.valid ? 'valid' : r.why), e => done('error: ' + e.message));"
+    )
+    run = dashboard.driver.execute_async_script
+    doc = history.to_json()
+    for signer, size in [(0, 2), (0, 4), (1, 4), (1, 8), (2, 8), (2, 12)]:
+        assert run(script, head(keys[signer], size), doc) == "valid", (signer, size)
+    assert run(script, head(keys[0], 3, named=False), doc) == "valid"
+    assert "retired at tree size 4" in run(script, head(keys[0], 5), doc)
+    assert "retired at tree size 8" in run(script, head(keys[1], 12), doc)
+    assert "before key" in run(script, head(keys[2], 7), doc)
+    assert "does not verify" in run(
+        script, {**head(keys[2], 12), "keyId": key_id(keys[1].public_key)}, doc
+    )
+    # an endorsement signed by a key not in the chain
+    forged = SigningKey.from_seed(bytes([9]) * 32)
+    other = KeyHistory.first(forged.public_key).rotate(forged, keys[2], 8, ledger.root(8), "r2")
+    e = other.keys[1].endorsement
+    assert e is not None
+    spliced = KeyHistory(
+        (
+            *history.keys[:2],
+            replace(
+                history.keys[2], endorsement=replace(e, previous_key_id=history.keys[1].key_id)
+            ),
+        )
+    )
+    out = run(script, head(keys[2], 12), spliced.to_json())
+    assert out.startswith("error: keys[2]") and "does not verify with the key before" in out, out
+    # the page shows the first key of the history, to compare out of band
+    dashboard.go("#/ledger")
+    first = dashboard.wait(lambda d: d.find_elements(By.ID, "first-key"), "the first key")[0]
+    with served.client("regulator") as c:
+        assert first.text == c.get("/v1/audit/keys").json()["keys"][0]["publicKey"]
+
+
 @pytest.mark.parametrize("size", [1, 2, 5, 13, 64])
 def test_web_the_browsers_proof_check_agrees_with_the_python_one_and_refuses_a_forgery(
     served: Served, dashboard: Dashboard, size: int
@@ -423,7 +494,44 @@ def test_web_the_site_page_draws_utilization_fragmentation_price_and_carbon(
         )
         assert n >= 24
     assert "H800" in dashboard.text()  # the pools table
+    assert "the scenario's series (china-edwc)" in dashboard.text()  # where prices come from
     dashboard.shot("site")
+
+
+def test_web_the_site_page_shows_the_source_of_an_attached_series(
+    served: Served, dashboard: Dashboard
+) -> None:
+    site = {
+        "id": "web-energy",
+        "name": "partner with a tariff",
+        "hub": "hk",
+        "jurisdiction": "HK",
+        "lat": 22.3,
+        "lon": 114.2,
+        "pue": 1.3,
+        "pools": [{"accelerator": "H100", "nodes": 1, "perNode": 8}],
+        "priceYuanPerKwh": 0.9,
+        "carbonKgPerKwh": 0.6,
+    }
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0).isoformat()
+    energy = {
+        "priceYuanPerKwh": {
+            "start": start,
+            "values": [1.5] * 12 + [0.3] * 12,
+            "source": "HK partner tariff 2026",
+        },
+    }
+    with served.client("operator") as c:
+        assert c.post("/v1/sites", json=site).status_code == 201
+        assert c.put("/v1/sites/web-energy/energy", json=energy).status_code == 200
+    dashboard.login(served.tokens["operator"])
+    dashboard.go("#/sites/web-energy")
+    text = dashboard.wait(
+        lambda d: "HK partner tariff 2026" in dashboard.text() and dashboard.text(),
+        "the attached series' source",
+    )
+    assert "hourly series attached, 24 h" in text
+    assert "flat figure given at registration" in text  # carbon: no series attached
 
 
 def test_web_the_queues_page_shows_every_tenant_to_the_operator(

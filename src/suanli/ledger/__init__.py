@@ -11,6 +11,7 @@ docs/ledger.md says how a third party checks a ledger, a head and a proof.
 from suanli.ledger import events
 from suanli.ledger.explain import JobStory, explain
 from suanli.ledger.files import HeadsFile, heads_path, load_heads, load_ledger, save_ledger
+from suanli.ledger.keyring import KeyEntry, KeyHistory, KeyHistoryError, key_id
 from suanli.ledger.keys import SigningKey, verify_signature
 from suanli.ledger.ledger import InclusionProof, Ledger, SignedHead, canonical, check_proof
 from suanli.ledger.merkle import (
@@ -21,12 +22,15 @@ from suanli.ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from suanli.ledger.verify import LedgerReport, Problem, verify_ledger, verify_lines
+from suanli.ledger.verify import LedgerReport, Problem, verify_head, verify_ledger, verify_lines
 
 __all__ = [
     "HeadsFile",
     "InclusionProof",
     "JobStory",
+    "KeyEntry",
+    "KeyHistory",
+    "KeyHistoryError",
     "Ledger",
     "LedgerReport",
     "MerkleTree",
@@ -39,12 +43,14 @@ __all__ = [
     "events",
     "explain",
     "heads_path",
+    "key_id",
     "leaf_hash",
     "load_heads",
     "load_ledger",
     "node_hash",
     "save_ledger",
     "verify_consistency",
+    "verify_head",
     "verify_inclusion",
     "verify_ledger",
     "verify_lines",

@@ -44,14 +44,17 @@ class SigningKey:
     def sign(self, message: bytes) -> bytes:
         return self._key.sign(message)
 
+    def private_bytes(self) -> bytes:
+        """The 32-byte private value (`from_seed` takes it back)."""
+        return self._key.private_bytes(
+            _RAW, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        )
+
     def save(self, path: Path) -> None:
         """Write the private key as hex, readable by the owner only."""
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        raw = self._key.private_bytes(
-            _RAW, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-        )
         with os.fdopen(fd, "w", encoding="ascii") as f:
-            f.write(raw.hex() + "\n")
+            f.write(self.private_bytes().hex() + "\n")
 
     @classmethod
     def load(cls, path: Path) -> SigningKey:

@@ -6,17 +6,23 @@ line before (an edited entry fails at its successor); every head's signature; ev
 size fits the file and its root equals the Merkle root of that prefix; the last head covers
 every entry (an appended entry without a head fails). A problem names its entry (and line) or
 its head; `LedgerReport.ok` is true only when there are none.
+
+`verify_head` checks one head of a service (``GET /v1/audit/head``) against its key history
+(``GET /v1/audit/keys``) from a first key pinned out of band (`suanli.ledger.keyring`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from suanli.errors import InputError
 from suanli.ledger.files import HeadsFile, heads_path, load_heads, read_lines
-from suanli.ledger.ledger import canonical
+from suanli.ledger.keyring import KeyEntry, KeyHistory, KeyHistoryError
+from suanli.ledger.ledger import HEAD_FORMAT, SignedHead, canonical
 from suanli.ledger.merkle import MerkleTree, leaf_hash
 
 #: problems listed in full; the rest are counted
@@ -196,3 +202,45 @@ def load_for_proof(path: Path) -> tuple[list[bytes], HeadsFile]:
     if not complete:
         raise InputError(str(path), "the last line has no newline: the file was cut")
     return lines, load_heads(heads_path(path))
+
+
+def verify_head(head: Any, keys: Any, pinned: bytes | None) -> KeyEntry:
+    """The key that signed ``head`` (a service's ``GET /v1/audit/head`` document, or a head
+    of a heads file) once the history ``keys`` (``GET /v1/audit/keys``) checks out from the
+    ``pinned`` first key, the signature verifies and the key was valid at the head's size.
+
+    Raises `InputError` naming the field of a malformed document and `KeyHistoryError`
+    (a `ProofError`) naming the check that fails.
+    """
+    try:
+        history = KeyHistory.from_json(keys)
+    except ValueError as e:
+        where, _, problem = str(e).partition(": ")
+        raise InputError(f"keys: {where}", problem) from None
+    signed, kid = _head_of(head)
+    k = history.check_head(signed, kid, pinned)
+    claimed = head.get("publicKey")
+    if claimed is not None and claimed != k.public_key.hex():
+        raise KeyHistoryError(f"head: publicKey {claimed} is not the key {k.key_id} that signed")
+    return k
+
+
+def _head_of(doc: Any) -> tuple[SignedHead, str | None]:
+    if not isinstance(doc, Mapping):
+        raise InputError("head", "must be a JSON object")
+    fmt = doc.get("format", HEAD_FORMAT)
+    if fmt != HEAD_FORMAT:
+        raise InputError("head: format", f"must be {HEAD_FORMAT!r}, got {fmt!r}")
+    kid = doc.get("keyId")
+    if kid is not None and not isinstance(kid, str):
+        raise InputError("head: keyId", "must be a string")
+    obj = dict(doc)
+    if "rootHash" not in obj and "root" in obj:  # the service's field name
+        obj["rootHash"] = obj["root"]
+    for name in ("treeSize", "rootHash", "time", "signature"):
+        if name not in obj:
+            raise InputError(f"head: {name}", "missing")
+    try:
+        return SignedHead.from_json(obj), kid
+    except (TypeError, ValueError) as e:
+        raise InputError("head", f"malformed: {e}") from None

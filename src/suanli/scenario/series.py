@@ -106,6 +106,12 @@ def _find(name: str, base_dir: Path) -> Path:
     raise ValueError(f"series file {name!r} not found in the package data or beside the scenario")
 
 
+def read_hourly_csv(path: Path) -> tuple[datetime, dict[str, FloatArray]]:
+    """An hourly CSV (optionally .gz) whose first column ``datetime_utc`` holds consecutive
+    whole UTC hours: (its first hour, column -> read-only values)."""
+    return _read_table(str(path))
+
+
 @functools.lru_cache(maxsize=64)
 def _read_table(path: str) -> tuple[datetime, dict[str, FloatArray]]:
     """Parse a series file once per process: (first UTC hour, column -> read-only values)."""

@@ -33,6 +33,7 @@ from suanli.core.policies import is_queueing, make_policy
 from suanli.core.queueing import QueueingConfig
 from suanli.core.queueing.quota import SCOPES
 from suanli.errors import InputError, SuanliError
+from suanli.ledger.keyring import KeyEntry, KeyHistory, key_id
 from suanli.ledger.keys import SigningKey
 from suanli.ledger.merkle import MerkleTree
 from suanli.model import Scenario
@@ -52,6 +53,7 @@ from suanli.service.loop import SchedulingLoop
 from suanli.service.metrics import ServiceMetrics
 from suanli.service.schemas import FieldProblem, Problem
 from suanli.service.storage import Store, default_db_url, make_engine, migrate, normalize_url
+from suanli.service.storage.repo import LEDGER_KEY, RotationConflict
 from suanli.service.storage.sqlite import Checkpointer
 from suanli.service.topology import build_queueing, build_scenario
 from suanli.service.writer import IdempotencyConflict, SubmissionWriter
@@ -93,6 +95,28 @@ class ServiceConfig:
     flavor_scope: str = "network"
 
 
+#: the replica name of a replica's scheduler process (``--scheduler process``)
+SCHEDULER_SUFFIX = "/scheduler"
+
+
+def _not_current(key: SigningKey, history: KeyHistory) -> str | None:
+    """Why ``key`` may not sign heads now (None: it is the history's current key)."""
+    cur = history.current
+    if key.public_key == cur.public_key:
+        return None
+    kid = key_id(key.public_key)
+    i = history.index(kid)
+    if i is None:
+        return (
+            f"its key {kid} is not in the ledger's key history (current key: {cur.key_id}); "
+            "a new key takes over by a rotation: `suanli admin rotate-ledger-key --new-key FILE`"
+        )
+    return (
+        f"its key {kid} was retired at tree size {history.valid_until(i)} (rotated to key "
+        f"{history.keys[i + 1].key_id}; current key: {cur.key_id})"
+    )
+
+
 class ApiProblem(SuanliError):
     """An error the API answers with a problem document."""
 
@@ -131,8 +155,12 @@ class Service:
             for line in self.queueing_config()[1]:  # quotas of another flavor scope
                 log.warning("%s", line)
         # replicas of one database share its key; an operator who keeps the key out of the
-        # database passes the same file to every replica
-        self.signing_key = file_key or self.store.signing_key()
+        # database passes the same file to every replica. The scheduler process of a replica
+        # (`_start_child`) signs no heads: a rotation to a new key file waiting for the
+        # replica's restart must not keep its scheduler from starting again.
+        self._file_key = file_key
+        if not config.replica.endswith(SCHEDULER_SUFFIX):
+            self._start_key(file_key)
         self.auth = Authenticator(self.store)
         self.metrics = ServiceMetrics()
         self.backend = backend or self._backend()
@@ -156,6 +184,66 @@ class Service:
         self._ledger = MerkleTree()
         self._ledger_lock = threading.Lock()
         self._closing = threading.Event()
+
+    def _start_key(self, file_key: SigningKey | None) -> None:
+        """The key this replica signs tree heads with: the file's, else the database's; it
+        must be the key history's current key (a history of it alone on a new database)."""
+        history = self.store.key_history()
+        if file_key is not None:
+            key = file_key
+        elif history is None or self.store.meta(LEDGER_KEY) is not None:
+            key = self.store.signing_key()
+        else:
+            raise InputError(
+                "--ledger-key",
+                f"the ledger's current key {history.current.key_id} is kept in a file (the "
+                "database holds none since it was rotated to one): pass that file",
+            )
+        history = self.store.key_history(first=key.public_key)
+        assert history is not None
+        problem = _not_current(key, history)
+        if problem:
+            where = f"--ledger-key {self.config.ledger_key}" if file_key else "the database's key"
+            raise InputError(where, problem)
+
+    def head_signer(self) -> tuple[SigningKey, KeyEntry]:
+        """The key that signs a tree head now and its entry in the key history, read afresh
+        (another replica, or `suanli admin rotate-ledger-key`, may have rotated it)."""
+        db_key, history = self.store.ledger_signer()
+        key = self._file_key if self._file_key is not None else db_key
+        if history is None:  # written at start: the database was replaced under the service
+            raise ApiProblem(503, "No key history", "the database holds no key history: restart")
+        if key is None:
+            raise ApiProblem(
+                503,
+                "Ledger key rotated",
+                "the database holds no signing key since the ledger key was rotated to a key "
+                "file: restart this replica with --ledger-key NEW_KEY_FILE",
+            )
+        problem = _not_current(key, history)
+        if problem:
+            raise ApiProblem(
+                503, "Ledger key rotated", f"{problem}: restart this replica with the new key"
+            )
+        return key, history.current
+
+    def rotate_ledger_key(self, why: str, actor: str) -> KeyHistory:
+        """Rotate the key kept in the database to a new one (`Store.rotate_ledger_key`)."""
+        if self.config.ledger_key is not None:
+            raise ApiProblem(
+                409,
+                "Conflict",
+                f"this service signs with the key file --ledger-key {self.config.ledger_key}, "
+                "which it does not write: make a new key file, run `suanli admin "
+                "rotate-ledger-key --db URL --old-key OLD_FILE --new-key NEW_FILE`, then "
+                "restart every replica with --ledger-key NEW_FILE",
+            )
+        old, _ = self.head_signer()
+        try:
+            history = self.store.rotate_ledger_key(old, SigningKey.generate(), True, why, actor)
+        except RotationConflict as e:
+            raise ApiProblem(409, "Conflict", str(e)) from None
+        return history
 
     def _backend(self) -> Backend:
         if self.config.backends is not None and self._backends_file is not None:
@@ -285,7 +373,7 @@ class Service:
 
     @property
     def scheduler_replica(self) -> str:
-        return self.replica + ("/scheduler" if self.config.scheduler == "process" else "")
+        return self.replica + (SCHEDULER_SUFFIX if self.config.scheduler == "process" else "")
 
     def is_leader(self) -> bool:
         """Whether this replica's scheduling loop holds the scheduler lease."""

@@ -102,6 +102,15 @@ class SuanliClient:
     def sites(self) -> Any:
         return self._call("GET", "/v1/sites")
 
+    def site_energy(self, site_id: str) -> Any:
+        return self._call("GET", f"/v1/sites/{site_id}/energy")
+
+    def set_site_energy(self, site_id: str, body: dict[str, Any]) -> Any:
+        return self._call("PUT", f"/v1/sites/{site_id}/energy", json=body)
+
+    def clear_site_energy(self, site_id: str) -> None:
+        self._call("DELETE", f"/v1/sites/{site_id}/energy")
+
     def priority_classes(self) -> Any:
         return self._call("GET", "/v1/priority-classes")
 

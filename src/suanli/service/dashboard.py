@@ -150,7 +150,12 @@ class DashboardReader:
         built: Scenario = self.svc._cached(
             "dashboard-scenario",
             lambda: build_scenario(
-                self.svc.scenario, store.sites(), store.pools(), store.tenants()
+                self.svc.scenario,
+                store.sites(),
+                store.pools(),
+                store.tenants(),
+                store.site_series(),
+                self.epoch,
             ),
         )
         return built
@@ -265,7 +270,25 @@ def site_series(svc: Service, site_id: str, before: int, after: int) -> w.SiteSe
         utilization=[float(x) / total if total else 0.0 for x in per_hour],
         fragmentation=[float(x) for x in fragmentation(shapes, load)],
         pools=pools,
+        **energy_sources(svc, site_id),
     )
+
+
+def energy_sources(svc: Service, site_id: str) -> dict[str, str]:
+    """Where a site's price and carbon figures come from, as the site page says it
+    (``price_source``, ``carbon_source``)."""
+    attached = svc.store.site_series(site_id, values=False).get(site_id, {})
+    out = {}
+    for kind in ("price", "carbon"):
+        row = attached.get(kind)
+        if row is not None:
+            said = f"{row['source']} (hourly series attached, {int(row['hours'])} h)"
+        elif site_id in svc.scenario.sites:
+            said = f"the scenario's series ({svc.scenario.name})"
+        else:
+            said = "flat figure given at registration (no series attached)"
+        out[f"{kind}_source"] = said
+    return out
 
 
 def queue_overview(svc: Service, tenant: str | None) -> w.QueueOverview:

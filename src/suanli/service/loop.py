@@ -414,7 +414,14 @@ class SchedulingLoop:
         sites = self.store.sites()
         self.draining.clear()
         self.draining.update(r["id"] for r in sites if r["state"] == "draining")
-        scenario = build_scenario(self.base, sites, self.store.pools(), self.store.tenants())
+        scenario = build_scenario(
+            self.base,
+            sites,
+            self.store.pools(),
+            self.store.tenants(),
+            self.store.site_series(),
+            self.epoch,
+        )
         if isinstance(self.backend, SiteBackends):
             scenario = restrict_pools(scenario, self.backend.accelerators)
         version = self.store.meta(QUEUEING_VERSION) or ""

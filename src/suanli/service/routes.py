@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from suanli.core.policies import is_queueing
 from suanli.errors import UnknownNameError
+from suanli.ledger.keyring import KEYS_FORMAT, KeyHistory
 from suanli.ledger.ledger import HEAD_FORMAT, signed_message
 from suanli.service import schemas as w
 from suanli.service import views
@@ -339,7 +340,8 @@ def _site(svc: Service, site_id: str) -> w.Site:
     row = svc.store.site(site_id)
     if row is None:
         raise not_found("site", site_id)
-    return views.site(row, svc.store.pools(site_id), svc.down_sites().get(site_id))
+    series = svc.store.site_series(site_id, values=False).get(site_id)
+    return views.site(row, svc.store.pools(site_id), svc.down_sites().get(site_id), series)
 
 
 @router.get(
@@ -351,7 +353,11 @@ def list_sites(svc: Svc, who: Who) -> list[w.Site]:
     for p in svc.store.pools():
         pools.setdefault(p["site_id"], []).append(p)
     down = svc.down_sites()
-    return [views.site(r, pools.get(r["id"], []), down.get(r["id"])) for r in svc.store.sites()]
+    series = svc.store.site_series(values=False)
+    return [
+        views.site(r, pools.get(r["id"], []), down.get(r["id"]), series.get(r["id"]))
+        for r in svc.store.sites()
+    ]
 
 
 @router.post(
@@ -446,6 +452,62 @@ def resume_site(site_id: SiteId, svc: Svc, who: Who) -> w.Site:
     _site(svc, site_id)
     svc.store.set_site_state(site_id, "active", who.actor)
     return _site(svc, site_id)
+
+
+@router.get(
+    "/sites/{site_id}/energy",
+    response_model=w.SiteEnergy,
+    tags=["sites"],
+    dependencies=[Depends(allow(OP, TEN))],
+)
+def get_site_energy(site_id: SiteId, svc: Svc, who: Who) -> w.SiteEnergy:
+    """The hourly price (yuan/kWh) and carbon intensity (kgCO2/kWh) series attached to the
+    site, with their sources; null: the site's flat figure (a scenario's site: its own)."""
+    who.require(OP, TEN)
+    _site(svc, site_id)
+    return views.site_energy(site_id, svc.store.site_series(site_id).get(site_id, {}))
+
+
+@router.put(
+    "/sites/{site_id}/energy",
+    response_model=w.SiteEnergy,
+    tags=["sites"],
+    dependencies=[Depends(allow(OP))],
+)
+def put_site_energy(site_id: SiteId, body: w.SiteEnergyIn, svc: Svc, who: Who) -> w.SiteEnergy:
+    """Attach hourly series to the site: ``values[i]`` holds for the UTC hour from ``start +
+    i`` hours; past the end the last day repeats. Replaces what was attached (a kind left out
+    goes back to the flat figure); the scheduler uses it from its next rebuild."""
+    who.require(OP)
+    _site(svc, site_id)
+    series: dict[str, dict[str, Any]] = {}
+    for kind, given in (("price", body.price_yuan_per_kwh), ("carbon", body.carbon_kg_per_kwh)):
+        if given is not None:
+            series[kind] = {
+                "start": given.start.timestamp(),
+                "hourly": list(given.values),
+                "source": given.source,
+            }
+    if not svc.store.set_site_series(site_id, series, who.actor):
+        raise not_found("site", site_id)
+    svc.forget()
+    return views.site_energy(site_id, svc.store.site_series(site_id).get(site_id, {}))
+
+
+@router.delete(
+    "/sites/{site_id}/energy",
+    status_code=204,
+    tags=["sites"],
+    dependencies=[Depends(allow(OP))],
+)
+def delete_site_energy(site_id: SiteId, svc: Svc, who: Who) -> Response:
+    """Detach the site's series: it goes back to its flat price and carbon (a scenario's
+    site: to the scenario's series)."""
+    who.require(OP)
+    if not svc.store.set_site_series(site_id, {}, who.actor):
+        raise not_found("site", site_id)
+    svc.forget()
+    return Response(status_code=204)
 
 
 # -- tenants and quotas ----------------------------------------------------------------
@@ -874,21 +936,70 @@ def decide(job_id: JobId, body: w.ApprovalDecision, svc: Svc, who: Who) -> w.Dec
     response_model=w.AuditHead,
     tags=["audit"],
     dependencies=[Depends(allow(REG, OP))],
+    responses={
+        503: {
+            "description": "This replica's key was rotated away: restart it with the new key",
+            "content": PROBLEM_CONTENT,
+        }
+    },
 )
 def audit_head(svc: Svc, who: Who) -> w.AuditHead:
     """The newest tree head of the audit ledger (a Merkle tree, RFC 6962), signed now."""
     who.require(REG, OP)
     size, root = svc.store.audit_head()
+    key, entry = svc.head_signer()  # read after the size: a later rotation is at it or after
+    if entry.valid_from > size:  # a rotation between the two reads: the tree is that big now
+        size, root = svc.store.audit_head()
     at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    signature = svc.signing_key.sign(signed_message(size, bytes.fromhex(root), at))
+    signature = key.sign(signed_message(size, bytes.fromhex(root), at))
     return w.AuditHead(
         tree_size=size,
         root=root,
         time=at,
         format=HEAD_FORMAT,
         signature=signature.hex(),
-        public_key=svc.signing_key.public_key.hex(),
+        public_key=key.public_key.hex(),
+        key_id=entry.key_id,
     )
+
+
+def _ledger_keys(history: KeyHistory) -> w.LedgerKeys:
+    keys = [
+        w.LedgerKey.model_validate({**k.to_json(), "validUntil": history.valid_until(i)})
+        for i, k in enumerate(history.keys)
+    ]
+    return w.LedgerKeys(format=KEYS_FORMAT, current=history.current.key_id, keys=keys)
+
+
+@router.get(
+    "/audit/keys",
+    response_model=w.LedgerKeys,
+    tags=["audit"],
+    dependencies=[Depends(allow(REG, OP))],
+)
+def audit_keys(svc: Svc, who: Who) -> w.LedgerKeys:
+    """The history of the keys that sign tree heads, each endorsed by the one before: check
+    a head with `suanli.ledger.verify_head` (or `suanli audit check-head`) from the first
+    key, pinned out of band."""
+    who.require(REG, OP)
+    history = svc.store.key_history()
+    if history is None:  # the service writes one on start
+        raise not_found("key history", "ledger_keys")
+    return _ledger_keys(history)
+
+
+@router.post(
+    "/audit/keys/rotate",
+    response_model=w.LedgerKeys,
+    tags=["audit"],
+    dependencies=[Depends(allow(OP))],
+)
+def rotate_ledger_key(body: w.LedgerKeyRotation, svc: Svc, who: Who) -> w.LedgerKeys:
+    """Rotate the key kept in the database: a new key, endorsed by the old one at the sealed
+    tree size, signs heads from then on; the rotation is sealed into the ledger. A service
+    that signs with ``--ledger-key FILE`` answers 409 (`suanli admin rotate-ledger-key`)."""
+    who.require(OP)
+    return _ledger_keys(svc.rotate_ledger_key(body.reason, who.actor))
 
 
 @router.get(

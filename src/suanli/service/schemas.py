@@ -7,11 +7,18 @@ Field names are camelCase on the wire (``durationHours``), snake_case in Python.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from suanli.model import Classification, JobKind, Sector
@@ -239,6 +246,116 @@ class Pool(Wire):
     accelerators: int
 
 
+#: the most hourly values of one attached series: a leap year's hours (366 x 24). Past a
+#: series' end its last day repeats (`suanli.core.cost`), so a year of tariffs or forecasts is
+#: the most worth sending; and it bounds what one request carries (two full series are about
+#: 350 KB of JSON, under the 1 MiB body limit) and what a rebuild of the scheduler reads
+MAX_SERIES_HOURS = 366 * 24
+#: a series starting before this is taken for a mistake (a Unix time read as hours, a year 0)
+SERIES_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+#: ... and one starting more than this many days ahead of now: the site would use its flat
+#: figures until then (send it nearer the time)
+SERIES_MAX_DAYS_AHEAD = 366
+
+Source = Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class _SeriesIn(WireIn):
+    """Hourly values on a UTC time base: ``values[i]`` holds for the hour that begins
+    ``start + i`` hours. ``start`` carries its offset (``2026-12-01T00:00:00+08:00`` is
+    16:00 UTC the day before); 24 values from a local midnight are a daily profile in the
+    site's local time, repeated every day (past the end the last day repeats)."""
+
+    start: AwareDatetime
+    #: where the figures come from (a tariff, a grid operator's data, a forecast), or
+    #: ``estimate``: the figures are the operator's estimate
+    source: Source
+
+    @field_validator("start")
+    @classmethod
+    def _start_is_plausible(cls, v: datetime) -> datetime:
+        if v < SERIES_EARLIEST:
+            raise ValueError(f"must be on or after {SERIES_EARLIEST:%Y-%m-%d} UTC")
+        if v > datetime.now(UTC) + timedelta(days=SERIES_MAX_DAYS_AHEAD):
+            raise ValueError(
+                f"must be at most {SERIES_MAX_DAYS_AHEAD} days ahead of now "
+                "(until then the site would use its flat figures)"
+            )
+        return v
+
+    @field_validator("source")
+    @classmethod
+    def _source_is_text(cls, v: str) -> str:
+        v = _no_nul(v).strip()
+        if not v:
+            raise ValueError("must say where the figures come from, or be 'estimate'")
+        return v
+
+
+class PriceSeriesIn(_SeriesIn):
+    #: electricity price, yuan per kWh of facility energy (as a site's flat
+    #: ``priceYuanPerKwh``)
+    values: list[Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]] = Field(
+        min_length=1, max_length=MAX_SERIES_HOURS
+    )
+
+
+class CarbonSeriesIn(_SeriesIn):
+    #: grid carbon intensity, kg CO2 per kWh (as a site's flat ``carbonKgPerKwh``)
+    values: list[Annotated[float, Field(ge=0, le=5, allow_inf_nan=False)]] = Field(
+        min_length=1, max_length=MAX_SERIES_HOURS
+    )
+
+
+class SiteEnergyIn(WireIn):
+    """The hourly series a site's scheduling uses (``PUT /v1/sites/{id}/energy``): each one
+    replaces the site's flat figure; one left out goes back to it."""
+
+    price_yuan_per_kwh: PriceSeriesIn | None = None
+    carbon_kg_per_kwh: CarbonSeriesIn | None = None
+
+    @model_validator(mode="after")
+    def _one_at_least(self) -> SiteEnergyIn:
+        if self.price_yuan_per_kwh is None and self.carbon_kg_per_kwh is None:
+            raise ValueError(
+                "give priceYuanPerKwh, carbonKgPerKwh or both (DELETE returns to flat figures)"
+            )
+        return self
+
+
+class SeriesSummary(Wire):
+    """An attached series without its values."""
+
+    start: datetime
+    #: the end of its last hour (``start + hours``); past it the series' last day repeats
+    end: datetime
+    hours: int
+    source: str
+    updated_at: datetime
+
+
+class HourlySeries(SeriesSummary):
+    values: list[float]
+
+
+class SiteEnergy(Wire):
+    """The series attached to a site; null: the site uses its flat figure (a scenario's site:
+    the scenario's own series)."""
+
+    site: str
+    #: yuan/kWh
+    price_yuan_per_kwh: HourlySeries | None = None
+    #: kgCO2/kWh
+    carbon_kg_per_kwh: HourlySeries | None = None
+
+
+class SiteEnergySummary(Wire):
+    """Which series a site has attached (`SiteEnergy` without the values)."""
+
+    price_yuan_per_kwh: SeriesSummary | None = None
+    carbon_kg_per_kwh: SeriesSummary | None = None
+
+
 class SiteIn(WireIn):
     id: Name
     name: Annotated[str, Field(min_length=1, max_length=128)]
@@ -283,6 +400,9 @@ class Site(Wire):
     down_since: datetime | None = None
     accelerators: int
     pools: list[Pool]
+    #: the hourly price and carbon series attached to the site, with their sources (null:
+    #: its flat figures, or a scenario's site's own series)
+    energy: SiteEnergySummary = Field(default_factory=lambda: SiteEnergySummary())
 
 
 class Quota(WireIn):
@@ -471,6 +591,60 @@ class AuditHead(Wire):
     #: the service's public key, hex (publish it out of band for a verifier who must not
     #: trust this answer)
     public_key: str
+    #: the id of the key in the key history (``GET /v1/audit/keys``); not signed: a head is
+    #: checked against the key so named, valid at its tree size (`suanli.ledger.verify_head`)
+    key_id: str
+
+
+class LedgerKeyEndorsement(Wire):
+    """The hand-over to a key: Ed25519 signatures by the previous key (``signature``) and by
+    the new key (``possession``) over the canonical JSON of format, newPublicKey,
+    previousKeyId, rootHash, time and treeSize (`suanli.ledger.keyring.rotation_message`)."""
+
+    #: ``suanli-ledger-key-rotation/1``
+    format: str
+    previous_key_id: str
+    #: the tree size of the rotation: the previous key signs heads up to it, this key from it
+    tree_size: int
+    #: the Merkle root at that size, hex
+    root_hash: str
+    time: str
+    signature: str
+    possession: str
+
+
+class LedgerKey(Wire):
+    """One key of the history of the keys that sign tree heads."""
+
+    #: 32 hex digits of SHA-256 of the public key
+    key_id: str
+    public_key: str
+    #: the first tree size it signs
+    valid_from: int
+    #: the last tree size it signs (the next key's validFrom); null for the current key
+    valid_until: int | None
+    #: null for the first key (pin it out of band)
+    endorsement: LedgerKeyEndorsement | None
+
+
+class LedgerKeys(Wire):
+    """The key history, oldest first: `suanli.ledger.KeyHistory.from_json` reads it."""
+
+    #: ``suanli-ledger-keys/1``
+    format: str
+    #: the id of the key that signs heads now
+    current: str
+    keys: list[LedgerKey]
+
+
+class LedgerKeyRotation(WireIn):
+    #: why (a schedule, a suspected compromise); sealed into the ledger with the rotation
+    reason: Annotated[str, Field(min_length=1, max_length=1024)]
+
+    @field_validator("reason")
+    @classmethod
+    def _reason_has_no_nul(cls, v: str) -> str:
+        return _no_nul(v)
 
 
 class AuditEntries(Wire):
@@ -578,6 +752,10 @@ class SiteSeries(Wire):
     utilization: list[float]
     fragmentation: list[float]
     pools: list[PoolUse]
+    #: where the price and carbon figures come from: an attached series' source, or what
+    #: the site falls back on (its flat figure, or the scenario's series)
+    price_source: str = ""
+    carbon_source: str = ""
 
 
 class TenantUse(Wire):

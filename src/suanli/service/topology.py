@@ -4,10 +4,18 @@
 ``epoch``): hour ``h`` of the scheduler is ``epoch + h * 3600`` in Unix seconds. Hour 0 is
 mapped onto hour 0 of the scenario's price and carbon series; past their end the last day
 repeats (`suanli.core.cost`).
+
+**Attached series.** A series attached to a site (``PUT /v1/sites/{id}/energy``, stored in
+``site_series``) is on the wall clock instead: its value ``i`` holds for the UTC hour that
+begins ``start + i * 3600``. `on_service_hours` maps it onto the scheduler's hours by the
+epoch (an hour of the scheduler that straddles two of the series' hours gets the mean of the
+two, weighted by the overlap); before its start the site's fallback holds (its flat figure, or
+a scenario site's own series), and past its end its last day repeats, in step with the clock.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Container, Mapping, Sequence
@@ -15,13 +23,14 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from suanli.core.queueing import ClusterQueue, Cohort, FlavorQuota, QueueingConfig
 from suanli.core.queueing.quota import PREEMPTION_POLICIES, SCOPES, PriorityClass
 from suanli.core.rules import INTERIM_RULES, RuleResult, Verdict
 from suanli.errors import InputError
 from suanli.model import Job, Link, Pool, Scenario, Sector, Site, Tenant
-from suanli.model.network import default_latency_ms
+from suanli.model.network import FloatArray, default_latency_ms
 from suanli.service.storage.repo import NETWORK_COHORT, cohort_cycle
 
 #: (bandwidth Gbit/s, yuan per GB) of links to a registered site, by class of pair
@@ -66,13 +75,56 @@ class ServiceRules:
         return INTERIM_RULES.check(job, site, scenario)
 
 
+def _periodic_tail(series: FloatArray, index: npt.NDArray[np.int64]) -> FloatArray:
+    """``series`` at each ``index`` >= 0, repeating its last whole day (24 values, or all of a
+    shorter series) past its end, as the cost model does (`suanli.core.cost`)."""
+    n = len(series)
+    day = min(24, n)
+    idx = np.where(index < n, index, n - day + (index - n) % day)
+    return np.asarray(series[np.clip(idx, 0, n - 1)], dtype=np.float64)
+
+
+def on_service_hours(
+    start_s: float, values: Sequence[float], epoch: float, fallback: FloatArray
+) -> FloatArray:
+    """An attached series (``values[i]`` for the UTC hour from ``start_s + i * 3600``, Unix
+    seconds) on the scheduler's hours (hour ``h`` from ``epoch + h * 3600``).
+
+    Before ``start_s`` the value is ``fallback``'s at that scheduler hour (past ``fallback``'s
+    end its last day repeats); past the series' end, its last day repeats in step with the
+    clock. The result reaches one whole day into that repetition, so the cost model, which
+    repeats the last 24 values past the end of an array, continues it unchanged."""
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) == 0:
+        raise InputError("series", "no values")
+    offset = (epoch - start_s) / 3600.0  # the series' index at scheduler hour 0
+    length = max(24, math.ceil(len(v) - offset) + 24)
+    hours = np.arange(length, dtype=np.float64)
+    x = hours + offset
+    k = np.floor(x).astype(np.int64)
+    weight = x - k  # share of scheduler hour h that falls in series hour k + 1
+    back = _periodic_tail(np.asarray(fallback, dtype=np.float64), hours.astype(np.int64))
+
+    def at(index: npt.NDArray[np.int64]) -> FloatArray:
+        return np.where(index < 0, back, _periodic_tail(v, np.maximum(index, 0)))
+
+    out: FloatArray = (1.0 - weight) * at(k) + weight * at(k + 1)
+    out.setflags(write=False)
+    return out
+
+
 def build_scenario(
     base: Scenario,
     sites: Sequence[Mapping[Any, Any]],
     pools: Sequence[Mapping[Any, Any]],
     tenants: Sequence[Mapping[Any, Any]],
+    series: Mapping[str, Mapping[str, Mapping[Any, Any]]] | None = None,
+    epoch: float = 0.0,
 ) -> Scenario:
-    """The base scenario with the database's sites, pools and tenants."""
+    """The base scenario with the database's sites, pools and tenants; ``series`` (site ->
+    ``price``/``carbon`` -> a ``site_series`` row, `Store.site_series`) replace the flat or
+    scenario figures of their sites, mapped onto the scheduler's hours by ``epoch``
+    (`on_service_hours`)."""
     by_site: dict[str, list[Pool]] = {}
     for p in pools:
         by_site.setdefault(p["site_id"], []).append(
@@ -101,6 +153,15 @@ def build_scenario(
             carbon=np.full(24, float(row["carbon"] or 0.0)),
             pools=site_pools,
         )
+    for sid, attached in (series or {}).items():
+        if sid not in built:
+            continue  # a row of a site not (or no longer) registered
+        site = built[sid]
+        hourly = {"price": site.price, "carbon": site.carbon}
+        for kind, r in attached.items():
+            if kind in hourly:
+                hourly[kind] = on_service_hours(float(r["start"]), r["hourly"], epoch, hourly[kind])
+        built[sid] = replace(site, price=hourly["price"], carbon=hourly["carbon"])
     links: dict[tuple[str, str], Link] = {}
     for a in built.values():
         for b in built.values():

@@ -84,8 +84,45 @@ def pool(row: Mapping[Any, Any]) -> w.Pool:
     )
 
 
+def series_summary(row: Mapping[Any, Any]) -> w.SeriesSummary:
+    """An attached series (a ``site_series`` row) without its values."""
+    start = float(row["start"])
+    return w.SeriesSummary(
+        start=ts(start),
+        end=ts(start + int(row["hours"]) * 3600.0),
+        hours=int(row["hours"]),
+        source=row["source"],
+        updated_at=ts(float(row["updated_at"])),
+    )
+
+
+def hourly_series(row: Mapping[Any, Any]) -> w.HourlySeries:
+    return w.HourlySeries(
+        **series_summary(row).model_dump(), values=[float(v) for v in row["hourly"]]
+    )
+
+
+def site_energy(site_id: str, rows: Mapping[str, Mapping[Any, Any]]) -> w.SiteEnergy:
+    """The series attached to a site (``rows``: kind -> ``site_series`` row)."""
+    return w.SiteEnergy(
+        site=site_id,
+        price_yuan_per_kwh=hourly_series(rows["price"]) if "price" in rows else None,
+        carbon_kg_per_kwh=hourly_series(rows["carbon"]) if "carbon" in rows else None,
+    )
+
+
+def energy_summary(rows: Mapping[str, Mapping[Any, Any]]) -> w.SiteEnergySummary:
+    return w.SiteEnergySummary(
+        price_yuan_per_kwh=series_summary(rows["price"]) if "price" in rows else None,
+        carbon_kg_per_kwh=series_summary(rows["carbon"]) if "carbon" in rows else None,
+    )
+
+
 def site(
-    row: Mapping[Any, Any], pools: Sequence[Mapping[Any, Any]], down_since: float | None = None
+    row: Mapping[Any, Any],
+    pools: Sequence[Mapping[Any, Any]],
+    down_since: float | None = None,
+    series: Mapping[str, Mapping[Any, Any]] | None = None,
 ) -> w.Site:
     ps = [pool(p) for p in pools]
     return w.Site(
@@ -103,6 +140,7 @@ def site(
         down_since=ts(down_since) if down_since is not None else None,
         accelerators=sum(p.accelerators for p in ps),
         pools=ps,
+        energy=energy_summary(series or {}),
     )
 
 

@@ -16,9 +16,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, RowMapping, Table, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    RowMapping,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from suanli.ledger.keyring import KeyHistory
 from suanli.ledger.keys import SigningKey
 from suanli.ledger.ledger import canonical
 from suanli.ledger.merkle import EMPTY_ROOT, leaf_hash
@@ -35,6 +46,7 @@ from suanli.service.storage.tables import (
     PreemptionRow,
     PriorityClassRow,
     SiteRow,
+    SiteSeriesRow,
     TenantRow,
     TokenRow,
 )
@@ -51,6 +63,16 @@ LEASES = cast(Table, LeaseRow.__table__)
 CLASSES = cast(Table, PriorityClassRow.__table__)
 PREEMPTIONS = cast(Table, PreemptionRow.__table__)
 COHORTS = cast(Table, CohortRow.__table__)
+SERIES = cast(Table, SiteSeriesRow.__table__)
+#: the kinds of series a site may have attached, in the order they are shown
+SERIES_KINDS = ("price", "carbon")
+
+#: meta keys of the tree-head signing key kept in the database (hex of its 32 private bytes;
+#: absent when the key is kept in a file) and of the key history (`KeyHistory` JSON)
+LEDGER_KEY = "ledger_key"
+LEDGER_KEYS = "ledger_keys"
+#: the subject and action of the event a key rotation seals into the ledger
+ROTATION_SUBJECT, ROTATION_ACTION = "ledger-key", "ledger-key.rotate"
 
 #: classes of data whose jobs wait for a regulator's approval unless the operator changes it
 DEFAULT_APPROVAL = (Classification.CORE.value,)
@@ -215,17 +237,81 @@ class Store:
 
     def signing_key(self) -> SigningKey:
         """The tree-head signing key kept in the database, made by the first replica to ask."""
-        value = self.meta("ledger_key")
+        value = self.meta(LEDGER_KEY)
         if value is None:
             try:
                 with self.write() as conn:
                     new = secrets.token_bytes(32).hex()
-                    conn.execute(insert(META), {"key": "ledger_key", "value": new})
+                    conn.execute(insert(META), {"key": LEDGER_KEY, "value": new})
             except IntegrityError:
                 pass  # another replica made it first: use that one
-            value = self.meta("ledger_key")
+            value = self.meta(LEDGER_KEY)
             assert value is not None
         return SigningKey.from_seed(bytes.fromhex(value))
+
+    def key_history(self, first: bytes | None = None) -> KeyHistory | None:
+        """The history of the tree-head signing keys; on a database without one, and given
+        ``first``, a history of that public key alone, written (by the first replica)."""
+        value = self.meta(LEDGER_KEYS)
+        if value is None and first is not None:
+            try:
+                with self.write() as conn:
+                    doc = json.dumps(KeyHistory.first(first).to_json(), sort_keys=True)
+                    conn.execute(insert(META), {"key": LEDGER_KEYS, "value": doc})
+            except IntegrityError:
+                pass  # another replica wrote it first: use that one
+            value = self.meta(LEDGER_KEYS)
+        return None if value is None else KeyHistory.from_json(json.loads(value))
+
+    def ledger_signer(self) -> tuple[SigningKey | None, KeyHistory | None]:
+        """The signing key kept in the database (None if it is kept in a file) and the key
+        history, read together."""
+        q = select(META.c.key, META.c.value).where(META.c.key.in_((LEDGER_KEY, LEDGER_KEYS)))
+        with self.engine.connect() as conn:
+            rows = {str(k): str(v) for k, v in conn.execute(q)}
+        key = rows.get(LEDGER_KEY)
+        history = rows.get(LEDGER_KEYS)
+        return (
+            None if key is None else SigningKey.from_seed(bytes.fromhex(key)),
+            None if history is None else KeyHistory.from_json(json.loads(history)),
+        )
+
+    def rotate_ledger_key(
+        self, old: SigningKey, new: SigningKey, keep: bool, why: str, actor: str
+    ) -> KeyHistory:
+        """Hand the ledger over from ``old`` (the current key) to ``new`` at the sealed tree
+        size, in one transaction: the endorsement joins the history, the rotation becomes an
+        event (sealed into the ledger like any other), and the database keeps ``new``'s
+        private key if ``keep``, else none (the operator keeps it in a file). Raises
+        `RotationConflict` if ``old`` is not the current key (another rotation came first)."""
+        with self.write() as conn:
+            value = conn.execute(select(META.c.value).where(META.c.key == LEDGER_KEYS)).scalar()
+            if value is None:
+                raise RotationConflict("the database holds no key history (start the service)")
+            history = KeyHistory.from_json(json.loads(value))
+            size, root = _audit_head(conn)
+            at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            try:
+                rotated = history.rotate(old, new, size, bytes.fromhex(root), at)
+            except ValueError as e:
+                raise RotationConflict(str(e)) from None
+            done = conn.execute(
+                update(META)
+                .where(META.c.key == LEDGER_KEYS, META.c.value == value)
+                .values(value=json.dumps(rotated.to_json(), sort_keys=True))
+            )
+            if done.rowcount != 1:
+                raise RotationConflict("another rotation changed the key history meanwhile")
+            conn.execute(META.delete().where(META.c.key == LEDGER_KEY))
+            if keep:
+                conn.execute(insert(META), {"key": LEDGER_KEY, "value": new.private_bytes().hex()})
+            entry = rotated.current
+            record = canonical({**entry.to_json(), "why": why}).decode("utf-8")
+            add_events(
+                conn,
+                [Event(ROTATION_SUBJECT, entry.key_id, ROTATION_ACTION, None, None, record, actor)],
+            )
+        return rotated
 
     def epoch(self) -> float:
         value = self.meta("epoch")
@@ -368,6 +454,69 @@ class Store:
                 ],
             )
         return int(n)
+
+    def site_series(
+        self, site_id: str | None = None, *, values: bool = True
+    ) -> dict[str, dict[str, RowMapping]]:
+        """Site -> kind (``price``, ``carbon``) -> its attached series (`SiteSeriesRow`); of
+        one site, or of all. ``values=False`` leaves the hourly values out (a summary)."""
+        cols = list(SERIES.c) if values else [c for c in SERIES.c if c.name != "hourly"]
+        q = select(*cols).order_by(SERIES.c.site_id, SERIES.c.kind)
+        if site_id is not None:
+            q = q.where(SERIES.c.site_id == site_id)
+        out: dict[str, dict[str, RowMapping]] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(q).mappings():
+                out.setdefault(row["site_id"], {})[row["kind"]] = row
+        return out
+
+    def set_site_series(
+        self, site_id: str, series: Mapping[str, Mapping[str, Any]], actor: str
+    ) -> bool:
+        """Replace the series attached to a site with ``series`` (kind -> ``start``, ``hourly``,
+        ``source``; a kind left out goes back to the flat figure), in one transaction that also
+        records the change and bumps the topology version (so the leader rebuilds its
+        scheduler); False if there is no such site."""
+        now = time.time()
+        with self.write() as conn:
+            found = conn.execute(
+                select(SITES.c.id).where(SITES.c.id == site_id).with_for_update()
+            ).first()
+            if found is None:
+                return False
+            conn.execute(delete(SERIES).where(SERIES.c.site_id == site_id))
+            rows = [
+                {
+                    "site_id": site_id,
+                    "kind": kind,
+                    "start": float(s["start"]),
+                    "hours": len(s["hourly"]),
+                    "hourly": [float(v) for v in s["hourly"]],
+                    "source": str(s["source"]),
+                    "updated_at": now,
+                }
+                for kind, s in series.items()
+            ]
+            if rows:
+                conn.execute(insert(SERIES), rows)
+            self._bump_topology(conn)
+            what = "; ".join(f"{r['kind']}: {r['hours']} h, source {r['source']!r}" for r in rows)
+            add_events(
+                conn,
+                [
+                    Event(
+                        "site",
+                        site_id,
+                        "site.series" if rows else "site.series.cleared",
+                        None,
+                        None,
+                        what or "flat price and carbon",
+                        actor,
+                    )
+                ],
+                now,
+            )
+        return True
 
     def set_site_state(self, site_id: str, state: str, actor: str) -> None:
         with self.write() as conn:
@@ -778,15 +927,8 @@ class Store:
     # -- audit ---------------------------------------------------------------------------
 
     def audit_head(self) -> tuple[int, str]:
-        q = (
-            select(EVENTS.c.ledger_seq, EVENTS.c.hash)
-            .where(EVENTS.c.ledger_seq.is_not(None))
-            .order_by(EVENTS.c.ledger_seq.desc())
-            .limit(1)
-        )
         with self.engine.connect() as conn:
-            row = conn.execute(q).first()
-        return (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
+            return _audit_head(conn)
 
     def audit_entries(self, after: int, limit: int) -> list[RowMapping]:
         q = (
@@ -812,6 +954,22 @@ class Store:
     def audit_entry(self, seq: int) -> RowMapping | None:
         with self.engine.connect() as conn:
             return conn.execute(select(EVENTS).where(EVENTS.c.ledger_seq == seq)).mappings().first()
+
+
+class RotationConflict(Exception):
+    """A key rotation that cannot be made on the database as it is (the message says why)."""
+
+
+def _audit_head(conn: Connection) -> tuple[int, str]:
+    """(size, root hex) of the sealed ledger."""
+    q = (
+        select(EVENTS.c.ledger_seq, EVENTS.c.hash)
+        .where(EVENTS.c.ledger_seq.is_not(None))
+        .order_by(EVENTS.c.ledger_seq.desc())
+        .limit(1)
+    )
+    row = conn.execute(q).first()
+    return (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
 
 
 def cohort_cycle(parents: Mapping[str, str | None], start: str) -> list[str]:

@@ -43,6 +43,22 @@ class SiteRow(Base):
     created_at: Mapped[float] = mapped_column(Float)
 
 
+class SiteSeriesRow(Base):
+    """An hourly series attached to a site (``PUT /v1/sites/{id}/energy``): ``kind`` ``price``
+    (yuan/kWh) or ``carbon`` (kgCO2/kWh); ``hourly[i]`` holds for the UTC hour that begins
+    ``start + i * 3600`` (Unix seconds); ``source``: where the figures come from, or
+    ``estimate``. ``hours`` is ``len(hourly)``, so a site's summary reads no values."""
+
+    __tablename__ = "site_series"
+    site_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    start: Mapped[float] = mapped_column(Float)
+    hours: Mapped[int] = mapped_column(Integer)
+    hourly: Mapped[list[float]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
 class PoolRow(Base):
     __tablename__ = "pools"
     site_id: Mapped[str] = mapped_column(String(64), primary_key=True)

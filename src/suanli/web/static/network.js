@@ -211,7 +211,7 @@ export const sitePage = {
     loadPlotly();
     const [net, series] = await Promise.all([api("/network"), api(`/sites/${encodeURIComponent(id)}/series`)]);
     const site = net.sites.find((s) => s.id === id);
-    if (unchanged("site", [id, site, series.hours, series.load, series.pools], first)) return null;
+    if (unchanged("site", [id, site, series.hours, series.load, series.pools, series.priceSource, series.carbonSource], first)) return null;
     // service hours as instants: hour h is net.at + (h - net.hour) hours
     const at = (h) => new Date(Date.parse(net.at) + (h - net.hour) * 3600e3);
     const x = series.hours.map((h) => at(h)); // each hour's start: lines step there ("hv")
@@ -233,6 +233,7 @@ export const sitePage = {
         ["hub", site.hub], ["jurisdiction", site.jurisdiction], ["state", site.state],
         ["accelerators", fmt(site.accelerators)], ["in use now", `${fmt(site.inUse, 1)} (${pct(site.utilization)})`],
         ["price now", `${fmt(site.priceYuanPerKwh, 3)} yuan/kWh`], ["carbon now", `${fmt(site.carbonKgPerKwh, 3)} kgCO2/kWh`],
+        ["price source", series.priceSource || "–"], ["carbon source", series.carbonSource || "–"],
       ])) : null,
       table("Pools", ["pool", "accelerator", "accelerators", "in use"],
         series.pools.map((p) => [String(p.index), p.accelerator, fmt(p.accelerators), fmt(p.inUse, 1)]), [2, 3]),

@@ -3,7 +3,7 @@
 // seconds (app.js) unless live is false.
 
 import { api, el, errorBox, session } from "./app.js";
-import { rootFromInclusion, verifyHeadSignature } from "./merkle.js";
+import { rootFromInclusion, verifyHeadWithHistory } from "./merkle.js";
 import { mapPage, sitePage } from "./network.js";
 import {
   STATES, TERMINAL, badge, drawPlots, fmt, kv, loadPlotly, pct, plot, table, unchanged, when,
@@ -308,19 +308,24 @@ const ledgerPage = {
     // the head is signed anew on every request: only a new size or root is a change
     if (unchanged("ledger", { treeSize: head.treeSize, root: head.root }, first)) return null;
     let signed;
+    let history = null;
     try {
-      signed = (await verifyHeadSignature(head))
-        ? `valid: Ed25519 by ${head.publicKey.slice(0, 16)}…, checked in this browser`
-        : "INVALID: the signature does not match this head";
+      history = await api("/audit/keys");
+      const check = await verifyHeadWithHistory(head, history);
+      signed = check.valid
+        ? `valid: Ed25519 by key ${check.key.keyId.slice(0, 16)}… (key ${check.index + 1} of ${history.keys.length} in the key history, each endorsed by the one before), checked in this browser`
+        : `INVALID: ${check.why}`;
     } catch (exc) {
       signed = `not checked: ${exc.message}`;
     }
+    const firstKey = history?.keys?.[0]?.publicKey;
     const after = Math.max(0, head.treeSize - 50);
     const entries = head.treeSize ? (await api(`/audit/entries?after=${after}&limit=50`)).items.reverse() : [];
     const headCard = el("div", { class: "card", id: "head-card" }, kv([
       ["entries", fmt(head.treeSize)], ["root (SHA-256, RFC 6962)", el("span", { class: "mono" }, head.root)],
       ["signed at", head.time],
       ["public key (Ed25519)", el("span", { class: "mono" }, head.publicKey)],
+      ["first key (compare it out of band)", el("span", { class: "mono", id: "first-key" }, firstKey || "–")],
       ["signature", el("span", { id: "head-signature" }, signed)],
     ]));
     const list = entries.length ? table("The 50 newest entries", ["#", "at", "subject", "change", "reason", "by", ""],
