@@ -20,6 +20,7 @@ from suanli.core.policies import POLICIES, make_policy
 from suanli.core.policies.calendar import SLOTS_PER_HOUR, Calendar
 from suanli.core.policies.queueing.base import QueueingPolicy
 from suanli.core.policies.queueing.baselines import KueuePolicy
+from suanli.core.policies.queueing.suanli import SuanliQueuePolicy
 from suanli.core.policies.suanli import SuanliPolicy
 from suanli.core.scheduler import CycleOutcome, Scheduler
 from suanli.model import Job, Scenario, Sector, Tenant
@@ -243,3 +244,22 @@ def test_withdrawn_jobs_never_start_and_every_other_job_runs_once(
             for g, a in pol._pieces(p.option, p.job.accelerators):
                 ref.reserve(g, p.start_h, p.start_h + p.option.runtime_h, a)
         assert (ref.free == pol.calendar.free).all()
+
+
+def test_suanli_queue_a_withdrawn_job_takes_its_reclaim_backoff_with_it() -> None:
+    """A reclaimed job waits with a backoff (`hold_until`, `reclaims`) that wakes a cycle when
+    it ends; withdrawn, its backoff goes too, and no cycle is asked for it."""
+    clock = ManualClock()
+    policy = make_policy("suanli-queue")
+    assert isinstance(policy, SuanliQueuePolicy)
+    sched = Scheduler(WHOLE, policy, clock)
+    sched.submit(job("j1", gpus=8, duration=1.0).copy(tenant="ta"))
+    sched.submit(job("w", gpus=8, duration=2.0).copy(tenant="ta"))
+    sched.cycle()
+    assert set(policy.jobs) == {"w"}
+    policy.hold_until["w"], policy.reclaims["w"] = 0.5, 1  # as a reclaim leaves them
+    assert policy.wake_h(0.1) == 0.5
+    assert sched.withdraw("w", "cancelled")
+    assert policy.hold_until == {} and policy.reclaims == {}
+    assert policy.wake_h(0.1) is None
+    assert policy.reservation is None or policy.reservation.job_id != "w"
