@@ -23,7 +23,7 @@ from suanli.core.policies.queueing.baselines import KueuePolicy
 from suanli.core.policies.queueing.suanli import SuanliQueuePolicy
 from suanli.core.policies.suanli import SuanliPolicy
 from suanli.core.scheduler import CycleOutcome, Scheduler
-from suanli.model import Job, Scenario, Sector, Tenant
+from suanli.model import Job, Pool, Scenario, Sector, Tenant
 from suanli.sim.engine import run
 
 Event = tuple[float, str, str, str]
@@ -199,6 +199,39 @@ def watch_waiting(sched: Scheduler) -> list[tuple[float, int, int]]:
 def test_withdrawn_jobs_never_start_and_every_other_job_runs_once(
     spec: list[tuple[str, float, float, float, int, float | None]], policy: str
 ) -> None:
+    check_withdrawals(spec, policy, TWO_NODES)
+
+
+#: quotas beyond the two nodes' 16 A100: a job often fits its queue's quota and no node, so
+#: kueue admits it by quota and it holds quota while its pods wait
+OVERCOMMITTED = tenants(scenario(site("a", pools=(Pool("A100", 2, 8),))), {"ta": 8, "tb": 8})
+HOLDING = st.lists(
+    st.tuples(
+        st.sampled_from(["ta", "tb"]),
+        st.sampled_from([2.0, 4.0, 6.0]),
+        st.floats(0.5, 4.0),
+        st.floats(0.0, 3.0),
+        st.integers(0, 2),
+        st.one_of(st.none(), st.floats(0.0, 2.0)),
+    ),
+    min_size=4,
+    max_size=14,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=HOLDING)
+def test_kueue_withdrawn_jobs_that_hold_quota_give_it_back(
+    spec: list[tuple[str, float, float, float, int, float | None]],
+) -> None:
+    check_withdrawals(spec, "kueue", OVERCOMMITTED)
+
+
+def check_withdrawals(
+    spec: list[tuple[str, float, float, float, int, float | None]], policy: str, s: Scenario
+) -> None:
+    """Run ``spec`` under ``policy`` on ``s``, withdrawing jobs as it says, and check that
+    what was withdrawn waiting never starts, the rest runs once, and nothing is left over."""
     jobs = [
         job(f"j{i}", arrival=a, gpus=g, duration=d, types=("A100",)).copy(tenant=t, priority=p)
         for i, (t, g, d, a, p, _) in enumerate(spec)
@@ -207,7 +240,7 @@ def test_withdrawn_jobs_never_start_and_every_other_job_runs_once(
         f"j{i}": a + w for i, (_, _, _, a, _, w) in enumerate(spec) if w is not None
     }
     clock = ManualClock()
-    sched = Scheduler(TWO_NODES, make_policy(policy), clock)
+    sched = Scheduler(s, make_policy(policy), clock)
     seen = watch_waiting(sched)
     trace = run(sched, clock, jobs, record_events=True, withdrawals=withdrawals)
     withdrawn = dict((j, t) for t, j in trace.withdrawn)
