@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from gov_builders import CROSS_BORDER, engine, gjob
 
 from suanli.core.clock import ManualClock
 from suanli.core.policies import make_policy
 from suanli.core.scheduler import PendingApproval, Scheduler
+from suanli.errors import SchedulingError
 from suanli.governance.approvals import ApprovalStatus
 from suanli.governance.attributes import JobAttributes
 from suanli.governance.engine import GovernanceEngine
@@ -123,3 +125,20 @@ def test_an_export_that_crosses_the_threshold_while_waiting_is_re_checked() -> N
     assert started.option.site == "sg" and held.job.id != started.job.id
     assert "1,200,000 people" in held.reasons["sg"]
     assert eng.exported("fin", eng.counters.year_of(0.0)) == (600_000, 0)
+
+
+def test_a_job_withdrawn_while_it_waits_for_approval_is_no_longer_held() -> None:
+    eng = governed()
+    scheduler, clock = held_job(eng)
+    scheduler.cycle()
+    clock.set(2.0)
+    assert scheduler.withdraw("p", "cancelled by its tenant")
+    assert scheduler.pending_approval == {}
+    assert not scheduler.withdraw("p", "again")
+    out = scheduler.cycle()
+    assert [(w.job_id, w.time_h, w.reason) for w in out.withdrawn] == [
+        ("p", 2.0, "cancelled by its tenant")
+    ]
+    assert not out.started and not out.rejected and not out.held
+    with pytest.raises(SchedulingError):
+        scheduler.approve("p", "too late")

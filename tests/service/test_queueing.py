@@ -26,6 +26,7 @@ from sqlalchemy import select
 from suanli.core.policies.queueing import QueueingPolicy
 from suanli.core.policies.queueing.baselines import KueuePolicy
 from suanli.core.policies.queueing.suanli import SuanliQueuePolicy
+from suanli.core.policies.suanli import SuanliPolicy
 from suanli.core.queueing import FlavorQuota
 from suanli.errors import InputError, UnknownNameError
 from suanli.service import Service, ServiceConfig, dashboard
@@ -707,6 +708,85 @@ def test_kueue_quota_holds_survive_a_rebuild_and_the_victims_do_not_take_the_quo
         assert new.reserved == {} and new.book.used(HOSP, "V100") == 8000
         assert not getattr(st.scheduler, "preemptions", [])
         assert json.loads(svc.service.store.meta(HISTORY) or "{}")["holds"] == {}
+
+
+def test_kueue_a_blocked_head_cancelled_while_it_waits_unblocks_its_queue_at_the_next_tick(
+    db_url: str,
+) -> None:
+    """mfg-auto (144 V100) and the hospitals (8) use their whole quotas, so nobody lends: the
+    bank's a2 (8 V100) fits no quota and, StrictFIFO head of the bank's queue, holds back a3
+    (2 V100), which fits the bank's quota and the 2 V100 left beside a1. a2 is cancelled
+    while it waits: at the next tick the loop withdraws it and a3 starts (before, a2 stayed
+    the head until it started, and a3 waited for a1's end)."""
+    with queueing(db_url, "kueue") as svc, svc.client() as op:
+        quotas(op, **{BANK: {"V100": 8}, HOSP: {"V100": 8}, AUTO: {"V100": 144}})
+        big = submit(op, v100(AUTO, "big", count=144))
+        a1 = submit(op, v100(BANK, "a1", count=6))
+        h1 = submit(op, v100(HOSP, "h1"))
+        tick(svc)
+        assert [status(op, j)["state"] for j in (big, a1, h1)] == ["running"] * 3
+        a2 = submit(op, v100(BANK, "a2"))
+        a3 = submit(op, v100(BANK, "a3", count=2))
+        tick(svc)
+        tick(svc)
+        assert [status(op, j)["state"] for j in (a2, a3)] == ["queued", "queued"]
+        assert "StrictFIFO head of fin-bank" in status(op, a2)["reason"]
+        policy = leading_policy(svc)
+        assert set(policy.jobs) == {a2, a3}
+        r = op.post(f"/v1/jobs/{a2}/cancel")
+        assert r.status_code == 200 and status(op, a2)["state"] == "cancelled"
+        tick(svc, sweep=False)  # the tick's own reads, not the periodic sweep
+        assert status(op, a3)["state"] == "running"
+        assert policy.waiting() == 0 and a2 not in policy.jobs
+        assert states(op, a2) == ["queued", "cancelled"]
+        st = svc.service.loop.state
+        assert st is not None and a2 not in st.known
+
+
+def test_a_cancel_the_tick_missed_is_withdrawn_at_the_sweep(db_url: str) -> None:
+    """A cancel whose event the tick did not read before it was sealed (committed during the
+    tick, after the read) is found by the sweep: the job is known waiting, and not queued."""
+    with queueing(db_url, "kueue") as svc, svc.client() as op:
+        quotas(op, **{BANK: {"V100": 8}, HOSP: {"V100": 8}, AUTO: {"V100": 144}})
+        submit(op, v100(AUTO, "big", count=144))
+        submit(op, v100(BANK, "a1", count=6))
+        submit(op, v100(HOSP, "h1"))
+        tick(svc)
+        a2 = submit(op, v100(BANK, "a2"))
+        a3 = submit(op, v100(BANK, "a3", count=2))
+        tick(svc)
+        assert op.post(f"/v1/jobs/{a2}/cancel").status_code == 200
+        loop = svc.service.loop
+        loop._seal()  # its event is sealed before a tick reads it
+        tick(svc, sweep=False)
+        assert status(op, a3)["state"] == "queued"  # missed
+        tick(svc)  # the sweep
+        assert status(op, a3)["state"] == "running"
+        assert leading_policy(svc).waiting() == 0
+
+
+def test_suanli_a_job_cancelled_while_planned_gives_its_calendar_reservation_back(
+    db_url: str,
+) -> None:
+    """Under the calendar policy a job planned for a cheaper hour holds capacity then; once
+    cancelled, the next tick withdraws it and the calendar is as before its plan."""
+    with queueing(db_url, "suanli") as svc, svc.client() as op, svc.client("tenant") as c:
+        tick(svc)  # the scheduler, built with nothing to plan
+        st = svc.service.loop.state
+        assert st is not None and isinstance(st.scheduler.policy, ExplainingPolicy)
+        policy = st.scheduler.policy.inner
+        assert isinstance(policy, SuanliPolicy)
+        empty = policy.calendar.free.copy()
+        j = submit(c, job_doc(data={"site": "guian", "sizeGB": 0}))
+        tick(svc)
+        planned = policy.planned[j]
+        assert planned.plan is not None and planned.plan_start > svc.service.loop.clock.now()
+        assert (policy.calendar.free != empty).any()
+        assert c.post(f"/v1/jobs/{j}/cancel").status_code == 200
+        tick(svc, sweep=False)
+        assert j not in policy.planned and policy.waiting() == 0
+        assert (policy.calendar.free == empty).all()
+        assert j not in st.known and states(op, j) == ["queued", "cancelled"]
 
 
 # -- priority classes -------------------------------------------------------------------

@@ -19,6 +19,11 @@ for). Its phases:
                 cycle. Every start is reported to ``rules.record_placement``;
 4. **requeue**  the policy keeps what did not start and names its next wake-up time.
 
+Between cycles a waiting job may be withdrawn (`Scheduler.withdraw`: cancelled while it
+waits): the policy drops it and everything it holds for it at once (a plan's reserved
+capacity, a quota hold, a reservation; `Policy.withdraw`), so that it neither blocks nor
+counts for anyone; the next cycle reports it (``CycleOutcome.withdrawn``).
+
 A split gang (an option with ``parts``, offered only to a scheduler built with
 ``cross_site=True``: the simulator) is admitted on every part at once or not at all
 (`NetworkCapacity.allocate_option`); every part's site is re-checked, recorded and named in
@@ -122,12 +127,23 @@ class PendingApproval:
     since_h: float
 
 
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    """A waiting job taken back from the scheduler (`Scheduler.withdraw`): when, and why."""
+
+    job_id: str
+    time_h: float
+    reason: str
+
+
 @dataclass(slots=True)
 class CycleOutcome:
     started: list[Placement] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     #: jobs held for approval in this cycle
     held: list[PendingApproval] = field(default_factory=list)
+    #: jobs withdrawn while they waited, since the cycle before
+    withdrawn: list[Withdrawal] = field(default_factory=list)
     #: when the policy wants the next cycle even if nothing happens (None: not needed)
     wake_h: float | None = None
 
@@ -166,6 +182,14 @@ class Policy:
     def nominate(self, ctx: CycleContext) -> float | None:
         """Phases 2-4: start what should start now (via ``ctx.try_start``); return the next
         wake-up time, if any."""
+        raise NotImplementedError
+
+    def withdraw(self, job_id: str) -> bool:
+        """Drop the waiting job ``job_id`` (cancelled while it waits; called between cycles)
+        with everything the policy holds for it: its plan's reserved capacity, its queue
+        position, a quota hold, a reservation that others may not delay. It must not start
+        afterwards, nor count in `waiting`. False: the policy does not hold it waiting (it
+        never arrived, it runs, it ended)."""
         raise NotImplementedError
 
     def waiting(self) -> int:
@@ -218,6 +242,8 @@ class Scheduler:
         self._denied: list[Rejection] = []
         #: jobs the admission re-check took back from the policy in this cycle
         self._withdrawn: list[Job] = []
+        #: jobs withdrawn since the last cycle (`withdraw`), reported by the next
+        self._withdrawals: list[Withdrawal] = []
         self._finished: list[Placement] = []
         self._outcome = CycleOutcome()
         self.on_event: Callable[[str, Job, str], None] | None = None
@@ -260,6 +286,28 @@ class Scheduler:
             reasons[site] = f"{why}; approval denied: {reason}"
         self._denied.append(Rejection(held.job, now, reasons, self.cost.rejection(held.job)))
 
+    def withdraw(self, job_id: str, reason: str) -> bool:
+        """Take back a job that waits (one cancelled before it started): the policy drops it
+        and what it holds for it at once (`Policy.withdraw`), so it never starts and blocks no
+        one; the next cycle reports it in ``withdrawn``. Also a job held for approval, and one
+        submitted since the last cycle. False: the scheduler does not hold it waiting (it is
+        unknown, it ended, or it runs: a running job is stopped by its driver, then
+        `finish`-ed)."""
+        if job_id in self.running:
+            return False
+        if self.pending_approval.pop(job_id, None) is not None:
+            found = True
+        else:
+            at = next((i for i, j in enumerate(self._arrivals) if j.id == job_id), None)
+            if at is not None:
+                del self._arrivals[at]
+            found = at is not None or self.policy.withdraw(job_id)
+        if not found:
+            return False
+        self._fresh.discard(job_id)
+        self._withdrawals.append(Withdrawal(job_id, self.clock.now(), reason))
+        return True
+
     def _take_held(self, job_id: str) -> PendingApproval:
         try:
             return self.pending_approval.pop(job_id)
@@ -278,6 +326,7 @@ class Scheduler:
         # 1. intake
         out.rejected.extend(self._denied)
         self._denied.clear()
+        out.withdrawn, self._withdrawals = self._withdrawals, []
         arrivals, self._arrivals = self._arrivals, []
         for job in arrivals:
             pending = self._intake(job, now, out)

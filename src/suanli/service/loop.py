@@ -8,7 +8,10 @@ schedules. Each tick of the leader:
                 (`Scheduler.restore`), queued ones are submitted again, and a queueing
                 policy takes back its fair-share history (`HISTORY`);
 2. **intake**   jobs queued since the last tick are submitted to the scheduler;
-3. **cancel**   cancellations of placed jobs reach the backend and release capacity;
+3. **cancel**   jobs cancelled while they waited are withdrawn from the scheduler
+                (`Scheduler.withdraw`: the policy drops its plan, queue position, quota
+                hold or reservation for them); cancellations of placed jobs reach the
+                backend and release capacity;
 4. **poll**     ended runs are finished in the scheduler (under a queueing policy, the ends of
                 steps 3 and 4 are committed after the cycle, with its history: `_after_cycle`);
 5. **cycle**    when something happened or the policy's wake-up time came;
@@ -109,6 +112,16 @@ SEAL_BATCH = 1000
 #: half-written.
 WRITE_CHUNK = 200
 
+#: the jobs cancelled while they waited, by their events since the last seal (`_seal` seals
+#: every event once: a tick sees those committed since the last tick's seal); one committed
+#: after this read and sealed in the same tick is found by the sweep (`_intake`)
+CANCELLED_WAITING = select(EVENTS.c.subject_id).where(
+    EVENTS.c.ledger_seq.is_(None),
+    EVENTS.c.subject == "job",
+    EVENTS.c.to_state == "cancelled",
+    EVENTS.c.from_state.in_(("queued", "pending-approval")),
+)
+
 #: meta key of the runs of preempted jobs not yet stopped on their backend: ``[[job, handle]]``
 STOPPING = "preempted-runs"
 
@@ -179,6 +192,10 @@ class ExplainingPolicy(Policy):
 
     def nominate(self, ctx: CycleContext) -> float | None:
         return self.inner.nominate(ctx)
+
+    def withdraw(self, job_id: str) -> bool:
+        self.pending.pop(job_id, None)
+        return self.inner.withdraw(job_id)
 
     def waiting(self) -> int:
         return self.inner.waiting()
@@ -551,6 +568,10 @@ class SchedulingLoop:
             st.cursor = max(st.cursor, int(row["seq"]))
             if row["state"] == "queued" and row["id"] not in st.known:
                 self._submit(st, row)
+        if sweep:  # a waiting job no longer queued was cancelled (one `_cancellations` missed)
+            queued = set(ids)
+            running = st.scheduler.running
+            self._withdraw(st, [j for j in st.known if j not in queued and j not in running])
 
     # -- 3. cancellations ----------------------------------------------------------------
 
@@ -564,6 +585,8 @@ class SchedulingLoop:
                     )
                 )
             ]
+            waited = list(conn.execute(CANCELLED_WAITING).scalars())
+        self._withdraw(st, waited)
         if not ids:
             return
         done: list[tuple[str, str, str]] = []
@@ -594,6 +617,20 @@ class SchedulingLoop:
                 self.failover.save(conn)
 
         self._after_cycle(st, [lambda: self._write(write)])
+
+    def _withdraw(self, st: _State, job_ids: Sequence[str]) -> None:
+        """Jobs cancelled while they waited (`Store.request_cancel` cancels a queued job at
+        once) leave the scheduler now, with what its policy held for them (a plan's
+        capacity, a queue's head, a quota hold: `Scheduler.withdraw`), and a cycle follows.
+        A job the scheduler does not hold waiting is left alone (the cancelled-while-it-
+        waited path of `_commit` remains for one that starts before this is seen)."""
+        for job_id in job_ids:
+            if job_id not in st.known or job_id in st.scheduler.running:
+                continue
+            st.scheduler.withdraw(job_id, "cancelled while it waited")
+            self._release(st, job_id)
+            st.shown.pop(job_id, None)
+            st.dirty = True
 
     def _after_cycle(self, st: _State, writes: Sequence[Callable[[], None]]) -> None:
         """The writes of runs that ended (released from the scheduler already): at once under

@@ -7,12 +7,16 @@ are deterministic. After all events of one instant are applied, the scheduler ru
 A job the scheduler holds for approval is passed to ``regulator(held, now)``, which says when
 and how it will be decided: ``(time, approve, evidence or reason)``; at that time the engine
 calls ``scheduler.approve`` or ``scheduler.deny``.
+
+``withdrawals`` (job id -> time; tests, never ``suanli simulate``) cancel jobs: at that time
+(after the instant's other events) the engine calls ``scheduler.withdraw``; a job that waits
+then is withdrawn and never starts, one that runs or has not arrived is left alone.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -30,6 +34,7 @@ class Kind(IntEnum):
     ARRIVAL = 1
     WAKE = 2
     DECISION = 3
+    WITHDRAWAL = 4
 
 
 #: when and how a held job is decided: (time h, approve, evidence or reason)
@@ -49,6 +54,8 @@ class Trace:
     fragmentation: list[tuple[float, int, float, float]] = field(default_factory=list)
     #: (time, "held" | "approved" | "denied", job id) for every approval step
     approvals: list[tuple[float, str, str]] = field(default_factory=list)
+    #: (time, job id) of every job withdrawn while it waited (``withdrawals``)
+    withdrawn: list[tuple[float, str]] = field(default_factory=list)
 
 
 def run(
@@ -59,14 +66,19 @@ def run(
     record_events: bool = False,
     sample_every_h: float = 6.0,
     regulator: Regulator | None = None,
+    withdrawals: Mapping[str, float] | None = None,
 ) -> Trace:
-    """Replay ``jobs`` through ``scheduler`` until every job has finished or been rejected."""
+    """Replay ``jobs`` through ``scheduler`` until every job has finished or been rejected
+    (or been withdrawn: ``withdrawals``)."""
     heap: list[tuple[float, int, int, str]] = []
     seq = 0
     by_id: dict[str, Job] = {}
     for job in jobs:
         by_id[job.id] = job
         heap.append((job.arrival_h, Kind.ARRIVAL, seq, job.id))
+        seq += 1
+    for job_id, when in (withdrawals or {}).items():
+        heap.append((when, Kind.WITHDRAWAL, seq, job_id))
         seq += 1
     heapq.heapify(heap)
     trace = Trace()
@@ -101,6 +113,11 @@ def run(
                 else:
                     scheduler.deny(job_id, note)
                 trace.approvals.append((t, "approved" if approve else "denied", job_id))
+            elif kind == Kind.WITHDRAWAL:
+                if scheduler.withdraw(job_id, "withdrawn by the run"):
+                    trace.withdrawn.append((t, job_id))
+                    if record_events:
+                        trace.events.append((t, "withdraw", job_id, ""))
             else:
                 wakes.discard(t)
         while t >= next_sample:

@@ -71,6 +71,16 @@ class SiteQueuePolicy(Policy):
     def waiting(self) -> int:
         return sum(len(q) for q in self.queues)
 
+    def withdraw(self, job_id: str) -> bool:
+        """Leave the site's queue; if it was the head, the next one is tried next cycle."""
+        for s, q in enumerate(self.queues):
+            for i, pending in enumerate(q):
+                if pending.job.id == job_id:
+                    del q[i]
+                    self.dirty.add(s)
+                    return True
+        return False
+
     def has_room(self, pending: PendingJob, o: Option, ctx: CycleContext) -> bool:
         """The job would start at once: nobody queued there and its pool has room."""
         return not self.queues[o.site_idx] and ctx.capacity.fits_option(o, pending.job)

@@ -118,15 +118,34 @@ class SuanliPolicy(Policy):
     def waiting(self) -> int:
         return len(self.planned) + len(self.replan)
 
+    def withdraw(self, job_id: str) -> bool:
+        """A planned job gives its reservation back to the calendar at once (as a failed
+        start does, `_start`); its entry in ``due`` is then stale and skipped."""
+        pending = self.planned.pop(job_id, None)
+        if pending is not None:
+            option = pending.plan
+            if option is not None:
+                start = pending.plan_start
+                for g, a in self._pieces(option, pending.job.accelerators):
+                    self.calendar.release(g, start, start + option.runtime_h, a)
+                pending.plan = None
+            return True
+        at = next((i for i, p in enumerate(self.replan) if p.job.id == job_id), None)
+        if at is None:
+            return False
+        del self.replan[at]  # not planned yet: it holds nothing
+        return True
+
     # -- the cycle ------------------------------------------------------------------------
 
     def nominate(self, ctx: CycleContext) -> float | None:
         now = ctx.now
         while self.due and self.due[0][0] <= now + EPS:
-            _, _, job_id = heapq.heappop(self.due)
-            pending = self.planned.pop(job_id, None)
-            if pending is None:
-                continue
+            start, _, job_id = heapq.heappop(self.due)
+            pending = self.planned.get(job_id)
+            if pending is None or pending.plan_start != start:
+                continue  # withdrawn (its entry outlived it), or held again since
+            del self.planned[job_id]
             if pending.plan is None or not self._start(
                 pending, pending.plan, ctx, "planned start reached"
             ):

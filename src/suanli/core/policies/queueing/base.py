@@ -344,6 +344,16 @@ class QueueingPolicy(Policy):
     def waiting(self) -> int:
         return len(self.jobs)
 
+    def withdraw(self, job_id: str) -> bool:
+        """The job leaves its queue: its heap entries are stale from now on (`_live`), and
+        the smallest-waiting-job counter (`sizes`) forgets it. Subclasses drop what else
+        they hold for it."""
+        w = self.jobs.pop(job_id, None)
+        if w is None:
+            return False
+        self._shrink(smallest_milli(w.pending))
+        return True
+
     @property
     def next_backfill_h(self) -> float:
         """When the next backfill pass is due. A driver whose cycles are sparse (the service,

@@ -114,6 +114,14 @@ class SlurmPolicy(QueueingPolicy):
             return "slurm: highest multifactor priority with room now"
         return "slurm: backfilled (cannot delay the reserved start of the blocked top job)"
 
+    def withdraw(self, job_id: str) -> bool:
+        """The base's; the job's reservation, if it was the blocked top job, goes with it
+        (each cycle reserves anew for its own top job)."""
+        res = getattr(self, "reservation", None)
+        if job_id in self.jobs and res is not None and res.job_id == job_id:
+            self.reservation = None
+        return super().withdraw(job_id)
+
     def on_blocked(self, w: Waiting, option: Option | None, why: str, ctx: CycleContext) -> bool:
         if not self.backfill_pass:  # the main scheduler stops at the first blocked job
             w.pending.waiting_reason = f"top priority, waiting for the backfill pass: {why}"
@@ -217,6 +225,18 @@ class KueuePolicy(QueueingPolicy):
     def on_restored(self, placement: Placement) -> None:
         super().on_restored(placement)
         self.restored.pop(placement.job.id, None)
+
+    def withdraw(self, job_id: str) -> bool:
+        """The base's; an admitted job whose pods wait gives its quota hold back to the book
+        at once (another queue may borrow it in the next cycle; a hold taken back from an
+        earlier policy for it goes too). A StrictFIFO head withdrawn unblocks its queue:
+        the next cycle looks at the next head."""
+        w = self.jobs.get(job_id)
+        if w is None:
+            return False
+        self._unhold(w)
+        self.restored.pop(job_id, None)
+        return super().withdraw(job_id)
 
     def _unhold(self, w: Waiting) -> tuple[tuple[str, int], ...] | None:
         held = self.reserved.pop(w.pending.job.id, None)

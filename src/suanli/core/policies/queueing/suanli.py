@@ -197,6 +197,18 @@ class SuanliQueuePolicy(QueueingPolicy):
         self.reservation: Reservation | None = None
         self._shares = {q: self.share(q) for q in self.config.queues}
 
+    def withdraw(self, job_id: str) -> bool:
+        """The base's; its reservation (if it is the blocked top job's) and its reclaim
+        backoff go with it (a hold left would wake cycles for nobody)."""
+        if job_id not in self.jobs:
+            return False
+        res = getattr(self, "reservation", None)
+        if res is not None and res.job_id == job_id:
+            self.reservation = None
+        self.hold_until.pop(job_id, None)
+        self.reclaims.pop(job_id, None)
+        return super().withdraw(job_id)
+
     @property
     def aging_after_h(self) -> float | None:  # type: ignore[override]
         return self.aging_h
