@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import numpy as np
@@ -141,3 +142,12 @@ def job(
         latency_slo_ms=slo_ms,
         users_site=users,
     )
+
+
+def tenants(s: Scenario, quotas: dict[str, int]) -> Scenario:
+    """``s`` with one research tenant per entry, each with that many A100 of nominal quota."""
+    ts = {
+        t: Tenant(t, t.upper(), Sector.RESEARCH_EDUCATION, "CN", quota={"A100": q})
+        for t, q in quotas.items()
+    }
+    return dataclasses.replace(s, tenants=ts)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from builders import job, scenario, site
+from builders import job, scenario, site, tenants
 from suanli.core.capacity import NetworkCapacity, job_milli
 from suanli.core.clock import ManualClock
 from suanli.core.policies import POLICIES, make_policy
@@ -21,20 +21,12 @@ from suanli.core.policies.queueing.backfill import (
 from suanli.core.policies.queueing.base import QueueingPolicy
 from suanli.core.queueing import parse_queueing
 from suanli.core.scheduler import Scheduler
-from suanli.model import Job, Pool, Scenario, Sector, Tenant
+from suanli.model import Job, Pool, Scenario
 from suanli.model.network import CrossSiteGangs
 from suanli.sim.engine import run
 from suanli.sim.queue_metrics import queue_metrics
 
 Event = tuple[float, str, str, str]
-
-
-def tenants(s: Scenario, quotas: dict[str, int]) -> Scenario:
-    ts = {
-        t: Tenant(t, t.upper(), Sector.RESEARCH_EDUCATION, "CN", quota={"A100": q})
-        for t, q in quotas.items()
-    }
-    return dataclasses.replace(s, tenants=ts)
 
 
 def go(s: Scenario, policy: str, jobs: Sequence[Job]) -> tuple[list[Event], Scheduler]:

@@ -4,7 +4,6 @@ position and quota hold, the backfill policies' reservation, the waiting count."
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
@@ -13,7 +12,7 @@ from hypothesis import strategies as st
 from tests.queueing.test_policies import TWO_NODES
 from tests.queueing.test_queueing_kueue_holds import HELD, JOBS, held_at_1h
 
-from builders import job, scenario, site
+from builders import job, scenario, site, tenants
 from suanli.core.capacity import job_milli
 from suanli.core.clock import ManualClock
 from suanli.core.policies import POLICIES, make_policy
@@ -23,18 +22,10 @@ from suanli.core.policies.queueing.baselines import KueuePolicy
 from suanli.core.policies.queueing.suanli import SuanliQueuePolicy
 from suanli.core.policies.suanli import SuanliPolicy
 from suanli.core.scheduler import CycleOutcome, Scheduler
-from suanli.model import Job, Pool, Scenario, Sector, Tenant
+from suanli.model import Job, Pool, Scenario
 from suanli.sim.engine import run
 
 Event = tuple[float, str, str, str]
-
-
-def tenants(s: Scenario, quotas: dict[str, int]) -> Scenario:
-    ts = {
-        t: Tenant(t, t.upper(), Sector.RESEARCH_EDUCATION, "CN", quota={"A100": q})
-        for t, q in quotas.items()
-    }
-    return dataclasses.replace(s, tenants=ts)
 
 
 def go(
