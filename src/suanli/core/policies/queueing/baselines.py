@@ -114,14 +114,6 @@ class SlurmPolicy(QueueingPolicy):
             return "slurm: highest multifactor priority with room now"
         return "slurm: backfilled (cannot delay the reserved start of the blocked top job)"
 
-    def withdraw(self, job_id: str) -> bool:
-        """The base's; the job's reservation, if it was the blocked top job, goes with it
-        (each cycle reserves anew for its own top job)."""
-        res = getattr(self, "reservation", None)
-        if job_id in self.jobs and res is not None and res.job_id == job_id:
-            self.reservation = None
-        return super().withdraw(job_id)
-
     def on_blocked(self, w: Waiting, option: Option | None, why: str, ctx: CycleContext) -> bool:
         if not self.backfill_pass:  # the main scheduler stops at the first blocked job
             w.pending.waiting_reason = f"top priority, waiting for the backfill pass: {why}"

@@ -198,13 +198,11 @@ class SuanliQueuePolicy(QueueingPolicy):
         self._shares = {q: self.share(q) for q in self.config.queues}
 
     def withdraw(self, job_id: str) -> bool:
-        """The base's; its reservation (if it is the blocked top job's) and its reclaim
-        backoff go with it (a hold left would wake cycles for nobody)."""
+        """The base's; its reclaim backoff goes with it (a hold left would wake cycles for
+        nobody). The reservation needs nothing: each cycle reserves for its own top job
+        (`begin_cycle`)."""
         if job_id not in self.jobs:
             return False
-        res = getattr(self, "reservation", None)
-        if res is not None and res.job_id == job_id:
-            self.reservation = None
         self.hold_until.pop(job_id, None)
         self.reclaims.pop(job_id, None)
         return super().withdraw(job_id)
