@@ -71,8 +71,9 @@ class CostBreakdown:
         )
 
 
-def _extend(series: FloatArray, hours: int) -> FloatArray:
-    """The series for ``hours`` hours, repeating its last whole day past its end."""
+def extend_series(series: FloatArray, hours: int) -> FloatArray:
+    """The series for ``hours`` hours, repeating its last whole day past its end (the rule
+    for every hourly price and carbon series; the service maps attached series by it too)."""
     n = len(series)
     if n >= hours:
         return series[:hours].astype(np.float64)
@@ -100,8 +101,8 @@ class CostModel:
         self.carbon = np.zeros((n, h))
         for i, sid in enumerate(self.site_ids):
             site = scenario.sites[sid]
-            self.price[i] = _extend(np.asarray(site.price, dtype=np.float64), h)
-            self.carbon[i] = _extend(np.asarray(site.carbon, dtype=np.float64), h)
+            self.price[i] = extend_series(np.asarray(site.price, dtype=np.float64), h)
+            self.carbon[i] = extend_series(np.asarray(site.carbon, dtype=np.float64), h)
         cp = self.costs.carbon_price_yuan_per_t / 1000.0  # yuan per kg
         #: combined yuan per kWh of facility energy, per site and hour
         self.rate = self.price + cp * self.carbon

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from suanli.core.cost import extend_series
 from suanli.core.queueing import ClusterQueue, Cohort, FlavorQuota, QueueingConfig
 from suanli.core.queueing.quota import PREEMPTION_POLICIES, SCOPES, PriorityClass
 from suanli.core.rules import INTERIM_RULES, RuleResult, Verdict
@@ -76,12 +77,9 @@ class ServiceRules:
 
 
 def _periodic_tail(series: FloatArray, index: npt.NDArray[np.int64]) -> FloatArray:
-    """``series`` at each ``index`` >= 0, repeating its last whole day (24 values, or all of a
-    shorter series) past its end, as the cost model does (`suanli.core.cost`)."""
-    n = len(series)
-    day = min(24, n)
-    idx = np.where(index < n, index, n - day + (index - n) % day)
-    return np.asarray(series[np.clip(idx, 0, n - 1)], dtype=np.float64)
+    """``series`` at each ``index`` >= 0, its last whole day repeating past its end
+    (`suanli.core.cost.extend_series`, the cost model's rule)."""
+    return extend_series(series, int(index.max(initial=0)) + 1)[index]
 
 
 def on_service_hours(
