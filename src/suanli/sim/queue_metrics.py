@@ -112,12 +112,12 @@ def queue_metrics(
     # a run stopped in the instant it started (a borrower started and reclaimed in one
     # cycle) never ran: the service never dispatches it (`SchedulingLoop._preemptions`), so
     # it is neither a start nor a preemption here
+    preemptions = list(preemptions)
     stopped = [p for p in preemptions if p.time_h - p.placement.start_h > SAME_INSTANT_H]
-    cut = {(p.placement.job.id, p.placement.start_h): p.time_h for p in preemptions}
     runs: dict[str, list[tuple[float, float, Placement]]] = defaultdict(list)
-    for p in placements:
-        end = cut.get((p.job.id, p.start_h), p.end_h)
-        if end - p.start_h > SAME_INSTANT_H or (p.job.id, p.start_h) not in cut:
+    for p, cut in zip(placements, stop_times(placements, preemptions), strict=True):
+        end = p.end_h if cut is None else cut
+        if cut is None or end - p.start_h > SAME_INSTANT_H:
             runs[p.job.id].append((p.start_h, end, p))
     jct: dict[str, float] = {}
     wait: dict[str, float] = {}
@@ -223,20 +223,45 @@ def _ramp(x: np.ndarray, t: np.ndarray, a: np.ndarray) -> np.ndarray:
     return out
 
 
+def stop_times(
+    placements: Sequence[Placement], preemptions: Iterable[Preemption]
+) -> list[float | None]:
+    """When each placement's run was stopped by a preemption (None: it ran to its end), in the
+    order of ``placements``.
+
+    A run is known by its job and start, but one job may have two runs with the same start: one
+    started, stopped in that instant (a borrower reclaimed in the cycle that started it) and
+    started again. Such runs are placed in order and an earlier one is stopped no later than a
+    later one, so the k-th run of a (job, start) is matched with the k-th earliest preemption
+    of it.
+    """
+    cuts: dict[tuple[str, float], list[float]] = defaultdict(list)
+    for r in preemptions:
+        cuts[(r.placement.job.id, r.placement.start_h)].append(r.time_h)
+    for times in cuts.values():
+        times.sort(reverse=True)  # popped from the end: earliest first
+    out: list[float | None] = []
+    for p in placements:
+        left = cuts.get((p.job.id, p.start_h), [])
+        out.append(left.pop() if left else None)
+    return out
+
+
 def count_quota_violations(
     placements: Sequence[Placement],
     config: QueueingConfig,
     preemptions: Iterable[Preemption] = (),
 ) -> int:
     """Starts that broke their queue's quota (see the module docstring)."""
-    cut = {(p.placement.job.id, p.placement.start_h): p.time_h for p in preemptions}
     queue_of = {t: q.name for q in config.queues.values() for t in q.tenants}
     first = next(iter(config.queues))
     events: list[tuple[float, int, int, str, str, int, bool]] = []
+    cuts = stop_times(placements, preemptions)
     for k, p in enumerate(placements):
         queue = queue_of.get(p.job.tenant, first)
         milli = job_milli(p.job)
-        end = cut.get((p.job.id, p.start_h), p.end_h)
+        cut = cuts[k]
+        end = p.end_h if cut is None else cut
         # the engine takes events within SAME_INSTANT_H as one instant, ends first; starts of
         # one instant in the order they were made (placement order); a run stopped in the
         # instant it started is checked at its start and holds nothing
