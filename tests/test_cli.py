@@ -107,6 +107,18 @@ spec:
 """
 
 
+def test_load_scales_the_generated_workload(tmp_path: Path) -> None:
+    counts = []
+    for load in ("0.32", "0.64"):
+        done = suanli("simulate", "--days", "0.1", "--load", load, "--policy", "nearest",
+                      "--no-bound", "--no-report", "--json", cwd=tmp_path)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        counts.append(json.loads(done.stdout)["jobs"])
+    default = generate_workload(load_scenario("china-edwc"), seed=7, days=0.1)
+    assert counts[0] == len(default)
+    assert counts[1] == pytest.approx(2 * counts[0], abs=1)
+
+
 def scenario_text(pue: str = "1.2", accelerator: str = "A100") -> str:
     return SCENARIO.replace("PUE", pue).replace("TYPE", accelerator)
 
@@ -116,6 +128,14 @@ def scenario_text(pue: str = "1.2", accelerator: str = "A100") -> str:
     [
         pytest.param(["--policy", "fastest"], {}, "unknown policy 'fastest'", id="unknown-policy"),
         pytest.param(["--days", "0"], {}, "--days", id="zero-days"),
+        pytest.param(["--load", "0"], {}, "--load: must be > 0", id="zero-load"),
+        pytest.param(["--load", "2"], {}, "load: must be in (0, 1.5]", id="load-too-high"),
+        pytest.param(
+            ["--load", "0.5", "--workload", "w.csv"],
+            {"w.csv": HEADER},
+            "--load: sets a generated or trace workload's load",
+            id="load-with-a-workload-file",
+        ),
         pytest.param(["--scenario", "mars"], {}, "mars", id="unknown-scenario"),
         pytest.param(
             ["--scenario", "s.yaml"],

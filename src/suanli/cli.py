@@ -83,10 +83,22 @@ def simulate(
     ] = None,
     policy: Annotated[
         list[str] | None,
-        typer.Option(help="Policy to compare (repeatable): nearest, cheapest, greenest, suanli."),
+        typer.Option(
+            help="Policy to compare (repeatable): nearest, cheapest, greenest, suanli, fifo, "
+            "slurm, kueue, suanli-queue (default: the first four)."
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the generated workload.")] = 7,
     days: Annotated[float, typer.Option(help="Days of generated arrivals.")] = 7.0,
+    load: Annotated[
+        float | None,
+        typer.Option(
+            help="Offered load of the generated or trace workload: accelerator-hours asked "
+            "over the network's accelerator-hours while jobs arrive (default: the workload's "
+            "own, 0.32 for a generated week, 0.9 for pai-2020).",
+            show_default=False,
+        ),
+    ] = None,
     report: Annotated[Path, typer.Option(help="Where to write the HTML report.")] = Path(
         "suanli-report.html"
     ),
@@ -146,6 +158,10 @@ def simulate(
     try:
         if days <= 0:
             raise InputError("--days", f"must be > 0, got {days:g}")
+        if load is not None and workload is not None:
+            raise InputError("--load", "sets a generated or trace workload's load, not a file's")
+        if load is not None and not load > 0:
+            raise InputError("--load", f"must be > 0, got {load:g}")
         names = policy or list(DEFAULT_POLICIES)
         key = SigningKey.load(ledger_key) if ledger_key is not None else None
         n_workers = workers if workers is not None else _cpus()
@@ -153,6 +169,7 @@ def simulate(
             result = run_simulation(
                 scenario, workload, names, seed=seed, days=days, bound=bound, progress=update,
                 policy_set=policy_set, approval_delay_h=approval_delay_h, workers=n_workers,
+                load=load,
             )  # fmt: skip
     except InputError as exc:
         raise fail(exc) from None

@@ -16,6 +16,7 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
+from suanli.errors import InputError
 from suanli.ledger.keys import SigningKey
 from suanli.model import Job, Scenario
 from suanli.sim.run import (
@@ -34,19 +35,24 @@ def load_inputs(
     *,
     seed: int = 7,
     days: float = 7.0,
+    load: float | None = None,
 ) -> tuple[Scenario, list[Job]]:
     """The scenario (by name, path or value) and its workload (a file, jobs, or generated;
     a built-in trace scenario such as ``pai-2020`` replays its trace, arrivals within
-    ``days``)."""
+    ``days``). ``load`` sets a generated or trace workload's offered load (None: its own
+    default); it cannot change a given workload."""
     from suanli.scenario import load_scenario
     from suanli.workload import generate_workload, load_workload
     from suanli.workload.pai import TRACE_WORKLOADS
 
+    if load is not None and workload is not None:
+        raise InputError("load", "sets a generated or trace workload's load, not a given one's")
     scn = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    by_load = {} if load is None else {"load": load}
     if workload is None and scn.name in TRACE_WORKLOADS:
-        jobs = TRACE_WORKLOADS[scn.name](scn, seed=seed, days=days)
+        jobs = TRACE_WORKLOADS[scn.name](scn, seed=seed, days=days, **by_load)
     elif workload is None:
-        jobs = generate_workload(scn, seed=seed, days=days)
+        jobs = generate_workload(scn, seed=seed, days=days, **by_load)
     elif isinstance(workload, str | Path):
         jobs = load_workload(Path(workload), scn)
     else:
@@ -66,11 +72,13 @@ def simulate(
     policy_set: str | Path | None = "default",
     approval_delay_h: float = DEFAULT_APPROVAL_DELAY_H,
     workers: int = 1,
+    load: float | None = None,
 ) -> SimulationResult:
     """Replay a workload on a scenario under each policy and bound the optimum; ``workers``
-    > 1 runs the policies and the bound in that many processes (the same result)."""
+    > 1 runs the policies and the bound in that many processes (the same result); ``load``:
+    see `load_inputs`."""
     governance = governance_options(policy_set, approval_delay_h)
-    scn, jobs = load_inputs(scenario, workload, seed=seed, days=days)
+    scn, jobs = load_inputs(scenario, workload, seed=seed, days=days, load=load)
     window = days * 24.0 if workload is None else None
     return _simulate(
         scn, jobs, policies, bound=bound, window_h=window, progress=progress,

@@ -218,7 +218,7 @@ def generate_workload(
             "generate_workload", f"days must be > 0 and fit the scenario's {scenario.hours} h"
         )
     if not 0 < load <= 1.5:
-        raise WorkloadError("generate_workload", f"load must be in (0, 1.5], got {load}")
+        raise WorkloadError("load", f"must be in (0, 1.5], got {load:g}")
     rng = np.random.default_rng(seed)
     t = _tables(scenario)
     n = round(load * scenario.accelerators * horizon / expected_gpu_hours_per_job(scenario))
