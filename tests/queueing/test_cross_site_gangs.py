@@ -174,9 +174,7 @@ def test_energy_and_cost_are_counted_per_part_at_its_sites_prices() -> None:
 
 def test_the_reason_and_the_ledger_record_name_every_part() -> None:
     _, _, (p,) = go(hub(), "kueue", [big()])
-    assert p.explanation.reason.endswith(
-        "; split across sites: a/pool 0 x12 + b/pool 0 x8 A100"
-    )
+    assert p.explanation.reason.endswith("; split across sites: a/pool 0 x12 + b/pool 0 x8 A100")
     record = events.placement(p)[2]
     assert [(r["site"], r["pool"], r["accelerators"]) for r in record["parts"]] == [
         ("a", 0, 12.0), ("b", 0, 8.0),

@@ -228,9 +228,7 @@ def check_withdrawals(
         job(f"j{i}", arrival=a, gpus=g, duration=d, types=("A100",)).copy(tenant=t, priority=p)
         for i, (t, g, d, a, p, _) in enumerate(spec)
     ]
-    withdrawals = {
-        f"j{i}": a + w for i, (_, _, _, a, _, w) in enumerate(spec) if w is not None
-    }
+    withdrawals = {f"j{i}": a + w for i, (_, _, _, a, _, w) in enumerate(spec) if w is not None}
     clock = ManualClock()
     sched = Scheduler(s, make_policy(policy), clock)
     seen = watch_waiting(sched)

@@ -222,7 +222,9 @@ def test_an_unknown_key_of_the_queueing_section_is_an_error() -> None:
 
 
 STEP = st.tuples(
-    st.sampled_from(["qa", "qb", "qc"]), st.sampled_from(FLAVORS), st.integers(0, 9000),
+    st.sampled_from(["qa", "qb", "qc"]),
+    st.sampled_from(FLAVORS),
+    st.integers(0, 9000),
     st.booleans(),
 )
 MIXED = [

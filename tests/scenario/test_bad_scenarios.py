@@ -88,6 +88,7 @@ def _two_edits(a: Callable[[Doc], None], b: Callable[[Doc], None]) -> Callable[[
 
     return edit
 
+
 CASES = [
     pytest.param(_set("spec.sites.1.pue", 0.8), "spec.sites[1].pue", "must be >= 1.0, got 0.8",
                  id="pue-below-one"),
@@ -194,7 +195,11 @@ def test_cross_site_gangs_load_for_a_domestic_hub(tmp_path: Path) -> None:
     s = load_scenario(write(tmp_path, doc))
     (g,) = s.cross_site.values()
     assert (g.hub, g.sites, g.bandwidth_gbps, g.slowdown, g.basis) == (
-        "h", ("s0", "s1"), 400.0, 1.5, "EST test"
+        "h",
+        ("s0", "s1"),
+        400.0,
+        1.5,
+        "EST test",
     )
     assert load_scenario(write(tmp_path, small_scenario())).cross_site == {}
 

@@ -155,9 +155,7 @@ def test_revision_0004_adds_cohorts_and_copies_each_preemptions_tenant(db_url: s
         migrate(engine)
         with engine.connect() as conn:
             version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-            rows = conn.execute(
-                text("SELECT job_id, tenant FROM preemptions ORDER BY seq")
-            ).all()
+            rows = conn.execute(text("SELECT job_id, tenant FROM preemptions ORDER BY seq")).all()
         assert version == HEAD
         assert [tuple(r) for r in rows] == [
             ("j-1", "fin-bank"),

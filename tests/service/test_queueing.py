@@ -621,9 +621,7 @@ def test_ends_committed_in_several_transactions_count_each_run_once_when_one_fai
         monkeypatch.setattr(loop_module.SchedulingLoop, "_finish_rows", finish_rows)
         ended = [j for j in (a1, a2) if status(op, j)["state"] == "succeeded"]
         assert len(ended) == 1
-        assert json.loads(svc.service.store.meta(HISTORY) or "{}")["held"] == {
-            BANK: {"V100": 0.0}
-        }
+        assert json.loads(svc.service.store.meta(HISTORY) or "{}")["held"] == {BANK: {"V100": 0.0}}
         svc.service.loop.state = None  # as the loop's thread does after a failed tick
         tick(svc)  # rebuilt: the other restored running from the history's time, then it ends
         assert [status(op, j)["state"] for j in (a1, a2)] == ["succeeded"] * 2

@@ -86,7 +86,9 @@ def test_the_governed_runs_decisions_stay_as_pinned(
     m = governed.runs[name].metrics
     assert len(governed.jobs) == 4406
     assert (round(m.objective_yuan, 2), m.jobs_rejected, m.approvals_held) == (
-        objective, rejected, held
+        objective,
+        rejected,
+        held,
     )
     assert m.policy_violations == 0 and m.approvals_denied == 0
     assert _decisions(governed, name) == digest

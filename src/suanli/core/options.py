@@ -388,9 +388,7 @@ class FeasibilityCheck:
             eligible.extend(pools)
             if split and self._hub_of[idx] in scenario.cross_site:
                 partial.extend(anysize)
-        return _Screen(
-            eligible, self._map(list(excluded.items())), tuple(unresolved), partial
-        )
+        return _Screen(eligible, self._map(list(excluded.items())), tuple(unresolved), partial)
 
     def _site_pools(
         self, job: Job, idx: int, site: Site
@@ -398,13 +396,19 @@ class FeasibilityCheck:
         """The pools of ``site`` the job may use as far as latency, types and size go, or
         why none; and the pools of its types of any size (the parts a split gang may use)."""
         lat = self.model.latency_ms(job, site.id)
-        if job.latency_slo_ms is not None and job.users_site is not None and (
-            lat > job.latency_slo_ms
+        if (
+            job.latency_slo_ms is not None
+            and job.users_site is not None
+            and (lat > job.latency_slo_ms)
         ):
-            return [], (
-                f"latency: {lat:.1f} ms one-way to users at {job.users_site} exceeds the "
-                f"SLO of {job.latency_slo_ms:g} ms"
-            ), []
+            return (
+                [],
+                (
+                    f"latency: {lat:.1f} ms one-way to users at {job.users_site} exceeds the "
+                    f"SLO of {job.latency_slo_ms:g} ms"
+                ),
+                [],
+            )
         pools = [(k, p) for k, p in enumerate(site.pools) if p.accelerator in job.types]
         if not pools:
             have = ", ".join(sorted({p.accelerator for p in site.pools}))
@@ -420,10 +424,14 @@ class FeasibilityCheck:
         ]  # fmt: skip
         if not big:
             largest = max(p.accelerators for _, p in pools)
-            return [], (
-                f"size: job needs {job.accelerators:g} accelerators, the largest "
-                f"acceptable pool has {largest}"
-            ), anysize
+            return (
+                [],
+                (
+                    f"size: job needs {job.accelerators:g} accelerators, the largest "
+                    f"acceptable pool has {largest}"
+                ),
+                anysize,
+            )
         return big, None, anysize
 
 

@@ -470,7 +470,6 @@ class Scheduler:
             hook(placement)
         return placement
 
-
     # -- preemption (queueing) -----------------------------------------------------------
 
     def needs_recheck(self, job: Job) -> bool:
@@ -505,6 +504,7 @@ class Scheduler:
         self.preemptions.append(record)
         hook(placement, record)
         return placement
+
 
 def _limit_types(
     options: list[Option],

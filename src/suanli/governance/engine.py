@@ -178,9 +178,7 @@ class GovernanceEngine:
         a = self.attributes(job)
         return (job.tenant, job.kind, a.model_id, a.public_facing, a.generative), state_sites
 
-    def _classify(
-        self, job: Job, k: tuple[object, ...]
-    ) -> tuple[int, frozenset[str]]:
+    def _classify(self, job: Job, k: tuple[object, ...]) -> tuple[int, frozenset[str]]:
         """0: every site's verdict is static for the key; 1: some depends on the job's
         attributes; 2: some on state. With the sites whose verdicts depend on state."""
         kind, state_sites = 0, []

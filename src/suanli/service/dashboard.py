@@ -183,9 +183,7 @@ class DashboardReader:
         return [h for h in (hold(r, self.epoch, now) for r in rows) if h is not None]
 
     def state_counts(self, tenant: str | None) -> dict[tuple[str, str], int]:
-        q = select(JOBS.c.tenant, JOBS.c.state, func.count()).group_by(
-            JOBS.c.tenant, JOBS.c.state
-        )
+        q = select(JOBS.c.tenant, JOBS.c.state, func.count()).group_by(JOBS.c.tenant, JOBS.c.state)
         if tenant is not None:
             q = q.where(JOBS.c.tenant == tenant)
         with self.store.engine.connect() as conn:
@@ -384,9 +382,7 @@ def get_me(who: Who) -> w.Me:
     return w.Me(role=who.role, tenant=who.tenant)
 
 
-@router.get(
-    "/network", response_model=w.NetworkNow, dependencies=[Depends(allow(OP, TEN, REG))]
-)
+@router.get("/network", response_model=w.NetworkNow, dependencies=[Depends(allow(OP, TEN, REG))])
 def get_network(svc: Svc, who: Who) -> w.NetworkNow:
     """Every site now (capacity, accelerators in use, price and carbon this hour) and the
     links between them (one-way latency)."""

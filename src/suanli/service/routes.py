@@ -659,9 +659,7 @@ def unknown_cohort(svc: Service, name: str, field: str) -> ApiProblem:
 
 
 def _cohort(svc: Service, name: str) -> w.Cohort:
-    members = [
-        r["id"] for r in svc.store.tenants() if (r["cohort"] or NETWORK_COHORT) == name
-    ]
+    members = [r["id"] for r in svc.store.tenants() if (r["cohort"] or NETWORK_COHORT) == name]
     if name == NETWORK_COHORT:
         return views.builtin_cohort(members)
     row = svc.store.cohort(name)

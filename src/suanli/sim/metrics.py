@@ -119,8 +119,7 @@ def compute_metrics(
         busy = hourly_usage(starts, ends, acc, rows, n_sites, hours)
         power = hourly_usage(starts, ends, kw, rows, n_sites, hours)
         carbon_by_site = (
-            np.bincount(rows, weights=np.array([x[4] for x in pieces]), minlength=n_sites)
-            / 1000.0
+            np.bincount(rows, weights=np.array([x[4] for x in pieces]), minlength=n_sites) / 1000.0
         )
     else:
         busy = power = np.zeros((n_sites, hours))

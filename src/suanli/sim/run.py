@@ -72,9 +72,7 @@ class GovernanceOptions:
     ) -> GovernanceEngine:
         """A fresh engine; ``static_from`` (an engine of the same scenario) shares what
         depends on the policy and scenario only."""
-        return GovernanceEngine(
-            self.policy, scenario, source=self.source, static_from=static_from
-        )
+        return GovernanceEngine(self.policy, scenario, source=self.source, static_from=static_from)
 
 
 @dataclass(slots=True)
@@ -206,9 +204,7 @@ def simulate(
         result_bound = bound_problem(jobs, feas, cost).solve(bound_target(runs))
         if progress:
             progress("lower bound", 1, 1)
-    return SimulationResult(
-        scenario, jobs, window, runs, result_bound, cost, governance, skipped
-    )
+    return SimulationResult(scenario, jobs, window, runs, result_bound, cost, governance, skipped)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,9 +232,7 @@ def bound_target(runs: dict[str, PolicyRun]) -> float | None:
     return min(r.metrics.objective_yuan for r in runs.values()) if runs else None
 
 
-def bound_problem(
-    jobs: Sequence[Job], feas: dict[str, Feasibility], cost: CostModel
-) -> LowerBound:
+def bound_problem(jobs: Sequence[Job], feas: dict[str, Feasibility], cost: CostModel) -> LowerBound:
     """The lower bound's problem over the jobs' options as the runs start (`solve` it)."""
     return LowerBound(jobs, [feas[j.id].options for j in jobs], cost)
 

@@ -158,8 +158,7 @@ class KueuePolicy(QueueingPolicy):
         borrowing = self.book.borrowed(w.queue, flavor) + job_milli(w.pending.job)
         over = (
             borrowing
-            > self.config.queues[w.queue].quotas.get(flavor, FlavorQuota(0.0)).nominal
-            * 1000
+            > self.config.queues[w.queue].quotas.get(flavor, FlavorQuota(0.0)).nominal * 1000
         )
         return f"kueue: head of ClusterQueue {w.queue}" + (" (borrowing)" if over else "")
 
