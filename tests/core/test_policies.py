@@ -9,6 +9,7 @@ import pytest
 from builders import job, scenario, site
 from suanli.core.clock import ManualClock
 from suanli.core.policies import make_policy
+from suanli.core.policies.suanli import SuanliPolicy
 from suanli.core.scheduler import Scheduler
 from suanli.model import Classification, Job, JobKind, Pool, Scenario
 from suanli.sim.engine import run
@@ -214,6 +215,30 @@ def test_suanli_frees_the_rest_of_a_run_that_ended_before_its_planned_end() -> N
     clock.set(2.0)
     sched.submit(job("j2", arrival=2.0, gpus=8, duration=1.0))
     assert [(p.job.id, p.start_h) for p in sched.cycle().started] == [("j2", 2.0)]
+
+
+def test_suanli_holds_a_run_that_outlasts_its_planned_end_one_slot_at_a_time() -> None:
+    # the service's runs end when they end: j1 is planned for 1 h and still runs at 1.0; the
+    # calendar keeps holding its pool a quarter-hour at a time, so j2 (at 1.25) is planned
+    # after the hold, at the next hour the plan considers (2.0), rather than tried at once,
+    # failed, and held an hour as if nothing fitted (2.25)
+    clock = ManualClock()
+    sched = Scheduler(ONE_NODE, make_policy("suanli"), clock)
+    sched.submit(job("j1", gpus=8, duration=1.0))
+    assert [p.job.id for p in sched.cycle().started] == ["j1"]
+    started = []
+    for now in (0.5, 1.0, 1.25, 1.5, 1.6, 1.75, 2.0, 2.25):
+        clock.set(now)
+        if now == 1.25:
+            sched.submit(job("j2", arrival=1.25, gpus=8, duration=1.0))
+        if now == 1.6:
+            sched.finish("j1")
+        started += [(p.job.id, p.start_h) for p in sched.cycle().started]
+    assert started == [("j2", 2.0)]
+    # nothing of j1's hold is left once it ended: the pool is free after j2's run
+    policy = sched.policy
+    assert isinstance(policy, SuanliPolicy)
+    assert policy.calendar.min_free(0, 3.0, 24.0) == 8.0
 
 
 def test_suanli_plans_around_a_job_restored_after_a_restart() -> None:

@@ -46,6 +46,9 @@ EPS = 1e-9
 #: its slots; less is its planned end (a simulated finish lands there, give or take the
 #: engine's instant), and releasing there would free the slot after it
 ENDED_EARLY_H = 1e-6
+#: a run still running past its planned end (a service's run ends when it ends) holds its
+#: pool in the calendar this much longer at a time (one slot), from the end of its last hold
+OVERRUN_STEP_H = 1.0 / SLOTS_PER_HOUR
 #: a vanishing cost of waiting, so that of two equal plans the earlier start wins
 TIE_YUAN_PER_H = 1e-6
 
@@ -94,6 +97,11 @@ class SuanliPolicy(Policy):
         self.due: list[tuple[float, int, str]] = []
         self.replan: list[PendingJob] = []
         self._seq = 0
+        #: (end of its hold in the calendar, job id) of every run this policy knows of: a run
+        #: still running there is held one more slot (`_hold_overruns`)
+        self.holds: list[tuple[float, str]] = []
+        #: job id -> end of the hold of a run held past its planned end
+        self.held_until: dict[str, float] = {}
 
     # -- events -------------------------------------------------------------------------
 
@@ -104,16 +112,35 @@ class SuanliPolicy(Policy):
         """A run that ended before its planned end (the service's runs end when they end: a
         cancel, a run shorter than planned) gives back the rest of its slots; at its planned
         end (every run in the simulator) the calendar has nothing left to free."""
-        if placement.end_h - ctx.now <= ENDED_EARLY_H:
+        end = self.held_until.pop(placement.job.id, placement.end_h)
+        if end - ctx.now <= ENDED_EARLY_H:
             return
         for g, a in self._pieces(placement.option, placement.job.accelerators):
-            self.calendar.release(g, ctx.now, placement.end_h, a)
+            self.calendar.release(g, ctx.now, end, a)
 
     def on_restored(self, placement: Placement) -> None:
         """A job running before a restart (`Scheduler.restore`) holds its slots until its
         planned end again, so what waits is planned around it rather than tried now."""
         for g, a in self._pieces(placement.option, placement.job.accelerators):
             self.calendar.reserve(g, placement.start_h, placement.end_h, a)
+        heapq.heappush(self.holds, (placement.end_h, placement.job.id))
+
+    def _hold_overruns(self, now: float) -> None:
+        """Every run whose hold has ended but which still runs holds its pools one slot
+        more, from the slot after its last hold: what waits is planned after it, not into
+        capacity it still occupies. A run that has ended drops out (its finish came first)."""
+        running = self.scheduler.running
+        while self.holds and self.holds[0][0] <= now + EPS:
+            end, job_id = heapq.heappop(self.holds)
+            placement = running.get(job_id)
+            if placement is None or self.held_until.get(job_id, placement.end_h) != end:
+                continue  # ended, or a stale entry of an earlier run
+            frm = math.ceil(end * SLOTS_PER_HOUR - 1e-9) / SLOTS_PER_HOUR
+            to = math.ceil((now + OVERRUN_STEP_H) * SLOTS_PER_HOUR - 1e-9) / SLOTS_PER_HOUR
+            for g, a in self._pieces(placement.option, placement.job.accelerators):
+                self.calendar.reserve(g, frm, to, a)
+            self.held_until[job_id] = to
+            heapq.heappush(self.holds, (to, job_id))
 
     def waiting(self) -> int:
         return len(self.planned) + len(self.replan)
@@ -140,6 +167,7 @@ class SuanliPolicy(Policy):
 
     def nominate(self, ctx: CycleContext) -> float | None:
         now = ctx.now
+        self._hold_overruns(now)
         while self.due and self.due[0][0] <= now + EPS:
             start, _, job_id = heapq.heappop(self.due)
             pending = self.planned.get(job_id)
@@ -170,6 +198,7 @@ class SuanliPolicy(Policy):
             self.calendar.release(g, start, start + option.runtime_h, a)
             self.calendar.reserve(g, ctx.now, ctx.now + option.runtime_h, a)
         if ctx.try_start(pending, option, why):
+            heapq.heappush(self.holds, (ctx.now + option.runtime_h, pending.job.id))
             return True
         for g, a in pieces:
             self.calendar.release(g, ctx.now, ctx.now + option.runtime_h, a)
