@@ -156,7 +156,7 @@ TOO_LATE = (datetime.now(UTC) + timedelta(days=400)).isoformat()
 
 BAD_BODIES: list[tuple[str, Any, str]] = [
     ("empty values", _bad(values=[]), "priceYuanPerKwh.values"),
-    ("negative", _bad(values=[0.5, -0.1]), "priceYuanPerKwh.values[1]"),
+    ("too cheap", _bad(values=[0.5, -101.0]), "priceYuanPerKwh.values[1]"),
     ("not a number", _bad(values=[0.5, "cheap"]), "priceYuanPerKwh.values[1]"),
     ("too dear", _bad(values=[101.0]), "priceYuanPerKwh.values[0]"),
     ("too long", _bad(values=[0.5] * (MAX_SERIES_HOURS + 1)), "priceYuanPerKwh.values"),
@@ -343,16 +343,17 @@ def _placed_then_cancelled(svc: Running, c: httpx.Client, site: str, name: str) 
 def test_the_suanli_policy_moves_a_deferrable_job_to_the_hours_the_series_makes_cheap(
     db_url: str,
 ) -> None:
-    """Dear and dirty for a day, then cheap and clean: with flat figures the job starts now;
-    with the series attached (after the leader was built: it reaches it by the rebuild) it
-    waits for the cheap day; detached again, a job starts now."""
+    """Dear and dirty for a day, then paid to run (a negative price, as in German and British
+    day-ahead hours) and clean: with flat figures the job starts now; with the series
+    attached (after the leader was built: it reaches it by the rebuild) it waits for that
+    day; detached again, a job starts now."""
     with _stepped(db_url) as svc, svc.client("operator") as op:
         _tick(svc)  # the leader is built before any series exists
         site = _register(op, "P100", nodes=50)
         loop = svc.service.loop
         assert _placed_then_cancelled(svc, op, site, "flat") < loop.clock.now() + 1.0
         body = {
-            "priceYuanPerKwh": _series([4.0] * 24 + [0.05] * 24, source="test tariff"),
+            "priceYuanPerKwh": _series([4.0] * 24 + [-0.05] * 24, source="test tariff"),
             "carbonKgPerKwh": _series([1.2] * 24 + [0.02] * 24, source="estimate"),
         }
         assert op.put(f"/v1/sites/{site}/energy", json=body).status_code == 200
