@@ -217,11 +217,26 @@ def test_suanli_frees_the_rest_of_a_run_that_ended_before_its_planned_end() -> N
     assert [(p.job.id, p.start_h) for p in sched.cycle().started] == [("j2", 2.0)]
 
 
+def test_suanli_replans_a_job_planned_after_a_run_that_ended_early() -> None:
+    # j2 is planned for j1's end at 10 h; j1 is cancelled at 1 h: j2 starts then, not at 10
+    clock = ManualClock()
+    sched = Scheduler(ONE_NODE, make_policy("suanli"), clock)
+    sched.submit(job("j1", gpus=8, duration=10.0))
+    assert [p.job.id for p in sched.cycle().started] == ["j1"]
+    clock.set(0.5)
+    sched.submit(job("j2", arrival=0.5, gpus=8, duration=1.0))
+    assert sched.cycle().started == []
+    clock.set(1.0)
+    sched.finish("j1")
+    assert [(p.job.id, p.start_h) for p in sched.cycle().started] == [("j2", 1.0)]
+
+
 def test_suanli_holds_a_run_that_outlasts_its_planned_end_one_slot_at_a_time() -> None:
     # the service's runs end when they end: j1 is planned for 1 h and still runs at 1.0; the
     # calendar keeps holding its pool a quarter-hour at a time, so j2 (at 1.25) is planned
-    # after the hold, at the next hour the plan considers (2.0), rather than tried at once,
-    # failed, and held an hour as if nothing fitted (2.25)
+    # after the hold (at 2.0, the next hour the plan considers) and, when j1 ends inside its
+    # hold (1.6), planned again and started then; before, it was tried at once, failed on
+    # the node, and held an hour as if nothing fitted (2.25)
     clock = ManualClock()
     sched = Scheduler(ONE_NODE, make_policy("suanli"), clock)
     sched.submit(job("j1", gpus=8, duration=1.0))
@@ -234,7 +249,7 @@ def test_suanli_holds_a_run_that_outlasts_its_planned_end_one_slot_at_a_time() -
         if now == 1.6:
             sched.finish("j1")
         started += [(p.job.id, p.start_h) for p in sched.cycle().started]
-    assert started == [("j2", 2.0)]
+    assert started == [("j2", 1.6)]
     # nothing of j1's hold is left once it ended: the pool is free after j2's run
     policy = sched.policy
     assert isinstance(policy, SuanliPolicy)

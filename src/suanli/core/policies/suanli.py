@@ -115,8 +115,31 @@ class SuanliPolicy(Policy):
         end = self.held_until.pop(placement.job.id, placement.end_h)
         if end - ctx.now <= ENDED_EARLY_H:
             return
+        freed = set()
         for g, a in self._pieces(placement.option, placement.job.accelerators):
             self.calendar.release(g, ctx.now, end, a)
+            freed.add(g)
+        self._replan_on(freed, ctx.now)
+
+    def _replan_on(self, pools: set[int], now: float) -> None:
+        """Jobs planned to start later on any of ``pools``, and jobs that found no room and
+        wait to plan again, are planned again in this cycle (a plan gives its reservation
+        back first): room freed early may let them start sooner, or their cheap hours keep
+        them where they were. Their entries in ``due`` go stale."""
+        for job_id, pending in list(self.planned.items()):
+            option = pending.plan
+            if pending.plan_start <= now + EPS:
+                continue  # due in this cycle anyway
+            if option is not None:
+                pieces = self._pieces(option, pending.job.accelerators)
+                if not any(g in pools for g, _ in pieces):
+                    continue
+                start = pending.plan_start
+                for g, a in pieces:
+                    self.calendar.release(g, start, start + option.runtime_h, a)
+                pending.plan = None
+            del self.planned[job_id]
+            self.replan.append(pending)
 
     def on_restored(self, placement: Placement) -> None:
         """A job running before a restart (`Scheduler.restore`) holds its slots until its
