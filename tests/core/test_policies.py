@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from builders import job, scenario, site
 from suanli.core.clock import ManualClock
@@ -273,3 +276,58 @@ def test_suanli_plans_around_a_job_restored_after_a_restart() -> None:
     clock.set(10.0)
     sched.finish("j1")
     assert [(q.job.id, q.start_h) for q in sched.cycle().started] == [("j2", 10.0)]
+
+
+#: (arrival h, accelerators, planned h, actual / planned) of a service's job
+RUNS = st.lists(
+    st.tuples(
+        st.floats(0, 6).map(lambda x: round(x * 10) / 10),
+        st.sampled_from([1.0, 2.0, 4.0, 8.0]),
+        st.sampled_from([0.5, 1.0, 2.5]),
+        st.sampled_from([0.3, 1.0, 1.7]),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(RUNS)
+def test_suanli_runs_every_job_and_its_calendar_comes_back_whole_whatever_the_runs_last(
+    runs: list[tuple[float, float, float, float]],
+) -> None:
+    # a service's cycles every 6 minutes; each run ends after its actual length, shorter
+    # or longer than planned: every job starts once and ends, never two on one GPU, and
+    # once all have ended no later slot of the calendar is left held (early ends, overrun
+    # holds and replans give back exactly what they took)
+    clock = ManualClock()
+    sched = Scheduler(ONE_NODE, make_policy("suanli"), clock)
+    policy = sched.policy
+    assert isinstance(policy, SuanliPolicy)
+    jobs = [
+        job(f"j{i}", arrival=a, gpus=g, duration=d, types=("A100",))
+        for i, (a, g, d, _) in enumerate(runs)
+    ]
+    actual = {f"j{i}": d * f for i, (_, _, d, f) in enumerate(runs)}
+    ends: dict[str, float] = {}
+    started: list[str] = []
+    for tick in range(0, 10 * 200):
+        now = tick / 10
+        clock.set(now)
+        for jid in [j for j, e in ends.items() if e <= now + 1e-9]:
+            sched.finish(jid)
+            del ends[jid]
+        for j in jobs:
+            if j.arrival_h == now:
+                sched.submit(j)
+        for p in sched.cycle().started:
+            started.append(p.job.id)
+            ends[p.job.id] = now + actual[p.job.id]
+        assert sum(p.job.accelerators for p in sched.running.values()) <= 8
+        if len(started) == len(jobs) and not ends:
+            break
+    assert sorted(started) == sorted(j.id for j in jobs)
+    assert policy.waiting() == 0 and not sched.running
+    # from the next slot on (a run that ended at its planned end keeps the slot it ended in)
+    after = math.ceil(now * 4) / 4
+    assert policy.calendar.min_free(0, after, after + 100.0) == 8.0
