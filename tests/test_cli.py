@@ -108,14 +108,18 @@ spec:
 
 
 def test_load_scales_the_generated_workload(tmp_path: Path) -> None:
-    counts = []
+    counts, loads = [], []
     for load in ("0.32", "0.64"):
         done = suanli("simulate", "--days", "0.1", "--load", load, "--policy", "nearest",
                       "--no-bound", "--no-report", "--json", cwd=tmp_path)  # fmt: skip
         assert done.returncode == 0, done.stderr
-        counts.append(json.loads(done.stdout)["jobs"])
+        out = json.loads(done.stdout)
+        counts.append(out["jobs"])
+        asked = out["offered_load"] * out["accelerators"] * out["window_h"]
+        loads.append(asked)
     default = generate_workload(load_scenario("china-edwc"), seed=7, days=0.1)
     assert counts[0] == len(default)
+    assert loads[0] == pytest.approx(sum(j.accelerators * j.duration_h for j in default), 1e-3)
     assert counts[1] == pytest.approx(2 * counts[0], abs=1)
 
 

@@ -377,7 +377,9 @@ def render(result: SimulationResult) -> str:
 </head><body>
 <h1>Suanli simulation: {html.escape(scn.name)}</h1>
 <p>{len(result.jobs):,} jobs over {result.window_h:g} hours on {scn.accelerators:,}
-accelerators at {len(scn.sites)} sites. {bound_text}</p>
+accelerators at {len(scn.sites)} sites; offered load {result.offered_load:.2f} (the
+accelerator-hours asked, at the reference accelerator, over the network's in that time).
+{bound_text}</p>
 <p class="note">Objective = energy cost + carbon priced at {c.carbon_price_yuan_per_t:,.0f}
 yuan/t + data transfer + latency to users ({c.latency_yuan_per_gpu_h_ms:g} yuan per
 accelerator-hour per ms) + deadline penalties ({c.deadline_penalty_yuan_per_gpu_h:g} yuan per

@@ -31,6 +31,7 @@ def summary_dict(result: SimulationResult) -> dict[str, Any]:
         "jobs": len(result.jobs),
         "accelerators": result.scenario.accelerators,
         "window_h": result.window_h,
+        "offered_load": round(result.offered_load, 4),
         "lower_bound_objective_yuan": None
         if result.bound is None
         else round(result.bound.value, 2),

@@ -105,6 +105,13 @@ class SimulationResult:
     #: why the bound was asked for and not computed (None: it was, or was not asked for)
     bound_skipped: str | None = None
 
+    @property
+    def offered_load(self) -> float:
+        """Accelerator-hours the jobs ask (at the reference accelerator) over the network's
+        accelerator-hours in the window: the generator's ``load``, as drawn."""
+        asked = sum(j.accelerators * j.duration_h for j in self.jobs)
+        return asked / (self.scenario.accelerators * self.window_h)
+
     def gap(self, policy: str) -> float | None:
         """Relative distance of a policy's objective above the lower bound."""
         if self.bound is None or self.bound.value <= 0:
