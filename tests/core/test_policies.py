@@ -234,6 +234,25 @@ def test_suanli_replans_a_job_planned_after_a_run_that_ended_early() -> None:
     assert [(p.job.id, p.start_h) for p in sched.cycle().started] == [("j2", 1.0)]
 
 
+def test_suanli_replans_the_jobs_behind_a_planned_job_withdrawn_before_it_started() -> None:
+    # j2 is planned for j1's end (2 h) and j3 for j2's end (3 h); j2 is cancelled while it
+    # waits: j3 moves up into j2's reservation and starts when j1 ends
+    clock = ManualClock()
+    sched = Scheduler(ONE_NODE, make_policy("suanli"), clock)
+    sched.submit(job("j1", gpus=8, duration=2.0))
+    assert [p.job.id for p in sched.cycle().started] == ["j1"]
+    clock.set(0.5)
+    sched.submit(job("j2", arrival=0.5, gpus=8, duration=1.0))
+    sched.submit(job("j3", arrival=0.5, gpus=8, duration=1.0))
+    assert sched.cycle().started == []
+    assert sched.withdraw("j2", "cancelled")
+    clock.set(1.0)
+    sched.cycle()
+    clock.set(2.0)
+    sched.finish("j1")
+    assert [(p.job.id, p.start_h) for p in sched.cycle().started] == [("j3", 2.0)]
+
+
 def test_suanli_holds_a_run_that_outlasts_its_planned_end_one_slot_at_a_time() -> None:
     # the service's runs end when they end: j1 is planned for 1 h and still runs at 1.0; the
     # calendar keeps holding its pool a quarter-hour at a time, so j2 (at 1.25) is planned
@@ -278,13 +297,15 @@ def test_suanli_plans_around_a_job_restored_after_a_restart() -> None:
     assert [(q.job.id, q.start_h) for q in sched.cycle().started] == [("j2", 10.0)]
 
 
-#: (arrival h, accelerators, planned h, actual / planned) of a service's job
+#: (arrival h, accelerators, planned h, actual / planned, cancelled after h if still
+#: waiting) of a service's job
 RUNS = st.lists(
     st.tuples(
         st.floats(0, 6).map(lambda x: round(x * 10) / 10),
         st.sampled_from([1.0, 2.0, 4.0, 8.0]),
         st.sampled_from([0.5, 1.0, 2.5]),
         st.sampled_from([0.3, 1.0, 1.7]),
+        st.sampled_from([None, None, 0.3, 1.0]),
     ),
     min_size=1,
     max_size=12,
@@ -294,29 +315,35 @@ RUNS = st.lists(
 @settings(max_examples=60, deadline=None)
 @given(RUNS)
 def test_suanli_runs_every_job_and_its_calendar_comes_back_whole_whatever_the_runs_last(
-    runs: list[tuple[float, float, float, float]],
+    runs: list[tuple[float, float, float, float, float | None]],
 ) -> None:
     # a service's cycles every 6 minutes; each run ends after its actual length, shorter
-    # or longer than planned: every job starts once and ends, never two on one GPU, and
-    # once all have ended no later slot of the calendar is left held (early ends, overrun
-    # holds and replans give back exactly what they took)
+    # or longer than planned, and some jobs are cancelled while they wait: every job not
+    # cancelled starts once and ends, never two on one GPU, and once all have ended no later
+    # slot of the calendar is left held (early ends, overrun holds, withdrawals and replans
+    # give back exactly what they took)
     clock = ManualClock()
     sched = Scheduler(ONE_NODE, make_policy("suanli"), clock)
     policy = sched.policy
     assert isinstance(policy, SuanliPolicy)
     jobs = [
         job(f"j{i}", arrival=a, gpus=g, duration=d, types=("A100",))
-        for i, (a, g, d, _) in enumerate(runs)
+        for i, (a, g, d, _, _) in enumerate(runs)
     ]
-    actual = {f"j{i}": d * f for i, (_, _, d, f) in enumerate(runs)}
+    actual = {f"j{i}": d * f for i, (_, _, d, f, _) in enumerate(runs)}
+    cancel = {f"j{i}": a + c for i, (a, _, _, _, c) in enumerate(runs) if c is not None}
     ends: dict[str, float] = {}
     started: list[str] = []
+    withdrawn: list[str] = []
     for tick in range(0, 10 * 200):
         now = tick / 10
         clock.set(now)
         for jid in [j for j, e in ends.items() if e <= now + 1e-9]:
             sched.finish(jid)
             del ends[jid]
+        for jid, at in cancel.items():
+            if abs(at - now) < 1e-9 and jid not in started and sched.withdraw(jid, "cancelled"):
+                withdrawn.append(jid)
         for j in jobs:
             if j.arrival_h == now:
                 sched.submit(j)
@@ -324,9 +351,9 @@ def test_suanli_runs_every_job_and_its_calendar_comes_back_whole_whatever_the_ru
             started.append(p.job.id)
             ends[p.job.id] = now + actual[p.job.id]
         assert sum(p.job.accelerators for p in sched.running.values()) <= 8
-        if len(started) == len(jobs) and not ends:
+        if len(started) + len(withdrawn) == len(jobs) and not ends:
             break
-    assert sorted(started) == sorted(j.id for j in jobs)
+    assert sorted(started + withdrawn) == sorted(j.id for j in jobs)
     assert policy.waiting() == 0 and not sched.running
     # from the next slot on (a run that ended at its planned end keeps the slot it ended in)
     after = math.ceil(now * 4) / 4

@@ -102,6 +102,8 @@ class SuanliPolicy(Policy):
         self.holds: list[tuple[float, str]] = []
         #: job id -> end of the hold of a run held past its planned end
         self.held_until: dict[str, float] = {}
+        #: pools whose plans gave reservations back since the last cycle (`withdraw`)
+        self.withdrawn_from: set[int] = set()
 
     # -- events -------------------------------------------------------------------------
 
@@ -170,7 +172,8 @@ class SuanliPolicy(Policy):
 
     def withdraw(self, job_id: str) -> bool:
         """A planned job gives its reservation back to the calendar at once (as a failed
-        start does, `_start`); its entry in ``due`` is then stale and skipped."""
+        start does, `_start`); its entry in ``due`` is then stale and skipped. The jobs
+        planned later on its pools are planned again in the next cycle (`_replan_on`)."""
         pending = self.planned.pop(job_id, None)
         if pending is not None:
             option = pending.plan
@@ -178,6 +181,7 @@ class SuanliPolicy(Policy):
                 start = pending.plan_start
                 for g, a in self._pieces(option, pending.job.accelerators):
                     self.calendar.release(g, start, start + option.runtime_h, a)
+                    self.withdrawn_from.add(g)
                 pending.plan = None
             return True
         at = next((i for i, p in enumerate(self.replan) if p.job.id == job_id), None)
@@ -191,6 +195,9 @@ class SuanliPolicy(Policy):
     def nominate(self, ctx: CycleContext) -> float | None:
         now = ctx.now
         self._hold_overruns(now)
+        if self.withdrawn_from:
+            self._replan_on(self.withdrawn_from, now)
+            self.withdrawn_from = set()
         while self.due and self.due[0][0] <= now + EPS:
             start, _, job_id = heapq.heappop(self.due)
             pending = self.planned.get(job_id)
