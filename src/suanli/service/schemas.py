@@ -294,9 +294,9 @@ class _SeriesIn(WireIn):
 
 class PriceSeriesIn(_SeriesIn):
     #: electricity price, yuan per kWh of facility energy (as a site's flat
-    #: ``priceYuanPerKwh``); below zero where a market clears there (day-ahead prices in
-    #: Germany and Great Britain do, down to -3.5 yuan/kWh in 2023: data/series/README.md),
-    #: and the cost model counts it as it is, so a run in those hours earns
+    #: ``priceYuanPerKwh``); below zero where a market clears there (the German day-ahead
+    #: series of the package goes down to about -3.4 yuan/kWh in July 2023), and the cost
+    #: model counts it as it is, so a run in those hours earns
     values: list[Annotated[float, Field(ge=-100, le=100, allow_inf_nan=False)]] = Field(
         min_length=1, max_length=MAX_SERIES_HOURS
     )
