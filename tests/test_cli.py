@@ -132,13 +132,19 @@ def scenario_text(pue: str = "1.2", accelerator: str = "A100") -> str:
     [
         pytest.param(["--policy", "fastest"], {}, "unknown policy 'fastest'", id="unknown-policy"),
         pytest.param(["--days", "0"], {}, "--days", id="zero-days"),
-        pytest.param(["--load", "0"], {}, "--load: must be > 0", id="zero-load"),
-        pytest.param(["--load", "2"], {}, "load: must be in (0, 1.5]", id="load-too-high"),
+        pytest.param(["--load", "0"], {}, "load: must be in (0, 1.5], got 0", id="zero-load"),
+        pytest.param(["--load", "2"], {}, "load: must be in (0, 1.5], got 2", id="load-too-high"),
         pytest.param(
             ["--load", "0.5", "--workload", "w.csv"],
             {"w.csv": HEADER},
-            "--load: sets a generated or trace workload's load",
+            "load: sets a generated or trace workload's load, not a given one's",
             id="load-with-a-workload-file",
+        ),
+        pytest.param(
+            ["--scenario", "pai-2020", "--load", "3"],
+            {},
+            "load: must be in (0, 2], got 3",
+            id="trace-load-too-high",
         ),
         pytest.param(["--scenario", "mars"], {}, "mars", id="unknown-scenario"),
         pytest.param(

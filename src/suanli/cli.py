@@ -158,10 +158,6 @@ def simulate(
     try:
         if days <= 0:
             raise InputError("--days", f"must be > 0, got {days:g}")
-        if load is not None and workload is not None:
-            raise InputError("--load", "sets a generated or trace workload's load, not a file's")
-        if load is not None and not load > 0:
-            raise InputError("--load", f"must be > 0, got {load:g}")
         names = policy or list(DEFAULT_POLICIES)
         key = SigningKey.load(ledger_key) if ledger_key is not None else None
         n_workers = workers if workers is not None else _cpus()

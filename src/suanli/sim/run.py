@@ -108,7 +108,8 @@ class SimulationResult:
     @property
     def offered_load(self) -> float:
         """Accelerator-hours the jobs ask (at the reference accelerator) over the network's
-        accelerator-hours in the window: the generator's ``load``, as drawn."""
+        accelerator-hours in the window: for a generated workload, its ``load`` as drawn (a
+        trace's ``load`` is taken over its arrivals' span, which the window may exceed)."""
         asked = sum(j.accelerators * j.duration_h for j in self.jobs)
         return asked / (self.scenario.accelerators * self.window_h)
 
