@@ -109,6 +109,36 @@ def test_kueue_a_lender_takes_back_quota_held_by_a_borrower_whose_pods_wait() ->
     assert getattr(sched, "preemptions", []) == []
 
 
+# 16 A100 on two nodes, nominal quotas 8 + 4 + 4
+THREE = tenants(scenario(site("a", pools=(Pool("A100", 2, 8),))), {"ta": 8, "tb": 4, "tc": 4})
+
+
+def test_kueue_admits_heads_within_their_nominal_quota_before_heads_that_borrow() -> None:
+    # at 2.0 a0 and c0 end and two heads wait: c1 (tc, older) would borrow 2 of the cohort's
+    # quota, a1 (ta) is within its nominal 8. Kueue orders a cycle's heads that do not borrow
+    # before those that do (then priority, then age), so a1 starts and c1, which no longer
+    # fits the quota, waits for it; taken by age, c1 started and a1 reclaimed it in the
+    # instant it started
+    jobs = [
+        job("a0", arrival=0.0, gpus=8, duration=2.0).copy(tenant="ta"),
+        job("b0", arrival=0.0, gpus=4, duration=10.0).copy(tenant="tb"),
+        job("c0", arrival=0.0, gpus=4, duration=2.0).copy(tenant="tc"),
+        job("c1", arrival=0.5, gpus=6, duration=1.0).copy(tenant="tc"),
+        job("a1", arrival=1.0, gpus=8, duration=1.0).copy(tenant="ta"),
+    ]
+    events, sched = go(THREE, "kueue", [j.copy(types=("A100",)) for j in jobs])
+    assert [e for e in events if e[0] >= 2.0] == [
+        (2.0, "finish", "a0", "a"),
+        (2.0, "finish", "c0", "a"),
+        (2.0, "start", "a1", "a"),
+        (3.0, "finish", "a1", "a"),
+        (3.0, "start", "c1", "a"),
+        (4.0, "finish", "c1", "a"),
+        (10.0, "finish", "b0", "a"),
+    ]
+    assert getattr(sched, "preemptions", []) == []
+
+
 # 48 A100 on six nodes, nominal quotas 16 + 16: a third of the pool is nobody's quota
 ROOMY = tenants(scenario(site("a", pools=(Pool("A100", 6, 8),))), {"ta": 16, "tb": 16})
 

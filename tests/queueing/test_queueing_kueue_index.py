@@ -109,9 +109,9 @@ def test_a_head_that_preempted_but_does_not_fit_the_nodes_holds_its_quota() -> N
         (1.0, "preempt", "u"),
         (5.0, "finish", "q"),
         (5.0, "finish", "s"),
+        (5.0, "start", "a1"),  # it holds quota: Kueue ranks it first
         (5.0, "start", "u"),
         (5.0, "start", "v"),
-        (5.0, "start", "a1"),
         (6.0, "finish", "a1"),
         (9.0, "finish", "u"),
         (9.0, "finish", "v"),

@@ -145,7 +145,48 @@ class KueuePolicy(QueueingPolicy):
         return (-w.pending.job.priority, w.since_h)
 
     def merge_key(self, w: Waiting, ctx: CycleContext) -> Any:
-        return (-w.pending.job.priority, w.since_h)
+        """Kueue's order of a cycle's heads (its classical iterator): workloads that already
+        hold quota first (here: admitted by quota, pods waiting), then heads within their
+        nominal quota before heads that borrow, then priority, then age. Only a queue's
+        head is ranked so: within a ClusterQueue the order stays StrictFIFO (`order`)."""
+        jid = w.pending.job.id
+        held = jid in self.reserved
+        return (not held, not held and self._borrows(w, ctx), -w.pending.job.priority, w.since_h)
+
+    def order(self, heads: list[Waiting], ctx: CycleContext) -> list[Waiting]:
+        """The reference for `ordered`: each ClusterQueue's jobs in StrictFIFO order
+        (`within_key`), the queues merged by their current head's `merge_key`. Kueue ranks
+        heads, not the backlog, so this is no full sort: a head that borrows keeps a job
+        behind it that would not."""
+        lines: dict[str, list[Waiting]] = {}
+        for w in sorted(heads, key=lambda w: (self.within_key(w), w.seq)):
+            lines.setdefault(w.queue, []).append(w)
+        at = dict.fromkeys(lines, 0)
+        out: list[Waiting] = []
+        while True:
+            tops = [
+                (self.merge_key(ws[at[q]], ctx), ws[at[q]].seq, q)
+                for q, ws in lines.items()
+                if at[q] < len(ws)
+            ]
+            if not tops:
+                return out
+            q = min(tops)[2]
+            out.append(lines[q][at[q]])
+            at[q] += 1
+
+    def _borrows(self, w: Waiting, ctx: CycleContext) -> bool:
+        """Whether ``w``'s flavor assignment takes its queue past its nominal quota: the
+        flavors of the fastest ready option whose quota fits (`_quota_option`), else of the
+        fastest ready option (the one it would preempt for)."""
+        milli = job_milli(w.pending.job)
+        option = self._quota_option(w, ctx)
+        if option is None:
+            ready = [o for o in w.pending.options if o.ready_h <= ctx.now]
+            if not ready:
+                return False
+            option = min(ready, key=lambda o: (o.runtime_h, o.site))
+        return not self.within_nominal(w.queue, option, milli)
 
     def may_consider(self, w: Waiting, ctx: CycleContext) -> bool:
         return w.queue not in self.blocked
@@ -262,11 +303,16 @@ class KueuePolicy(QueueingPolicy):
     def _admit_by_quota(self, w: Waiting, ctx: CycleContext) -> tuple[tuple[str, int], ...] | None:
         """The (flavor, milli) shares of the fastest ready option whose quota fits ``w`` now,
         whether or not a node has room (Kueue's flavor assignment); None: none fits."""
+        option = self._quota_option(w, ctx)
+        return None if option is None else self.shares(option, job_milli(w.pending.job))
+
+    def _quota_option(self, w: Waiting, ctx: CycleContext) -> Option | None:
+        """The fastest ready option whose quota fits ``w`` now (None: none)."""
         milli = job_milli(w.pending.job)
         ready = [o for o in w.pending.options if o.ready_h <= ctx.now]
         for o in sorted(ready, key=lambda o: (o.runtime_h, o.site)):
             if self.quota_fits(w.queue, o, milli) is None:
-                return self.shares(o, milli)
+                return o
         return None
 
     def start(self, w: Waiting, option: Option, ctx: CycleContext, reason: str) -> bool:
