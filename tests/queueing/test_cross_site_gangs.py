@@ -24,6 +24,7 @@ from suanli.ledger.runs import run_ledger
 from suanli.model import Classification, Job, JobKind, Pool, Scenario, Sector, Site, Tenant
 from suanli.model.network import CrossSiteGangs
 from suanli.sim.engine import run
+from suanli.sim.queue_metrics import count_quota_violations
 
 SLOWDOWN = 1.5
 
@@ -209,6 +210,16 @@ def test_quotas_count_each_part_against_its_own_flavor(
     assert sched.policy.waiting() == (0 if starts else 1)
     pol = sched.policy
     assert isinstance(pol, QueueingPolicy) and pol.book.violations() == []
+
+
+def test_a_split_gang_over_the_quota_of_both_its_sites_is_one_quota_violation() -> None:
+    # fifo ignores quotas: the 20-accelerator gang (12 at a, 8 at b) breaks both sites' quota
+    # of 4, in one start; the replay counted a violation per share (2), the policy one
+    s = per_site_quota(4, 4)
+    assert s.queueing is not None
+    _, sched, placements = go(s, "fifo", [big()])
+    assert isinstance(sched.policy, QueueingPolicy) and sched.policy.quota_violations == 1
+    assert count_quota_violations(placements, s.queueing, []) == 1
 
 
 def borrowing() -> Scenario:

@@ -278,13 +278,13 @@ def count_quota_violations(
                 events.append((end - SAME_INSTANT_H, 0, k, queue, flavor, m, True))
     events.sort()
     book = QuotaBook(config)
-    violations = 0
-    for _t, kind, _k, queue, flavor, milli, held in events:
+    broke: set[int] = set()  # a split gang's start breaks its quota once, on any share
+    for _t, kind, k, queue, flavor, milli, held in events:
         if kind == 0:
             book.release(queue, flavor, milli)
             continue
         if not book.fits(queue, flavor, milli):
-            violations += 1
+            broke.add(k)
         if held:
             book.admit(queue, flavor, milli)
-    return violations
+    return len(broke)
